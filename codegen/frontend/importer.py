@@ -1,0 +1,221 @@
+"""Turn a checked ONNX model into an IR Graph.
+
+Rules, in the order they apply:
+1. Initializers and Constant nodes become constant tensors; an initializer that is also
+   listed as a graph input is a constant.
+2. Model inputs need static shapes; a symbolic first (batch) dimension becomes 1.
+3. A node whose inputs are all constant is evaluated now (onnx.reference), as is Shape of
+   a tensor whose shape is known: this folds the Shape -> Gather -> Concat -> Reshape
+   chains of torch exports into one constant.
+4. Identity, Dropout (inference) and a Cast to the same element type become Identity.
+5. Every other node must be a registered operator; its output shapes come from the op's
+   own shape rule.
+6. Simplifications then run (frontend/simplify.py), and every remaining node is checked
+   by its op. All rejections are gathered into one CompileError.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from codegen.errors import CompileError, Unsupported
+from codegen.frontend import simplify
+from codegen.frontend.load import default_opset, load_model
+from codegen.ir import Graph, Node, Tensor
+from codegen.ops import get_op, supported_op_types
+
+_FLOAT = onnx.TensorProto.FLOAT
+
+
+def import_model(source: str | os.PathLike | onnx.ModelProto, label: str | None = None,
+                 name: str | None = None) -> Graph:
+    """`source` is a path or a ModelProto; a ModelProto is checked again unless `label` is given
+    (the caller loaded and checked it with load_model)."""
+    if label is None:
+        model, label = load_model(source)
+    else:
+        model = source
+    try:
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception as e:  # the inferencer raises several unrelated types
+        raise CompileError(f"{label}: shape inference failed: {str(e).strip().splitlines()[0]}") from None
+    importer = _Importer(model, label)
+    graph = importer.run(name or model.graph.name or "model")
+    simplify.run(graph)
+    _check_nodes(graph, label, importer.rejected)
+    return graph
+
+
+class _Importer:
+    def __init__(self, model: onnx.ModelProto, label: str):
+        self.model = model
+        self.label = label
+        self.opset = default_opset(model)
+        self.tensors: dict[str, Tensor] = {}
+        self.nodes: list[Node] = []
+        self.rejected: list[tuple[str, str, str]] = []  # (op_type, node name, why)
+        self.unknown: set[str] = set()  # tensors downstream of a rejected node
+
+    def run(self, name: str) -> Graph:
+        g = self.model.graph
+        for init in g.initializer:
+            self._add_const(init.name, numpy_helper.to_array(init))
+        inputs = [vi for vi in g.input if vi.name not in self.tensors]
+        for vi in inputs:
+            self.tensors[vi.name] = Tensor(vi.name, self._input_shape(vi), "float32")
+        for index, proto in enumerate(g.node):
+            self._import_node(proto, index)
+        outputs = [o.name for o in g.output]
+        for o in outputs:
+            t = self.tensors.get(o)
+            if t is not None and t.is_const:
+                self.rejected.append(("Output", o, "the output is a constant; nothing to compute"))
+            elif o in [vi.name for vi in inputs]:
+                self.rejected.append(("Output", o, "the output is a model input; nothing to compute"))
+        if self.rejected:
+            _raise_rejected(self.label, self.rejected)
+        return Graph(name, self.tensors, self.nodes, [vi.name for vi in inputs], outputs, self.opset)
+
+    def _input_shape(self, vi: onnx.ValueInfoProto) -> tuple[int, ...]:
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            raise CompileError(f"{self.label}: input '{vi.name}' is not a tensor")
+        if tt.elem_type != _FLOAT:
+            dtype = onnx.TensorProto.DataType.Name(tt.elem_type)
+            raise CompileError(f"{self.label}: input '{vi.name}' has element type {dtype}; float32 is supported")
+        if not tt.HasField("shape"):
+            raise CompileError(f"{self.label}: input '{vi.name}' has no shape; static shapes are required")
+        shape = []
+        for i, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                shape.append(d.dim_value)
+            elif i == 0 and d.HasField("dim_param"):
+                shape.append(1)
+            else:
+                what = d.dim_param or "unknown"
+                raise CompileError(
+                    f"{self.label}: input '{vi.name}' dimension {i} is dynamic ({what}); "
+                    "only the first (batch) dimension may be symbolic"
+                )
+        return tuple(shape)
+
+    def _add_const(self, name: str, value: np.ndarray) -> None:
+        value = np.asarray(value)
+        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+
+    def _import_node(self, proto: onnx.NodeProto, index: int) -> None:
+        name = proto.name or f"{proto.op_type}_{index}"
+        ins = list(proto.input)
+        if proto.domain not in ("", "ai.onnx"):
+            return self._reject(proto, name, f"operator domain '{proto.domain}' is not supported")
+        if any(i in self.unknown for i in ins):
+            self.unknown.update(proto.output)
+            return None
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute):
+            return self._reject(proto, name, "control flow (subgraphs) is not supported")
+        present = [i for i in ins if i]
+        if all(self.tensors[i].is_const for i in present) or proto.op_type in ("Shape", "Size"):
+            return self._fold(proto, name)
+        attrs = {a.name: _attr_value(a) for a in proto.attribute}
+        op_type = proto.op_type
+        if op_type == "Dropout" or (op_type == "Cast" and self._is_noop_cast(proto, attrs)):
+            if op_type == "Dropout" and len(proto.output) > 1 and proto.output[1]:
+                return self._reject(proto, name, "the dropout mask output is not supported")
+            op_type, ins, attrs = "Identity", ins[:1], {}
+        node = Node(op_type, name, ins, [o for o in proto.output], attrs)
+        if op_type == "BatchNormalization":
+            return self._batchnorm(proto, node)
+        op = get_op(op_type)
+        if op is None:
+            return self._reject(proto, name, "operator not supported")
+        for i in present:
+            if not self.tensors[i].is_const and self.tensors[i].dtype != "float32":
+                return self._reject(proto, name, f"input '{i}' is {self.tensors[i].dtype}; float32 is supported")
+        graph = Graph("", self.tensors, self.nodes, [], [], self.opset)
+        try:
+            shapes = op.infer_shapes(node, graph)
+        except Unsupported as e:
+            return self._reject(proto, name, str(e))
+        node.outputs = node.outputs[: len(shapes)]
+        if len(proto.output) > len(shapes) and any(proto.output[len(shapes):]):
+            return self._reject(proto, name, "optional outputs are not supported")
+        for o, shape in zip(node.outputs, shapes):
+            self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), "float32")
+        self.nodes.append(node)
+        return None
+
+    def _batchnorm(self, proto: onnx.NodeProto, node: Node) -> None:
+        """Kept as a node until simplify folds it into its producer or rewrites it."""
+        if node.attrs.get("training_mode", 0) or len([o for o in proto.output if o]) > 1:
+            return self._reject(proto, node.name, "training mode is not supported")
+        if not all(self.tensors[i].is_const for i in node.inputs[1:5]):
+            return self._reject(proto, node.name, "scale, bias, mean and variance must be constants")
+        shape = self.tensors[node.inputs[0]].shape
+        if len(shape) < 2 or len(shape) > 4:
+            return self._reject(proto, node.name, f"input rank {len(shape)} is not supported (2 to 4)")
+        node.outputs = node.outputs[:1]
+        self.tensors[node.outputs[0]] = Tensor(node.outputs[0], shape, "float32")
+        self.nodes.append(node)
+        return None
+
+    def _is_noop_cast(self, proto: onnx.NodeProto, attrs: dict) -> bool:
+        return attrs.get("to") == _FLOAT and self.tensors[proto.input[0]].dtype == "float32"
+
+    def _fold(self, proto: onnx.NodeProto, name: str) -> None:
+        feeds = {}
+        for i in proto.input:
+            if not i:
+                continue
+            t = self.tensors[i]
+            feeds[i] = t.data if t.is_const else np.zeros(t.shape, t.dtype)
+        try:
+            ref = ReferenceEvaluator(proto, opsets={"": self.opset})
+            values = ref.run(None, feeds)
+        except Exception as e:  # evaluation of arbitrary constant subgraphs
+            return self._reject(proto, name, f"cannot fold constant node: {str(e).strip().splitlines()[0]}")
+        for o, v in zip(proto.output, values):
+            if o:
+                self._add_const(o, v)
+        return None
+
+    def _reject(self, proto: onnx.NodeProto, name: str, why: str) -> None:
+        self.rejected.append((proto.op_type, name, why))
+        self.unknown.update(proto.output)
+
+
+def _attr_value(attr: onnx.AttributeProto):
+    value = onnx.helper.get_attribute_value(attr)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, onnx.TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, list) and value and isinstance(value[0], bytes):
+        return [v.decode("utf-8", "replace") for v in value]
+    return value
+
+
+def _check_nodes(graph: Graph, label: str, rejected: list) -> None:
+    for node in graph.nodes:
+        try:
+            get_op(node.op_type).check(node, graph)
+        except Unsupported as e:
+            rejected.append((node.op_type, node.name, str(e)))
+    if rejected:
+        _raise_rejected(label, rejected)
+
+
+def _raise_rejected(label: str, rejected: list) -> None:
+    parts = [f"{op} node '{_printable(name)}': {why}" for op, name, why in rejected]
+    msg = f"{label}: {len(rejected)} unsupported node{'s' if len(rejected) > 1 else ''}: " + "; ".join(parts)
+    if any(why == "operator not supported" for _, _, why in rejected):
+        msg += f" (supported operators: {', '.join(supported_op_types())})"
+    raise CompileError(msg)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)

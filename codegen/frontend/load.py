@@ -1,0 +1,61 @@
+"""Read an ONNX model from a path, bytes or a ModelProto and check it, with one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+
+from codegen.errors import CompileError
+
+MIN_OPSET = 11
+
+
+def load_model(source: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """Return (model with external data loaded, a label for messages)."""
+    if isinstance(source, onnx.ModelProto):
+        model, label = source, source.graph.name or "model"
+    else:
+        path = Path(source)
+        label = str(path)
+        if not path.is_file():
+            raise CompileError(f"{label}: no such file")
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except (DecodeError, RuntimeError, ValueError, UnicodeDecodeError) as e:
+            raise CompileError(f"{label}: not an ONNX model ({_first_line(e) or 'cannot parse'})") from None
+        if not model.HasField("graph") or not model.opset_import:
+            raise CompileError(f"{label}: not an ONNX model (no graph or opset)")
+        try:
+            onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+        except (OSError, ValueError) as e:
+            raise CompileError(f"{label}: cannot read external data: {_first_line(e)}") from None
+    _check(model, label)
+    return model, label
+
+
+def _check(model: onnx.ModelProto, label: str) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError) as e:
+        raise CompileError(f"{label}: invalid ONNX model: {_first_line(e)}") from None
+    opset = default_opset(model)
+    newest = onnx.defs.onnx_opset_version()
+    if opset is None:
+        raise CompileError(f"{label}: the model imports no default-domain opset")
+    if not MIN_OPSET <= opset <= newest:
+        raise CompileError(f"{label}: opset {opset} is not supported (supported: {MIN_OPSET} to {newest})")
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    return None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

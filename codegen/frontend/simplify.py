@@ -1,0 +1,165 @@
+"""Graph simplifications the frontend applies before any op sees the graph.
+
+1. Identity nodes vanish: readers read the input instead; an Identity that produces a
+   model output renames its producer's output when nothing else reads it.
+2. BatchNormalization after a Conv or a Gemm (constant weights, nothing else reading the
+   intermediate) folds into the weights and bias: w' = w * s, b' = (b - mean) * s + beta
+   with s = scale / sqrt(var + eps). A standalone BatchNormalization becomes a depthwise
+   1x1 Conv with the same per-channel affine (a rank-2 input is reshaped to [N, C, 1]).
+3. Relu and Clip with constant bounds after an op that `fuses_activation`, when nothing
+   else reads the intermediate, become that op's output clamp.
+4. Nodes whose outputs nobody reads, and tensors nothing refers to, are dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.ir import Graph, Node, Tensor
+from codegen.ops import get_op
+
+
+def run(graph: Graph) -> None:
+    drop_identity(graph)
+    fold_batchnorm(graph)
+    fuse_activation(graph)
+    graph.remove_unused()
+
+
+def _fresh(graph: Graph, base: str) -> str:
+    name, k = base, 1
+    while name in graph.tensors:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def _add_const(graph: Graph, base: str, value: np.ndarray) -> str:
+    name = _fresh(graph, base)
+    graph.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+    return name
+
+
+def _sole_reader(graph: Graph, tensor: str, node: Node) -> bool:
+    return tensor not in graph.outputs and all(c is node for c in graph.consumers(tensor))
+
+
+def drop_identity(graph: Graph) -> None:
+    for node in [n for n in graph.nodes if n.op_type == "Identity"]:
+        src, dst = node.inputs[0], node.outputs[0]
+        if dst not in graph.outputs:
+            graph.nodes.remove(node)
+            graph.rename_uses(dst, src)
+            continue
+        producer = graph.producer(src)
+        if producer is not None and _sole_reader(graph, src, node):
+            graph.nodes.remove(node)
+            producer.outputs = [dst if o == src else o for o in producer.outputs]
+            del graph.tensors[src]
+
+
+def fold_batchnorm(graph: Graph) -> None:
+    for bn in [n for n in graph.nodes if n.op_type == "BatchNormalization"]:
+        x = bn.inputs[0]
+        scale, beta, mean, var = (graph.const(i).astype(np.float64) for i in bn.inputs[1:5])
+        s = scale / np.sqrt(var + float(bn.attrs.get("epsilon", 1e-5)))
+        t = beta - mean * s
+        producer = graph.producer(x)
+        if producer is not None and _sole_reader(graph, x, bn) and _fold_into(graph, producer, s, t):
+            producer.outputs = [bn.outputs[0]]
+            graph.nodes.remove(bn)
+        else:
+            _to_depthwise_conv(graph, bn, s, t)
+
+
+def _fold_into(graph: Graph, producer: Node, s: np.ndarray, t: np.ndarray) -> bool:
+    ins = producer.inputs
+    if producer.op_type == "Conv":
+        w = graph.const(ins[1])
+        if w is None or (len(ins) > 2 and ins[2] and graph.const(ins[2]) is None):
+            return False
+        b = graph.const(ins[2]) if len(ins) > 2 and ins[2] else np.zeros(w.shape[0])
+        w2 = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
+        b2 = b * s + t
+        producer.inputs = [ins[0], _add_const(graph, f"{producer.name}_w", w2.astype(np.float32)),
+                           _add_const(graph, f"{producer.name}_b", b2.astype(np.float32))]
+        return True
+    if producer.op_type == "Gemm":
+        w, a = graph.const(ins[1]), graph.const(ins[0])
+        if w is None or a is not None or (len(ins) > 2 and ins[2] and graph.const(ins[2]) is None):
+            return False
+        alpha, beta = float(producer.attrs.get("alpha", 1.0)), float(producer.attrs.get("beta", 1.0))
+        trans_b = int(producer.attrs.get("transB", 0))
+        n = w.shape[0] if trans_b else w.shape[1]
+        c = graph.const(ins[2]) if len(ins) > 2 and ins[2] else np.zeros(n)
+        m = graph.tensors[producer.outputs[0]].shape[0]
+        c_rows = np.broadcast_to(beta * c, (m, n))
+        if (c_rows != c_rows[0]).any():
+            return False
+        w2 = alpha * w * (s[:, None] if trans_b else s[None, :])
+        c2 = c_rows[0] * s + t
+        producer.inputs = [ins[0], _add_const(graph, f"{producer.name}_w", w2.astype(np.float32)),
+                           _add_const(graph, f"{producer.name}_b", c2.astype(np.float32))]
+        producer.attrs.update(alpha=1.0, beta=1.0)
+        return True
+    return False
+
+
+def _to_depthwise_conv(graph: Graph, bn: Node, s: np.ndarray, t: np.ndarray) -> None:
+    x, y = bn.inputs[0], bn.outputs[0]
+    shape = graph.tensors[x].shape
+    channels = shape[1]
+    spatial = max(len(shape) - 2, 1)
+    w = _add_const(graph, f"{bn.name}_w", s.reshape((channels, 1) + (1,) * spatial).astype(np.float32))
+    b = _add_const(graph, f"{bn.name}_b", t.astype(np.float32))
+    attrs = {"group": channels, "kernel_shape": [1] * spatial}
+    at = graph.nodes.index(bn)
+    if len(shape) >= 3:
+        graph.nodes[at] = Node("Conv", bn.name, [x, w, b], [y], attrs)
+        return
+    # rank 2: [N, C] -> [N, C, 1] -> conv -> [N, C]
+    x3, y3 = _fresh(graph, f"{x}_3d"), _fresh(graph, f"{y}_3d")
+    graph.tensors[x3] = Tensor(x3, shape + (1,), "float32")
+    graph.tensors[y3] = Tensor(y3, shape + (1,), "float32")
+    to3 = _add_const(graph, f"{bn.name}_shape3", np.array(shape + (1,), np.int64))
+    to2 = _add_const(graph, f"{bn.name}_shape2", np.array(shape, np.int64))
+    graph.nodes[at: at + 1] = [
+        Node("Reshape", f"{bn.name}/reshape_in", [x, to3], [x3]),
+        Node("Conv", bn.name, [x3, w, b], [y3], attrs),
+        Node("Reshape", f"{bn.name}/reshape_out", [y3, to2], [y]),
+    ]
+
+
+def _clamp_bounds(graph: Graph, node: Node) -> tuple[float, float] | None:
+    if node.op_type == "Relu":
+        return 0.0, np.inf
+    lo, hi = -np.inf, np.inf
+    if len(node.inputs) > 1 and node.inputs[1]:
+        v = graph.const(node.inputs[1])
+        if v is None:
+            return None
+        lo = float(v)
+    if len(node.inputs) > 2 and node.inputs[2]:
+        v = graph.const(node.inputs[2])
+        if v is None:
+            return None
+        hi = float(v)
+    return lo, hi
+
+
+def fuse_activation(graph: Graph) -> None:
+    for node in [n for n in graph.nodes if n.op_type in ("Relu", "Clip")]:
+        producer = graph.producer(node.inputs[0])
+        if producer is None or not _sole_reader(graph, node.inputs[0], node):
+            continue
+        op = get_op(producer.op_type)
+        bounds = _clamp_bounds(graph, node)
+        if op is None or not op.fuses_activation or bounds is None:
+            continue
+        old_lo, old_hi = producer.attrs.get("activation", (-np.inf, np.inf))
+        lo, hi = max(old_lo, bounds[0]), min(old_hi, bounds[1])
+        if not lo <= hi or not (old_lo <= bounds[1] and bounds[0] <= old_hi):
+            continue
+        producer.attrs["activation"] = (lo, hi)
+        producer.outputs = [node.outputs[0]]
+        graph.nodes.remove(node)

@@ -1,0 +1,16 @@
+"""Operator families. Importing this package registers every family (ops/base.py)."""
+
+from codegen.ops import (  # noqa: F401  (imported for registration)
+    activation,
+    conv,
+    eltwise,
+    gemm,
+    movement,
+    pool,
+    reduce,
+    reshape,
+    softmax,
+)
+from codegen.ops.base import Op, get_op, supported_op_types
+
+__all__ = ["Op", "get_op", "supported_op_types"]

@@ -1,0 +1,167 @@
+"""The contract every operator family implements, and the registry that finds them.
+
+One module per family in codegen/ops/. A family is a subclass of `Op` registered for
+one or more ONNX op types with `@register("Conv", ...)`. The compiler asks the op,
+never inspects a node itself:
+
+1. `check(node, graph)`: raise Unsupported(reason) for attributes or inputs the family
+   cannot handle (non-constant weights, an unsupported mode...). Called once per node by
+   the frontend, which collects every rejection into one message.
+2. `infer_shapes(node, graph)`: the output shapes, from input shapes and attributes.
+3. `reference(node, graph, inputs)`: the float NumPy semantics (ONNX spec, float32).
+4. `macs(node, graph)`: multiply-accumulates for one inference.
+5. `kernels(node, graph)`: the runtime calls that compute the node (KernelCall list).
+6. `alias_input(node, graph)` / `inplace_input(node, graph)`: memory sharing the planner
+   may use: an alias output is the input's bytes reinterpreted (Reshape); an in-place
+   output may overwrite an input that dies at this node (elementwise ops).
+7. `fuses_activation`: whether a following Relu/Clip may become this node's output clamp
+   (node.attrs["activation"] = (lo, hi)).
+8. `quantize(node, graph, ...)`: the int8 rule. The base class rejects int8 for a family
+   that has none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from codegen.errors import Unsupported
+from codegen.ir import Graph, Node
+
+
+@dataclass(frozen=True)
+class Const:
+    """A constant table a kernel call reads: emitted once as a `const` array in flash."""
+
+    array: np.ndarray
+    role: str  # short name used in the C symbol: "w", "b", "shift"...
+
+
+@dataclass
+class KernelCall:
+    """One call into runtime_c: `function(&params, args...)`.
+
+    `args` are tensor names (resolved by the emitter to pointers into the arena, an input
+    or an output), Const tables, or None for a NULL pointer. `params` fills a
+    `params_type` struct in declaration order; lists become brace-initialised arrays.
+    `sources` are paths below runtime_c/ of the files that define the function.
+    """
+
+    function: str
+    sources: tuple[str, ...]
+    params_type: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    args: list[Any] = field(default_factory=list)
+    # when the call only moves bytes from args[0] to args[1] it is dropped if both resolve
+    # to the same address (an alias the planner made free)
+    is_copy: bool = False
+
+
+class Op:
+    op_types: tuple[str, ...] = ()
+    fuses_activation = False
+
+    def check(self, node: Node, graph: Graph) -> None:
+        pass
+
+    def infer_shapes(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
+        raise NotImplementedError
+
+    def reference(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def macs(self, node: Node, graph: Graph) -> int:
+        return 0
+
+    def kernels(self, node: Node, graph: Graph) -> list[KernelCall]:
+        raise NotImplementedError
+
+    def alias_input(self, node: Node, graph: Graph) -> int | None:
+        return None
+
+    def inplace_input(self, node: Node, graph: Graph) -> int | None:
+        return None
+
+    def quantize(self, node: Node, graph: Graph, *args: Any) -> Any:
+        raise Unsupported("no int8 rule for this operator")
+
+    def params_count(self, node: Node, graph: Graph) -> int:
+        """Weights and biases the node reads (elements of its constant inputs)."""
+        return sum(graph.tensors[i].size for i in node.inputs if i and graph.tensors[i].is_const)
+
+
+_REGISTRY: dict[str, Op] = {}
+
+
+def register(*op_types: str):
+    """Class decorator: one instance of the family serves every listed ONNX op type."""
+
+    def wrap(cls: type[Op]) -> type[Op]:
+        instance = cls()
+        cls.op_types = op_types
+        for t in op_types:
+            if t in _REGISTRY:
+                raise RuntimeError(f"operator {t} registered twice")
+            _REGISTRY[t] = instance
+        return cls
+
+    return wrap
+
+
+def get_op(op_type: str) -> Op | None:
+    return _REGISTRY.get(op_type)
+
+
+def supported_op_types() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+# ---- helpers shared by the families -------------------------------------------------
+
+NO_CLAMP = (-np.inf, np.inf)
+
+
+def activation(node: Node) -> tuple[float, float]:
+    return node.attrs.get("activation", NO_CLAMP)
+
+
+def apply_activation(node: Node, y: np.ndarray) -> np.ndarray:
+    lo, hi = activation(node)
+    if lo == -np.inf and hi == np.inf:
+        return y
+    return np.minimum(np.maximum(y, np.float32(lo)), np.float32(hi)).astype(y.dtype)
+
+
+def require_const(graph: Graph, node: Node, index: int, what: str) -> np.ndarray:
+    if index >= len(node.inputs) or not node.inputs[index]:
+        raise Unsupported(f"missing {what}")
+    value = graph.const(node.inputs[index])
+    if value is None:
+        raise Unsupported(f"{what} must be a constant")
+    return value
+
+
+def shape_of(graph: Graph, name: str) -> tuple[int, ...]:
+    return graph.tensors[name].shape
+
+
+def normalize_axis(axis: int, rank: int, node: Node) -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise Unsupported(f"axis {axis} out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+def c_type(dtype: str) -> str:
+    return {"float32": "float", "int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t"}[dtype]
+
+
+def float_suffix(graph: Graph, names: Sequence[str]) -> str:
+    """Kernel name suffix for the element type of the first tensor: f32 or s8."""
+    dtype = graph.tensors[names[0]].dtype
+    if dtype == "float32":
+        return "f32"
+    if dtype == "int8":
+        return "s8"
+    raise Unsupported(f"element type {dtype} is not supported")

@@ -1,0 +1,179 @@
+"""Gemm and MatMul with one constant operand: a fully connected layer.
+
+Both lower to nn_fc_f32, which computes out[r, n] = bias[n] + sum_k in[r, k] * W[n, k]
+with strides on `in` and `out`. With the constant on the right (x @ B) the rows are the
+rows of x; with the constant on the left (A @ x) the rows are the columns of x and the
+strides transpose the view, so no data is moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.errors import Unsupported
+from codegen.ir import Graph, Node
+from codegen.ops.base import (
+    Const,
+    KernelCall,
+    Op,
+    activation,
+    apply_activation,
+    register,
+    shape_of,
+)
+
+
+@dataclass
+class FcLayout:
+    """How a node maps onto nn_fc: weight [out_features, in_features] and strides."""
+
+    weight: np.ndarray
+    bias: np.ndarray | None
+    rows: int
+    in_features: int
+    out_features: int
+    in_row_stride: int
+    in_col_stride: int
+    out_row_stride: int
+    out_col_stride: int
+
+
+def _gemm_layout(node: Node, graph: Graph) -> FcLayout:
+    a_name, b_name = node.inputs[0], node.inputs[1]
+    c_name = node.inputs[2] if len(node.inputs) > 2 else ""
+    alpha = float(node.attrs.get("alpha", 1.0))
+    beta = float(node.attrs.get("beta", 1.0))
+    trans_a = int(node.attrs.get("transA", 0))
+    trans_b = int(node.attrs.get("transB", 0))
+    a_const, b_const = graph.const(a_name), graph.const(b_name)
+    a_shape, b_shape = shape_of(graph, a_name), shape_of(graph, b_name)
+    m, k = (a_shape[1], a_shape[0]) if trans_a else a_shape
+    n = b_shape[0] if trans_b else b_shape[1]
+    c = graph.const(c_name) if c_name else None
+    if c_name and c is None:
+        raise Unsupported("bias C must be a constant")
+
+    if b_const is not None and a_const is None:
+        weight = b_const.T if not trans_b else b_const  # [N, K]
+        if c is not None and c.size > 1 and np.broadcast_to(c, (m, n)).std(axis=0).any():
+            raise Unsupported(f"bias of shape {c.shape} varies across rows")
+        bias = None if c is None else np.broadcast_to(c, (m, n))[0]
+        in_strides = (1, m) if trans_a else (k, 1)
+        layout = FcLayout(weight, bias, m, k, n, *in_strides, n, 1)
+    elif a_const is not None and b_const is None:
+        weight = a_const.T if trans_a else a_const  # [M, K]
+        if c is not None and c.size > 1 and np.broadcast_to(c, (m, n)).std(axis=1).any():
+            raise Unsupported(f"bias of shape {c.shape} varies across columns")
+        bias = None if c is None else np.broadcast_to(c, (m, n))[:, 0]
+        in_strides = (k, 1) if trans_b else (1, n)
+        layout = FcLayout(weight, bias, n, k, m, *in_strides, 1, n)
+    else:
+        raise Unsupported("exactly one of A and B must be a constant")
+    layout.weight = (alpha * layout.weight.astype(np.float32)).astype(np.float32)
+    if layout.bias is not None:
+        layout.bias = (beta * layout.bias.astype(np.float32)).astype(np.float32)
+    return layout
+
+
+def _matmul_layout(node: Node, graph: Graph) -> FcLayout:
+    a_name, b_name = node.inputs
+    a_const, b_const = graph.const(a_name), graph.const(b_name)
+    a_shape, b_shape = shape_of(graph, a_name), shape_of(graph, b_name)
+    if b_const is not None and a_const is None:
+        w = b_const.reshape(b_shape[-1], 1) if len(b_shape) == 1 else b_const
+        if w.ndim > 2:
+            if any(d != 1 for d in w.shape[:-2]):
+                raise Unsupported("a constant right operand with batch dimensions is not supported")
+            w = w.reshape(w.shape[-2:])
+        k, n = w.shape
+        rows = int(np.prod(a_shape[:-1], dtype=np.int64))
+        return FcLayout(np.ascontiguousarray(w.T), None, rows, k, n, k, 1, n, 1)
+    if a_const is not None and b_const is None:
+        w = a_const.reshape(1, a_shape[0]) if len(a_shape) == 1 else a_const
+        if w.ndim > 2:
+            raise Unsupported("a constant left operand with batch dimensions is not supported")
+        if len(b_shape) < 2 or any(d != 1 for d in b_shape[:-2]):
+            raise Unsupported("a constant left operand needs a 2-D right operand")
+        m, k = w.shape
+        n = b_shape[-1]
+        return FcLayout(np.ascontiguousarray(w), None, n, k, m, 1, n, 1, n)
+    raise Unsupported("exactly one operand must be a constant")
+
+
+@register("Gemm", "MatMul")
+class FullyConnected(Op):
+    fuses_activation = True
+
+    def layout(self, node: Node, graph: Graph) -> FcLayout:
+        if node.op_type == "Gemm":
+            return _gemm_layout(node, graph)
+        return _matmul_layout(node, graph)
+
+    def check(self, node: Node, graph: Graph) -> None:
+        self.layout(node, graph)
+
+    def infer_shapes(self, node, graph):
+        a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
+        if node.op_type == "Gemm":
+            if len(a) != 2 or len(b) != 2:
+                raise Unsupported("Gemm operands must be 2-D")
+            m = a[1] if node.attrs.get("transA", 0) else a[0]
+            ka = a[0] if node.attrs.get("transA", 0) else a[1]
+            kb = b[1] if node.attrs.get("transB", 0) else b[0]
+            n = b[0] if node.attrs.get("transB", 0) else b[1]
+            if ka != kb:
+                raise Unsupported(f"inner dimensions differ: {ka} and {kb}")
+            return [(m, n)]
+        try:
+            out = np.matmul(np.empty(a, np.float32), np.empty(b, np.float32)).shape
+        except ValueError as e:
+            raise Unsupported(f"shapes {a} and {b} do not multiply") from e
+        return [tuple(out)]
+
+    def reference(self, node, graph, inputs):
+        if node.op_type == "Gemm":
+            a, b = inputs[0], inputs[1]
+            a = a.T if node.attrs.get("transA", 0) else a
+            b = b.T if node.attrs.get("transB", 0) else b
+            y = np.float32(node.attrs.get("alpha", 1.0)) * (a @ b)
+            if len(inputs) > 2 and inputs[2] is not None:
+                y = y + np.float32(node.attrs.get("beta", 1.0)) * inputs[2]
+        else:
+            y = np.matmul(inputs[0], inputs[1])
+        return [apply_activation(node, y.astype(np.float32))]
+
+    def macs(self, node, graph):
+        fc = self.layout(node, graph)
+        return fc.rows * fc.in_features * fc.out_features
+
+    def params_count(self, node, graph):
+        fc = self.layout(node, graph)
+        return fc.weight.size + (0 if fc.bias is None else fc.bias.size)
+
+    def kernels(self, node, graph):
+        fc = self.layout(node, graph)
+        lo, hi = activation(node)
+        act = node.inputs[1] if graph.const(node.inputs[0]) is not None else node.inputs[0]
+        params = {
+            "rows": fc.rows,
+            "in_features": fc.in_features,
+            "out_features": fc.out_features,
+            "in_row_stride": fc.in_row_stride,
+            "in_col_stride": fc.in_col_stride,
+            "out_row_stride": fc.out_row_stride,
+            "out_col_stride": fc.out_col_stride,
+            "act_min": float(lo),
+            "act_max": float(hi),
+        }
+        bias = None if fc.bias is None else Const(fc.bias.astype(np.float32), "b")
+        return [
+            KernelCall(
+                "nn_fc_f32",
+                ("src/fc/nn_fc_f32.c",),
+                "nn_fc_f32_params",
+                params,
+                [act, Const(np.ascontiguousarray(fc.weight, np.float32), "w"), bias, node.outputs[0]],
+            )
+        ]

@@ -1,0 +1,89 @@
+"""Reshape, Flatten, Squeeze, Unsqueeze and Identity: the same bytes under a new shape.
+
+The planner makes the output an alias of the input, so these cost no memory and no code;
+when it cannot (the input is a model input and the output a model output, say) the copy
+kernel moves the bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.errors import Unsupported
+from codegen.ops.base import KernelCall, Op, normalize_axis, register, require_const, shape_of
+
+
+def _axes(node, graph, rank: int) -> list[int] | None:
+    """Squeeze/Unsqueeze axes: an attribute before opset 13, an optional input after."""
+    if "axes" in node.attrs:
+        axes = node.attrs["axes"]
+    elif len(node.inputs) > 1 and node.inputs[1]:
+        axes = require_const(graph, node, 1, "axes").tolist()
+    else:
+        return None
+    return sorted(normalize_axis(int(a), rank, node) for a in axes)
+
+
+@register("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+class Reshape(Op):
+    def infer_shapes(self, node, graph):
+        shape = shape_of(graph, node.inputs[0])
+        if node.op_type == "Identity":
+            return [shape]
+        if node.op_type == "Flatten":
+            axis = normalize_axis(int(node.attrs.get("axis", 1)), len(shape) + 1, node)
+            return [(int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64)))]
+        if node.op_type == "Squeeze":
+            axes = _axes(node, graph, len(shape))
+            if axes is None:
+                return [tuple(d for d in shape if d != 1)]
+            if any(shape[a] != 1 for a in axes):
+                raise Unsupported(f"cannot squeeze axes {axes} of shape {shape}")
+            return [tuple(d for i, d in enumerate(shape) if i not in axes)]
+        if node.op_type == "Unsqueeze":
+            return [self._unsqueeze(node, graph, shape)]
+        target = [int(d) for d in require_const(graph, node, 1, "shape").tolist()]
+        allowzero = int(node.attrs.get("allowzero", 0))
+        out = [shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
+        if out.count(-1) > 1:
+            raise Unsupported("more than one -1 in the target shape")
+        total = int(np.prod(shape, dtype=np.int64))
+        if -1 in out:
+            known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+            if known == 0 or total % known:
+                raise Unsupported(f"cannot reshape {shape} to {target}")
+            out[out.index(-1)] = total // known
+        if int(np.prod(out, dtype=np.int64)) != total:
+            raise Unsupported(f"cannot reshape {shape} to {target}")
+        return [tuple(out)]
+
+    def _unsqueeze(self, node, graph, shape):
+        if "axes" in node.attrs:
+            raw = node.attrs["axes"]
+        else:
+            raw = require_const(graph, node, 1, "axes").tolist()
+        rank = len(shape) + len(raw)
+        axes = sorted(normalize_axis(int(a), rank, node) for a in raw)
+        if len(set(axes)) != len(axes):
+            raise Unsupported(f"repeated axes {raw}")
+        dims = iter(shape)
+        return tuple(1 if i in axes else next(dims) for i in range(rank))
+
+    def check(self, node, graph):
+        self.infer_shapes(node, graph)
+
+    def reference(self, node, graph, inputs):
+        return [inputs[0].reshape(shape_of(graph, node.outputs[0]))]
+
+    def params_count(self, node, graph):
+        return 0
+
+    def alias_input(self, node, graph):
+        return 0
+
+    def kernels(self, node, graph):
+        nbytes = graph.tensors[node.outputs[0]].nbytes
+        return [
+            KernelCall("nn_copy", ("src/shape/nn_copy.c",), "nn_copy_params", {"bytes": nbytes},
+                       [node.inputs[0], node.outputs[0]], is_copy=True)
+        ]

@@ -1,0 +1,192 @@
+"""Place every run-time tensor: in the static arena, or in the caller's input/output buffers.
+
+An analysis pass: `run(graph) -> MemoryPlan`; the graph is not changed.
+
+1. Tensors that share bytes form one storage group:
+   a. an alias (the op's `alias_input`, e.g. Reshape) joins its input's group;
+   b. an in-place output (the op's `inplace_input`) joins the group of that input when
+      every member of the group dies at this node, no other input of the node is in the
+      group, and the sizes match;
+   c. a join is refused when the group would then hold a model input and a model output,
+      or two model outputs; the op then runs as a copy.
+2. A group that holds a model input lives in the caller's input buffer (read only); one
+   that holds a model output lives in the caller's output buffer; every other group is an
+   arena buffer, live from the first node that writes it to the last node that reads it.
+3. Arena buffers are placed greedily, largest first, each at the lowest aligned offset
+   free for its whole lifetime (the planner of TensorFlow Lite Micro). `plan_offsets` is a
+   pure function of (size, first, last) and `check_plan` proves no two buffers that are
+   live at the same step overlap.
+4. `arena_lower_bound` is the largest total size of buffers live at one step: no plan
+   that keeps every buffer whole can use less.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codegen.ir import Graph
+from codegen.ops import get_op
+
+ALIGNMENT = 4
+
+
+@dataclass(frozen=True)
+class Buffer:
+    size: int
+    first: int  # index of the node that writes it first
+    last: int  # index of the node that reads it last
+
+    def live_with(self, other: "Buffer") -> bool:
+        return self.first <= other.last and other.first <= self.last
+
+
+@dataclass(frozen=True)
+class Location:
+    region: str  # "arena", "input" or "output"
+    index: int  # offset in bytes for the arena; position in the model's inputs/outputs otherwise
+
+
+@dataclass
+class MemoryPlan:
+    locations: dict[str, Location]
+    buffers: list[Buffer]
+    offsets: list[int]
+    arena_bytes: int
+    arena_lower_bound: int
+
+
+def _align(n: int) -> int:
+    return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
+
+
+def plan_offsets(buffers: list[Buffer]) -> list[int]:
+    """Greedy by size: each buffer at the lowest aligned offset free over its lifetime."""
+    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
+    offsets: list[int | None] = [None] * len(buffers)
+    placed: list[int] = []
+    for i in order:
+        b = buffers[i]
+        busy = sorted((offsets[j], offsets[j] + buffers[j].size) for j in placed if buffers[j].live_with(b))
+        candidate = 0
+        for start, end in busy:
+            if candidate + b.size <= start:
+                break
+            candidate = max(candidate, _align(end))
+        offsets[i] = candidate
+        placed.append(i)
+    return [int(o) for o in offsets]
+
+
+def check_plan(buffers: list[Buffer], offsets: list[int]) -> None:
+    """Raise AssertionError if two buffers live at the same step share a byte."""
+    for i, a in enumerate(buffers):
+        assert offsets[i] % ALIGNMENT == 0, f"buffer {i} is misaligned"
+        for j in range(i + 1, len(buffers)):
+            b = buffers[j]
+            if a.size and b.size and a.live_with(b):
+                disjoint = offsets[i] + a.size <= offsets[j] or offsets[j] + b.size <= offsets[i]
+                assert disjoint, f"buffers {i} and {j} overlap"
+
+
+def lower_bound(buffers: list[Buffer]) -> int:
+    steps = {b.first for b in buffers} | {b.last for b in buffers}
+    return max((sum(b.size for b in buffers if b.first <= s <= b.last) for s in steps), default=0)
+
+
+class _Groups:
+    """Union-find over tensor names, tracking which model inputs/outputs a group holds."""
+
+    def __init__(self, graph: Graph):
+        self.parent = {n: n for n, t in graph.tensors.items() if not t.is_const}
+        self.inputs = {n: {k} for k, n in enumerate(graph.inputs)}
+        self.outputs: dict[str, set[int]] = {}
+        for k, n in enumerate(graph.outputs):
+            self.outputs.setdefault(n, set()).add(k)
+
+    def find(self, n: str) -> str:
+        while self.parent[n] != n:
+            self.parent[n] = self.parent[self.parent[n]]
+            n = self.parent[n]
+        return n
+
+    def external(self, root: str) -> int:
+        return len(self.inputs.get(root, ())) + len(self.outputs.get(root, ()))
+
+    def try_join(self, a: str, b: str) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return True
+        if self.external(ra) + self.external(rb) > 1:
+            return False
+        self.parent[rb] = ra
+        self.inputs[ra] = self.inputs.get(ra, set()) | self.inputs.pop(rb, set())
+        self.outputs[ra] = self.outputs.get(ra, set()) | self.outputs.pop(rb, set())
+        return True
+
+    def members(self, root: str) -> list[str]:
+        return [n for n in self.parent if self.find(n) == root]
+
+
+def run(graph: Graph) -> MemoryPlan:
+    end = len(graph.nodes)
+    first = {n: -1 for n in graph.inputs}
+    last: dict[str, int] = {}
+    for i, node in enumerate(graph.nodes):
+        for o in node.outputs:
+            first[o] = i
+            last.setdefault(o, i)
+        for n in node.inputs:
+            if n:
+                last[n] = i
+    for n in graph.outputs:
+        last[n] = end
+
+    groups = _Groups(graph)
+    for i, node in enumerate(graph.nodes):
+        op = get_op(node.op_type)
+        out = node.outputs[0]
+        k = op.alias_input(node, graph)
+        if k is not None:
+            groups.try_join(node.inputs[k], out)
+            continue
+        k = op.inplace_input(node, graph)
+        if k is None or graph.tensors[node.inputs[k]].is_const:
+            continue
+        src = node.inputs[k]
+        root = groups.find(src)
+        others = [n for j, n in enumerate(node.inputs) if j != k and n and not graph.tensors[n].is_const]
+        if (
+            not groups.inputs.get(root)
+            and all(last[m] <= i for m in groups.members(root))
+            and all(groups.find(n) != root for n in others)
+            and graph.tensors[src].nbytes == graph.tensors[out].nbytes
+        ):
+            groups.try_join(src, out)
+
+    locations: dict[str, Location] = {}
+    roots: dict[str, int] = {}
+    buffers: list[Buffer] = []
+    for name in groups.parent:
+        root = groups.find(name)
+        if groups.inputs.get(root):
+            locations[name] = Location("input", min(groups.inputs[root]))
+        elif groups.outputs.get(root):
+            locations[name] = Location("output", min(groups.outputs[root]))
+        else:
+            roots.setdefault(root, len(roots))
+    for root, index in roots.items():
+        members = groups.members(root)
+        buffers.append(
+            Buffer(
+                size=max(graph.tensors[m].nbytes for m in members),
+                first=min(first[m] for m in members),
+                last=max(last[m] for m in members),
+            )
+        )
+    offsets = plan_offsets(buffers)
+    check_plan(buffers, offsets)
+    for root, index in roots.items():
+        for m in groups.members(root):
+            locations[m] = Location("arena", offsets[index])
+    arena = _align(max((o + b.size for o, b in zip(offsets, buffers)), default=0))
+    return MemoryPlan(locations, buffers, offsets, arena, lower_bound(buffers))

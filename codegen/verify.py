@@ -1,0 +1,135 @@
+"""Run the generated C on test inputs and compare it with the references.
+
+- C against codegen/reference.py: in float mode the outputs must agree within
+  FLOAT_TOLERANCE relative to the output's largest magnitude (float sums are not
+  associative, so the C and NumPy orders of accumulation may differ in the last bits).
+- C against the original model run by onnx.reference: max error, relative error, SQNR,
+  top-1 agreement and, with labels, accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from onnx.reference import ReferenceEvaluator
+
+from codegen.build import HostModel
+from codegen.compiler import CompiledModel
+from codegen.errors import CompileError
+from codegen.ir import Graph
+from codegen.reference import run_float
+
+FLOAT_TOLERANCE = 1e-4
+
+
+def within_tolerance(actual: np.ndarray, expected: np.ndarray, rel: float = FLOAT_TOLERANCE) -> bool:
+    """|actual - expected| <= rel * max(1, max|expected|), elementwise; NaN only where expected is NaN."""
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if a.shape != e.shape or not np.array_equal(np.isnan(a), np.isnan(e)):
+        return False
+    finite = np.isfinite(e)
+    if not np.array_equal(a[~finite & ~np.isnan(e)], e[~finite & ~np.isnan(e)]):
+        return False
+    scale = max(1.0, float(np.max(np.abs(e[finite]), initial=0.0)))
+    return bool(np.all(np.abs(a[finite] - e[finite]) <= rel * scale))
+
+
+def load_samples(path: str | Path, graph: Graph) -> tuple[list[dict[str, np.ndarray]], np.ndarray | None]:
+    """Samples from an .npz: one array per model input (key = input name, or `x` for a
+    single-input model), stacked along a leading sample axis; optional integer labels `y`."""
+    label = str(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+        arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise CompileError(f"{label}: cannot read samples: {e}") from None
+    columns = {}
+    for name in graph.inputs:
+        key = name if name in arrays else ("x" if len(graph.inputs) == 1 and "x" in arrays else None)
+        if key is None:
+            raise CompileError(f"{label}: no array for input '{name}' (keys: {', '.join(sorted(arrays))})")
+        columns[name] = _stack(arrays[key], graph.tensors[name].shape, label, name)
+    counts = {len(v) for v in columns.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise CompileError(f"{label}: inputs hold different or zero numbers of samples")
+    n = counts.pop()
+    labels = arrays.get("y")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if labels.size != n or labels.dtype.kind not in "iu":
+            raise CompileError(f"{label}: 'y' must hold {n} integer labels")
+    return [{k: v[i] for k, v in columns.items()} for i in range(n)], labels
+
+
+def _stack(arr: np.ndarray, shape: tuple[int, ...], label: str, name: str) -> np.ndarray:
+    if arr.dtype.kind not in "fiu":
+        raise CompileError(f"{label}: input '{name}' has dtype {arr.dtype}; numbers are needed")
+    arr = arr.astype(np.float32)
+    if tuple(arr.shape) == shape:
+        return arr[None]
+    if tuple(arr.shape[1:]) == shape:
+        return arr
+    if shape and shape[0] == 1 and tuple(arr.shape[1:]) == shape[1:]:
+        return arr[:, None]
+    raise CompileError(f"{label}: input '{name}' has shape {list(arr.shape)}; expected {list(shape)} "
+                       f"or [N, ...] of it")
+
+
+def random_samples(graph: Graph, count: int = 8, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        {n: rng.standard_normal(graph.tensors[n].shape).astype(np.float32) for n in graph.inputs}
+        for _ in range(count)
+    ]
+
+
+def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:
+    p_signal, p_noise = float(np.sum(signal.astype(np.float64) ** 2)), float(np.sum(noise.astype(np.float64) ** 2))
+    if p_noise == 0.0:
+        return math.inf
+    if p_signal == 0.0:
+        return -math.inf
+    return 10.0 * math.log10(p_signal / p_noise)
+
+
+def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
+           labels: np.ndarray | None = None, host: HostModel | None = None) -> dict:
+    graph = compiled.graph
+    host = host or HostModel(compiled.emitted.files, compiled.report["api"])
+    onnx_ref = ReferenceEvaluator(compiled.model)
+    onnx_inputs = [i.name for i in compiled.model.graph.input if i.name in graph.inputs]
+    exact = True
+    max_abs_diff = 0.0
+    c_all, o_all, top1_same, top1_c = [], [], 0, []
+    for feeds in samples:
+        c_out = host.run([feeds[n] for n in graph.inputs])
+        ref = run_float(graph, feeds)
+        o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
+        for c, name, o in zip(c_out, graph.outputs, o_out):
+            exact &= within_tolerance(c, ref[name])
+            o = np.asarray(o, np.float32).reshape(c.shape)
+            max_abs_diff = max(max_abs_diff, float(np.max(np.abs(c.astype(np.float64) - o), initial=0.0)))
+            c_all.append(c.reshape(-1))
+            o_all.append(o.reshape(-1))
+        first_c, first_o = c_out[0].reshape(-1), np.asarray(o_out[0]).reshape(-1)
+        top1_same += int(np.argmax(first_c) == np.argmax(first_o))
+        top1_c.append(int(np.argmax(first_c)))
+    c_cat, o_cat = np.concatenate(c_all), np.concatenate(o_all)
+    scale = float(np.max(np.abs(o_cat), initial=0.0))
+    result = {
+        "bit_exact": bool(exact),
+        "samples": len(samples),
+        "max_abs_diff": max_abs_diff,
+        "max_rel_diff": max_abs_diff / scale if scale else max_abs_diff,
+        "float_top1_agreement": top1_same / len(samples),
+        "sqnr_db": _sqnr_db(o_cat, c_cat.astype(np.float64) - o_cat),
+        "accuracy_float": None,
+        "accuracy_quantized": None,
+    }
+    if labels is not None:
+        result["accuracy_float"] = float(np.mean(np.array(top1_c) == labels))
+    result.update({k: compiled.report[k] for k in ("flash_bytes", "weights_bytes", "arena_bytes", "macs")
+                   if k in compiled.report})
+    return result

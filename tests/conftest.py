@@ -1,0 +1,60 @@
+"""Shared test helpers: build a model with onnx.helper, compile it, compare the C with the references."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
+
+from codegen.build import HostModel
+from codegen.compiler import compile_model
+from codegen.reference import run_float
+from codegen.verify import within_tolerance
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset=18, name="case") -> onnx.ModelProto:
+    """inputs/outputs: list of (name, shape); an output shape None is inferred.
+    initializers: dict name -> array."""
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in inputs],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in outputs],
+        [onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, 10)
+    if any(s is None for _, s in outputs):  # let ONNX fill in the output shapes
+        inferred = onnx.shape_inference.infer_shapes(model)
+        known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+        for out in model.graph.output:
+            if out.name in known and known[out.name].type.tensor_type.HasField("shape"):
+                out.type.CopyFrom(known[out.name].type)
+    return model
+
+
+def check_float_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], rel: float = 1e-4):
+    """Compile, run the C, and require C == NumPy reference == onnx.reference (float tolerance).
+
+    Returns the CompiledModel for further checks."""
+    compiled = compile_model(model, "case")
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    c_out = host.run([feeds[n] for n in compiled.graph.inputs])
+    ref = run_float(compiled.graph, feeds)
+    expected = ReferenceEvaluator(model).run(None, feeds)
+    for c, name, e in zip(c_out, compiled.graph.outputs, expected):
+        e = np.asarray(e, np.float32)
+        assert within_tolerance(ref[name], e, rel), f"NumPy reference differs from onnx.reference on '{name}'"
+        assert within_tolerance(c, ref[name], rel), f"C differs from the NumPy reference on '{name}'"
+    return compiled
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's id, so every case reproduces alone."""
+    seed = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng(seed)
