@@ -12,6 +12,7 @@ from pathlib import Path
 
 import onnx
 
+from codegen.build import measure_sizes
 from codegen.emit import EmittedModel, emit_model
 from codegen.emit.cnames import Identifiers
 from codegen.errors import CompileError
@@ -40,7 +41,8 @@ def model_prefix(source, name: str | None) -> str:
     return Identifiers().make(name)
 
 
-def compile_model(source, name: str | None = None) -> CompiledModel:
+def compile_model(source, name: str | None = None, measure: bool = False) -> CompiledModel:
+    """`measure` compiles the folder for size and adds flash and RAM figures to the report."""
     model, label = load_model(source)
     prefix = model_prefix(source, name)
     graph = import_model(model, label=label, name=prefix)
@@ -48,6 +50,13 @@ def compile_model(source, name: str | None = None) -> CompiledModel:
     graph.meta["sha256"] = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     plan = plan_memory.run(graph)
     emitted = emit_model(graph, plan, prefix, {"mode": "float32"})
+    if measure:
+        sizes = measure_sizes(emitted.files)
+        emitted.report.update(
+            flash_bytes=sizes["code_bytes"] + sizes["const_bytes"] + sizes["data_bytes"],
+            ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"],
+            sizes={"target": "host", **sizes},
+        )
     return CompiledModel(model, graph, plan, emitted)
 
 

@@ -41,7 +41,7 @@ def check_float_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], rel:
     """Compile, run the C, and require C == NumPy reference == onnx.reference (float tolerance).
 
     Returns the CompiledModel for further checks."""
-    compiled = compile_model(model, "case")
+    compiled = compile_model(model, "net")
     host = HostModel(compiled.emitted.files, compiled.report["api"])
     c_out = host.run([feeds[n] for n in compiled.graph.inputs])
     ref = run_float(compiled.graph, feeds)

@@ -102,6 +102,24 @@ def _matmul_layout(node: Node, graph: Graph) -> FcLayout:
     raise Unsupported("exactly one operand must be a constant")
 
 
+def _matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy.matmul's rule: 1-D operands gain and then lose a dimension; batch dims broadcast."""
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if not a or not b or a2[-1] != b2[-2]:
+        raise Unsupported(f"shapes {a} and {b} do not multiply")
+    try:
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    except ValueError:
+        raise Unsupported(f"batch dimensions of {a} and {b} do not broadcast") from None
+    out = batch + (a2[-2], b2[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return tuple(out)
+
+
 @register("Gemm", "MatMul")
 class FullyConnected(Op):
     fuses_activation = True
@@ -126,11 +144,7 @@ class FullyConnected(Op):
             if ka != kb:
                 raise Unsupported(f"inner dimensions differ: {ka} and {kb}")
             return [(m, n)]
-        try:
-            out = np.matmul(np.empty(a, np.float32), np.empty(b, np.float32)).shape
-        except ValueError as e:
-            raise Unsupported(f"shapes {a} and {b} do not multiply") from e
-        return [tuple(out)]
+        return [_matmul_shape(a, b)]
 
     def reference(self, node, graph, inputs):
         if node.op_type == "Gemm":

@@ -12,8 +12,9 @@ An analysis pass: `run(graph) -> MemoryPlan`; the graph is not changed.
 2. A group that holds a model input lives in the caller's input buffer (read only); one
    that holds a model output lives in the caller's output buffer; every other group is an
    arena buffer, live from the first node that writes it to the last node that reads it.
-3. Arena buffers are placed greedily, largest first, each at the lowest aligned offset
-   free for its whole lifetime (the planner of TensorFlow Lite Micro). `plan_offsets` is a
+3. Arena buffers are placed greedily, each at the lowest aligned offset free for its whole
+   lifetime, in a few orders (largest first, the planner of TensorFlow Lite Micro; first
+   use; size x lifetime), keeping the smallest arena. `plan_offsets` is a
    pure function of (size, first, last) and `check_plan` proves no two buffers that are
    live at the same step overlap.
 4. `arena_lower_bound` is the largest total size of buffers live at one step: no plan
@@ -59,10 +60,9 @@ def _align(n: int) -> int:
     return (n + ALIGNMENT - 1) // ALIGNMENT * ALIGNMENT
 
 
-def plan_offsets(buffers: list[Buffer]) -> list[int]:
-    """Greedy by size: each buffer at the lowest aligned offset free over its lifetime."""
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, i))
-    offsets: list[int | None] = [None] * len(buffers)
+def _place(buffers: list[Buffer], order: list[int]) -> list[int]:
+    """Place buffers in `order`, each at the lowest aligned offset free over its lifetime."""
+    offsets = [0] * len(buffers)
     placed: list[int] = []
     for i in order:
         b = buffers[i]
@@ -74,7 +74,26 @@ def plan_offsets(buffers: list[Buffer]) -> list[int]:
             candidate = max(candidate, _align(end))
         offsets[i] = candidate
         placed.append(i)
-    return [int(o) for o in offsets]
+    return offsets
+
+
+def plan_offsets(buffers: list[Buffer]) -> list[int]:
+    """Greedy placement in a few orders (largest first, as TFLite Micro does; by first use;
+    by size x lifetime); the plan with the smallest arena wins, ties to the earlier order."""
+    idx = range(len(buffers))
+    orders = [
+        sorted(idx, key=lambda i: (-buffers[i].size, buffers[i].first, i)),
+        sorted(idx, key=lambda i: (buffers[i].first, -buffers[i].size, i)),
+        sorted(idx, key=lambda i: (-buffers[i].size * (buffers[i].last - buffers[i].first + 1), i)),
+    ]
+    best: list[int] = []
+    best_end = -1
+    for order in orders:
+        offsets = _place(buffers, order)
+        end = max((o + b.size for o, b in zip(offsets, buffers)), default=0)
+        if best_end < 0 or end < best_end:
+            best, best_end = offsets, end
+    return best
 
 
 def check_plan(buffers: list[Buffer], offsets: list[int]) -> None:

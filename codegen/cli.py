@@ -1,0 +1,124 @@
+"""onnx2mcu compile | verify | inspect.
+
+Errors the user can fix print one line and exit with status 2; `verify` exits with 1 when
+the generated C and the reference differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+
+from codegen import __version__
+from codegen.errors import CompileError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="onnx2mcu", description="Compile ONNX models to C99 for microcontrollers.")
+    p.add_argument("--version", action="version", version=f"onnx2mcu {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("model", help="the .onnx file")
+        sp.add_argument("--name", help="C name prefix of the model (default: the file's stem)")
+        sp.add_argument("--target", default="host", help="target from targets/*.toml (default: host)")
+        sp.add_argument("--float", action="store_true", help="float32 weights and activations")
+
+    c = sub.add_parser("compile", help="write the C folder for a model")
+    common(c)
+    c.add_argument("-o", "--output", required=True, help="output folder (replaced atomically)")
+
+    v = sub.add_parser("verify", help="compile, run the C on the host and compare with the references")
+    common(v)
+    v.add_argument("--data", help=".npz with one array per input (and optional labels y); default: random inputs")
+    v.add_argument("--samples", type=int, default=8, help="random samples when --data is not given (default 8)")
+    v.add_argument("--json", help="write the results as JSON to this file")
+
+    i = sub.add_parser("inspect", help="print the per-layer table of a model")
+    common(i)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"compile": _compile, "verify": _verify, "inspect": _inspect}[args.command](args)
+    except CompileError as e:
+        print(f"onnx2mcu: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # an internal error: one line unless asked for the traceback
+        if os.environ.get("ONNX2MCU_DEBUG"):
+            traceback.print_exc()
+        print(f"onnx2mcu: internal error: {type(e).__name__}: {e} (set ONNX2MCU_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 3
+
+
+def _compiled(args):
+    from codegen.compiler import compile_model
+    from codegen.targets import load_target
+
+    load_target(args.target)
+    return compile_model(args.model, args.name, measure=True)
+
+
+def _compile(args) -> int:
+    from codegen.compiler import write_folder
+
+    compiled = _compiled(args)
+    out = write_folder(compiled.emitted, args.output)
+    r = compiled.report
+    print(f"{out}: {len(compiled.emitted.files)} files; flash {r['flash_bytes']} B (host build), "
+          f"weights {r['weights_bytes']} B, "
+          f"arena {r['arena_bytes']} B (lower bound {r['arena_lower_bound']} B), {r['macs']} MACs")
+    return 0
+
+
+def _verify(args) -> int:
+    from codegen import verify
+
+    compiled = _compiled(args)
+    if args.data:
+        samples, labels = verify.load_samples(args.data, compiled.graph)
+    else:
+        samples, labels = verify.random_samples(compiled.graph, args.samples), None
+    result = verify.verify(compiled, samples, labels)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+    verdict = "PASS" if result["bit_exact"] else "FAIL"
+    line = (f"{verdict}: {result['samples']} samples; C vs reference "
+            f"{'equal' if result['bit_exact'] else 'DIFFERENT'}; vs ONNX: max abs diff "
+            f"{result['max_abs_diff']:.3g}, SQNR {result['sqnr_db']:.1f} dB, top-1 agreement "
+            f"{100 * result['float_top1_agreement']:.1f}%")
+    if result["accuracy_float"] is not None:
+        line += f", accuracy {100 * result['accuracy_float']:.1f}%"
+    print(line)
+    return 0 if result["bit_exact"] else 1
+
+
+def _inspect(args) -> int:
+    compiled = _compiled(args)
+    print(format_table(compiled.report))
+    return 0
+
+
+def format_table(report: dict) -> str:
+    rows = [("#", "layer", "op", "output", "params", "MACs", "weights B", "output at")]
+    for layer in report["layers"]:
+        rows.append((str(layer["index"]), layer["name"][:32], layer["op"], "x".join(map(str, layer["output_shape"])),
+                     str(layer["params"]), str(layer["macs"]), str(layer["weights_bytes"]), layer["output_location"]))
+    rows.append(("", "total", "", "", str(report["params"]), str(report["macs"]), str(report["weights_bytes"]),
+                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})"))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if k < 3 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    return "\n".join(lines)
