@@ -139,6 +139,7 @@ class _Importer:
         graph = Graph("", self.tensors, self.nodes, [], [], self.opset)
         try:
             shapes = op.infer_shapes(node, graph)
+            op.check(node, graph)
         except Unsupported as e:
             return self._reject(proto, name, str(e))
         node.outputs = node.outputs[: len(shapes)]

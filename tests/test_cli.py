@@ -1,0 +1,101 @@
+"""The command line: exit codes, one-line errors, atomic output folders, verify --json."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from codegen.cli import main
+from conftest import make_model
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    rng = np.random.default_rng(1)
+    model = make_model([helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], [("x", ("N", 6))],
+                       [("y", ("N", 4))], {"W": rng.standard_normal((4, 6)).astype(np.float32),
+                                           "b": rng.standard_normal(4).astype(np.float32)})
+    path = tmp_path / "fc.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_compile_writes_a_folder_that_builds(model_path, tmp_path):
+    out = tmp_path / "out"
+    assert main(["compile", str(model_path), "-o", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert {"fc.c", "fc.h", "nn.h", "nn_fc_f32.c", "report.json"} <= set(names)
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", *[n for n in names if n.endswith(".c")]],
+                   cwd=out, check=True)
+    report = json.loads((out / "report.json").read_text())
+    assert report["weights_bytes"] == (24 + 4) * 4
+    assert report["flash_bytes"] >= report["weights_bytes"]
+
+
+def test_recompile_replaces_and_is_identical(model_path, tmp_path):
+    out = tmp_path / "out"
+    assert main(["compile", str(model_path), "-o", str(out)]) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "stale.c").write_text("int stale;\n")
+    assert main(["compile", str(model_path), "-o", str(out)]) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+
+
+def test_foreign_folder_is_left_alone(model_path, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["compile", str(model_path), "-o", str(out)]) == 2
+    assert (out / "notes.txt").read_text() == "keep me" and len(list(out.iterdir())) == 1
+    assert "not written by onnx2mcu" in capsys.readouterr().err
+
+
+def test_failed_compile_leaves_nothing(tmp_path, capsys):
+    model = make_model([helper.make_node("Erf", ["x"], ["y"], name="e")], [("x", (1, 2))], [("y", (1, 2))])
+    path = tmp_path / "erf.onnx"
+    onnx.save(model, str(path))
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Erf node 'e'" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["erf.onnx"]
+
+
+def test_verify_json_contract(model_path, tmp_path):
+    data = tmp_path / "data.npz"
+    rng = np.random.default_rng(2)
+    np.savez(data, x=rng.standard_normal((5, 6)).astype(np.float32), y=np.array([0, 1, 2, 3, 0]))
+    out = tmp_path / "v.json"
+    assert main(["verify", str(model_path), "--data", str(data), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for key in ("bit_exact", "samples", "max_abs_diff", "float_top1_agreement", "sqnr_db", "accuracy_float",
+                "accuracy_quantized", "flash_bytes", "weights_bytes", "arena_bytes", "macs"):
+        assert key in result
+    assert result["bit_exact"] is True and result["samples"] == 5
+    assert result["max_abs_diff"] < 1e-4
+
+
+def test_verify_bad_data_names_the_file(model_path, tmp_path, capsys):
+    data = tmp_path / "wrong.npz"
+    np.savez(data, x=np.zeros((3, 7), np.float32))
+    assert main(["verify", str(model_path), "--data", str(data)]) == 2
+    assert "wrong.npz: input 'x' has shape [3, 7]" in capsys.readouterr().err
+
+
+def test_inspect_table(model_path, capsys):
+    assert main(["inspect", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Gemm" in out and "total" in out and "24" in out
+
+
+def test_subprocess_error_has_no_traceback(tmp_path):
+    bad = tmp_path / "junk.onnx"
+    bad.write_bytes(b"\x00\x01garbage")
+    proc = subprocess.run([sys.executable, "-m", "codegen", "inspect", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("onnx2mcu: error: ") and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
