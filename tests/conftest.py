@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import zlib
 
 import numpy as np
@@ -58,3 +59,12 @@ def rng(request):
     """A generator seeded from the test's id, so every case reproduces alone."""
     seed = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng(seed)
+
+
+BACKEND_RESULTS: "collections.Counter[str]" = collections.Counter()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if BACKEND_RESULTS:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(BACKEND_RESULTS.items()))
+        terminalreporter.write_line(f"ONNX backend cases: {counts}")

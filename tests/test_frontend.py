@@ -89,10 +89,18 @@ def test_dynamic_dimension_names_the_input(rng):
         compile_model(model)
 
 
-def test_old_opset_is_rejected(rng):
+def test_old_opset_is_upgraded(rng):
     model = make_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [("x", (1, 4))], [("y", (1, 3))],
                        {"W": _w(rng, 4, 3)}, opset=9)
-    with pytest.raises(CompileError, match="opset 9 is not supported"):
+    compiled = check_float_model(model, {"x": _w(rng, 1, 4)})
+    assert compiled.graph.opset == 11
+
+
+def test_opset_newer_than_onnx_is_rejected(rng):
+    model = make_model([helper.make_node("MatMul", ["x", "W"], ["y"])], [("x", (1, 4))], [("y", (1, 3))],
+                       {"W": _w(rng, 4, 3)})
+    model.opset_import[0].version = onnx.defs.onnx_opset_version() + 1
+    with pytest.raises(CompileError, match="is newer than this onnx knows"):
         compile_model(model)
 
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import onnx
+import onnx.version_converter
 from google.protobuf.message import DecodeError
 
 from codegen.errors import CompileError
@@ -32,11 +33,11 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelP
             onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
         except (OSError, ValueError, onnx.checker.ValidationError) as e:
             raise CompileError(f"{label}: cannot read external data: {_first_line(e)}") from None
-    _check(model, label)
-    return model, label
+    return _check(model, label), label
 
 
-def _check(model: onnx.ModelProto, label: str) -> None:
+def _check(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
+    """Check the model; one older than MIN_OPSET is upgraded by onnx's version converter."""
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as e:
@@ -45,8 +46,18 @@ def _check(model: onnx.ModelProto, label: str) -> None:
     newest = onnx.defs.onnx_opset_version()
     if opset is None:
         raise CompileError(f"{label}: the model imports no default-domain opset")
-    if not MIN_OPSET <= opset <= newest:
-        raise CompileError(f"{label}: opset {opset} is not supported (supported: {MIN_OPSET} to {newest})")
+    if opset > newest:
+        raise CompileError(f"{label}: opset {opset} is newer than this onnx knows ({newest})")
+    if opset < MIN_OPSET:
+        try:
+            model = onnx.version_converter.convert_version(model, MIN_OPSET)
+            onnx.checker.check_model(model)
+        except Exception as e:  # the converter raises assorted types
+            raise CompileError(
+                f"{label}: opset {opset} is not supported ({MIN_OPSET} to {newest} are) and upgrading it "
+                f"failed: {_first_line(e)}"
+            ) from None
+    return model
 
 
 def default_opset(model: onnx.ModelProto) -> int | None:
