@@ -1,0 +1,42 @@
+"""runtime_c/ on its own: strict C99 with every available compiler, and only the allowed headers."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codegen.paths import RUNTIME_DIR
+
+SOURCES = sorted(RUNTIME_DIR.glob("src/**/*.c"))
+HEADERS = sorted(RUNTIME_DIR.glob("include/*.h"))
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-c"]
+COMPILERS = [cc for cc in ("gcc", "clang") if shutil.which(cc)]  # CI installs both (.ci/run)
+
+
+@pytest.mark.parametrize("cc", COMPILERS)
+def test_runtime_compiles_strictly(cc, tmp_path):
+    assert SOURCES
+    proc = subprocess.run([cc, *STRICT, "-I", str(RUNTIME_DIR / "include"), *map(str, SOURCES)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("path", SOURCES + HEADERS, ids=lambda p: p.name)
+def test_only_allowed_headers_and_no_allocation(path):
+    text = path.read_text()
+    includes = set(re.findall(r'#include\s*<([^>]+)>', text))
+    allowed = {"stdint.h", "string.h"}
+    if path.name.endswith("_f32.c"):
+        allowed |= {"math.h", "float.h"}
+    assert includes <= allowed, f"{path.name} includes {sorted(includes - allowed)}"
+    code = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    assert not re.search(r"\b(malloc|calloc|realloc|free|printf)\s*\(", code)
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_one_public_function_per_file(path):
+    code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+    public = re.findall(r"^(?!static)[a-z_][a-z0-9_ \*]*\b(nn_[a-z0-9_]+)\s*\(", code, flags=re.M)
+    assert public == [path.stem], f"{path.name} defines {public}"
