@@ -1,0 +1,94 @@
+"""The integer requantization primitives: the NumPy twin of runtime_c/include/requant.h.
+
+A real multiplier M > 0 is stored as (m0, shift) with M ~= m0 * 2^(shift - 31),
+m0 in [2^30, 2^31 - 1] and shift in [-31, 30]. `requantize(acc, m0, shift)` is
+round(acc * M) computed exactly as the C does it (see requant.h for the three steps).
+Every function takes NumPy integer arrays (or scalars) and broadcasts, so per-channel
+multipliers apply along an axis for free. Arithmetic is carried out in int64, where
+nothing can overflow, and the results are int32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from codegen.errors import CompileError
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+SHIFT_MIN, SHIFT_MAX = -31, 30
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """(m0, shift) for a real multiplier M >= 0, with m0 * 2^(shift - 31) as close to M as Q31 allows.
+
+    M = q * 2^e with q in [0.5, 1); m0 = round(q * 2^31) (half away from zero), shift = e.
+    Below 2^-32 the mantissa is shifted right so that shift stays at -31 (precision fades
+    gracefully to 0 instead of dropping to 0 at once).
+
+    >>> quantize_multiplier(0.5)
+    (1073741824, 0)
+    >>> quantize_multiplier(1.0)
+    (1073741824, 1)
+    >>> quantize_multiplier(0.0)
+    (0, 0)
+    """
+    if not math.isfinite(real) or real < 0:
+        raise CompileError(f"requantization multiplier {real!r} is not a finite non-negative number")
+    if real == 0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    m0 = math.floor(q * 2**31 + 0.5)
+    if m0 == 2**31:
+        m0 //= 2
+        shift += 1
+    if shift > SHIFT_MAX:
+        raise CompileError(f"requantization multiplier {real:.6g} is too large for Q31 with shift <= {SHIFT_MAX}")
+    if shift < SHIFT_MIN:
+        if SHIFT_MIN - shift > 31:
+            return 0, 0
+        m0 = int(rounding_divide_by_pot(np.int64(m0), SHIFT_MIN - shift))
+        shift = SHIFT_MIN
+    return int(m0), int(shift)
+
+
+def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
+    """quantize_multiplier over an array: (m0 int32 array, shift int32 array)."""
+    pairs = [quantize_multiplier(float(r)) for r in np.ravel(reals)]
+    shape = np.shape(reals)
+    m0 = np.array([p[0] for p in pairs], dtype=np.int32).reshape(shape)
+    shift = np.array([p[1] for p in pairs], dtype=np.int32).reshape(shape)
+    return m0, shift
+
+
+def sat_doubling_high_mul(a, b) -> np.ndarray:
+    """round(a * b / 2^31), half away from zero; INT32_MIN * INT32_MIN saturates to INT32_MAX."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    ab = a * b
+    q = np.where(ab >= 0, ab + (1 << 30), ab + 1 - (1 << 30))
+    high = np.where(q >= 0, q >> 31, -((-q) >> 31))
+    high = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, high)
+    return high.astype(np.int32)
+
+
+def rounding_divide_by_pot(x, exponent) -> np.ndarray:
+    """round(x / 2^exponent), half away from zero; exponent in [0, 31]."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return ((x >> exponent) + (remainder > threshold)).astype(np.int32)
+
+
+def requantize(acc, m0, shift) -> np.ndarray:
+    """round(acc * m0 * 2^(shift - 31)) exactly as nn_requantize in requant.h; int32 result."""
+    acc = np.asarray(acc, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    left = np.maximum(shift, 0)
+    x = np.clip(acc * (np.int64(1) << left), INT32_MIN, INT32_MAX)
+    high = sat_doubling_high_mul(x, m0)
+    return rounding_divide_by_pot(high, np.maximum(-shift, 0))

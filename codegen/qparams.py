@@ -1,0 +1,107 @@
+"""Quantization parameters and the compile-time float math that chooses them.
+
+Rules (DESIGN.md, "Quantization scheme"):
+1. Activations: int8, asymmetric, per tensor: real = scale * (q - zero_point). The range
+   always contains 0 so that 0 is exact (padding, Relu); a range of zero width gets scale 1.
+2. Weights: int8, symmetric, per output channel, in [-127, 127]: scale = max|w| / 127. A
+   channel of zeros gets the median scale of the other channels (or 1), never 0.
+3. Bias: int32 at scale input_scale * weight_scale[c], zero point 0, saturated to int32.
+4. A real multiplier (input and weight scales over the output scale) becomes (m0, shift)
+   through fixedpoint.quantize_multiplier.
+Scales are kept as float32 values so that the numbers in NAME.h are the numbers used here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codegen.fixedpoint import quantize_multipliers
+
+QMIN, QMAX = -128, 127
+
+
+@dataclass(frozen=True)
+class QParams:
+    scale: float
+    zero_point: int
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """Real -> int8, rounding half to even as ONNX QuantizeLinear does."""
+        q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
+        return np.clip(q, QMIN, QMAX).astype(np.int8)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return (np.float32(self.scale) * (np.asarray(q, np.int32) - self.zero_point)).astype(np.float32)
+
+    def clamp_range(self, lo: float, hi: float) -> tuple[int, int]:
+        """The int8 range that a fused activation [lo, hi] leaves: its bounds quantized, as TFLite does."""
+        qlo = QMIN if lo == -math.inf else max(QMIN, min(QMAX, self.zero_point + round(lo / self.scale)))
+        qhi = QMAX if hi == math.inf else min(QMAX, max(QMIN, self.zero_point + round(hi / self.scale)))
+        return int(qlo), int(max(qlo, qhi))
+
+
+def f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+def from_range(lo: float, hi: float) -> QParams:
+    """Asymmetric int8 parameters covering [lo, hi] (widened to contain 0)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"range [{lo}, {hi}] is not finite")
+    scale = f32((hi - lo) / (QMAX - QMIN))
+    if scale <= 0 or not math.isfinite(scale) or scale < 1e-30:
+        return QParams(1.0, 0)
+    zero_point = int(np.clip(round(QMIN - lo / scale), QMIN, QMAX))
+    return QParams(scale, zero_point)
+
+
+def weight_scales(w: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Per-channel symmetric scales along `axis` (float32, all > 0)."""
+    moved = np.moveaxis(np.asarray(w, np.float64), axis, 0).reshape(w.shape[axis], -1)
+    peak = np.abs(moved).max(axis=1) if moved.size else np.zeros(w.shape[axis])
+    scales = (peak / 127.0).astype(np.float32)
+    good = scales[(scales > 0) & np.isfinite(scales)]
+    fill = np.float32(np.median(good)) if good.size else np.float32(1.0)
+    return np.where((scales > 0) & np.isfinite(scales), scales, fill).astype(np.float32)
+
+
+def quantize_weights(w: np.ndarray, axis: int = 0, scales: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 weights in [-127, 127], float32 scales per channel along `axis`)."""
+    scales = weight_scales(w, axis) if scales is None else np.asarray(scales, np.float32)
+    shape = [1] * w.ndim
+    shape[axis] = -1
+    q = np.rint(np.asarray(w, np.float64) / scales.astype(np.float64).reshape(shape))
+    return np.clip(q, -127, 127).astype(np.int8), scales
+
+
+def quantize_bias(b: np.ndarray | None, input_scale: float, w_scales: np.ndarray) -> np.ndarray:
+    """int32 bias at scale input_scale * w_scales[c] (zeros when there is none)."""
+    if b is None:
+        return np.zeros(len(w_scales), np.int32)
+    scale = np.float64(input_scale) * w_scales.astype(np.float64)
+    q = np.rint(np.asarray(b, np.float64) / scale)
+    return np.clip(q, -(2**31), 2**31 - 1).astype(np.int32)
+
+
+def multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
+    """(m0, shift) int32 arrays for real multipliers."""
+    return quantize_multipliers(np.asarray(reals, np.float64))
+
+
+def fold_input_offset(bias_q: np.ndarray, wq2d: np.ndarray, input_zero_point: int) -> np.ndarray:
+    """bias[n] - zp * sum_k w[n, k]: the input zero point moved out of the inner loop.
+
+    Raises Unsupported when an int32 accumulator could overflow for some int8 input: the
+    bound is |bias'| + 128 * sum_k |w[n, k]| < 2^31."""
+    from codegen.errors import Unsupported
+
+    w = wq2d.astype(np.int64)
+    folded = bias_q.astype(np.int64) - int(input_zero_point) * w.sum(axis=1)
+    bound = np.abs(folded) + 128 * np.abs(w).sum(axis=1)
+    if bound.size and bound.max() >= 2**31:
+        raise Unsupported("an int32 accumulator could overflow (bias or reduction too large)")
+    return folded.astype(np.int32)

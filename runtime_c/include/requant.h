@@ -1,0 +1,63 @@
+/*
+ * Fixed-point requantization: the one definition of the integer rescaling that every int8
+ * kernel uses. codegen/fixedpoint.py is its NumPy twin; tests/test_fixedpoint.py holds the
+ * two equal on millions of random values and on the edges.
+ *
+ * A real multiplier M > 0 is stored as a Q31 mantissa and a power of two:
+ *     M ~= m0 * 2^(shift - 31),   m0 in [2^30, 2^31 - 1] (or 0 for M == 0),   shift in [-31, 30].
+ * nn_requantize(acc, m0, shift) computes round(acc * M) in three steps, as gemmlowp and
+ * TFLite's reference kernels do:
+ *   1. x = acc * 2^max(shift, 0), saturated to int32 (the saturation makes the rare overflow
+ *      defined instead of undefined behaviour);
+ *   2. y = round(x * m0 / 2^31), rounding half away from zero, saturating the single overflow
+ *      case INT32_MIN * INT32_MIN (nn_sat_doubling_high_mul);
+ *   3. y / 2^max(-shift, 0), rounding half away from zero (nn_rounding_divide_by_pot).
+ * Right shifts of negative values are arithmetic on every supported compiler (gcc, clang,
+ * arm-none-eabi-gcc document it); nothing else here is implementation-defined.
+ */
+#ifndef REQUANT_H
+#define REQUANT_H
+
+#include <stdint.h>
+
+/* round(a * b / 2^31), half away from zero; the one overflow, INT32_MIN * INT32_MIN, saturates. */
+static inline int32_t nn_sat_doubling_high_mul(int32_t a, int32_t b)
+{
+    int64_t ab, q;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    q = ab >= 0 ? ab + ((int64_t)1 << 30) : ab + 1 - ((int64_t)1 << 30);
+    /* q / 2^31 truncated toward zero, |q| < 2^62 */
+    return (int32_t)(q >= 0 ? q >> 31 : -((-q) >> 31));
+}
+
+/* round(x / 2^exponent), half away from zero; exponent in [0, 31]. */
+static inline int32_t nn_rounding_divide_by_pot(int32_t x, int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* round(acc * m0 * 2^(shift - 31)); m0 in [0, 2^31 - 1], shift in [-31, 30]. */
+static inline int32_t nn_requantize(int32_t acc, int32_t m0, int32_t shift)
+{
+    int32_t x = acc;
+    if (shift > 0) {
+        const int64_t wide = (int64_t)acc * ((int64_t)1 << shift);
+        x = wide > INT32_MAX ? INT32_MAX : wide < INT32_MIN ? INT32_MIN : (int32_t)wide;
+        return nn_sat_doubling_high_mul(x, m0);
+    }
+    return nn_rounding_divide_by_pot(nn_sat_doubling_high_mul(x, m0), -shift);
+}
+
+/* Saturate to [lo, hi] (an int8 output range narrowed by a fused activation). */
+static inline int32_t nn_clamp_s32(int32_t x, int32_t lo, int32_t hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+#endif /* REQUANT_H */
