@@ -25,7 +25,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("model", help="the .onnx file")
         sp.add_argument("--name", help="C name prefix of the model (default: the file's stem)")
         sp.add_argument("--target", default="host", help="target from targets/*.toml (default: host)")
-        sp.add_argument("--float", action="store_true", help="float32 weights and activations")
+        sp.add_argument("--float", action="store_true", help="float32 weights and activations (default: int8)")
+        sp.add_argument("--calib", help=".npz of calibration inputs for int8 (optional for a QDQ model)")
+        sp.add_argument("--float-io", action="store_true",
+                        help="int8 only: also write NAME_invoke_float, taking and returning float tensors")
 
     c = sub.add_parser("compile", help="write the C folder for a model")
     common(c)
@@ -64,7 +67,10 @@ def _compiled(args):
     from codegen.targets import load_target
 
     load_target(args.target)
-    return compile_model(args.model, args.name, measure=True)
+    if args.float and args.float_io:
+        raise CompileError("--float-io applies to int8 models; drop --float")
+    mode = "float32" if args.float else "int8"
+    return compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib, float_io=args.float_io)
 
 
 def _compile(args) -> int:
@@ -73,7 +79,7 @@ def _compile(args) -> int:
     compiled = _compiled(args)
     out = write_folder(compiled.emitted, args.output)
     r = compiled.report
-    print(f"{out}: {len(compiled.emitted.files)} files; flash {r['flash_bytes']} B (host build), "
+    print(f"{out}: {compiled.mode}, {len(compiled.emitted.files)} files; flash {r['flash_bytes']} B (host build), "
           f"weights {r['weights_bytes']} B, "
           f"arena {r['arena_bytes']} B (lower bound {r['arena_lower_bound']} B), {r['macs']} MACs")
     return 0
@@ -93,12 +99,14 @@ def _verify(args) -> int:
             json.dump(result, f, indent=2)
             f.write("\n")
     verdict = "PASS" if result["bit_exact"] else "FAIL"
-    line = (f"{verdict}: {result['samples']} samples; C vs reference "
+    line = (f"{verdict}: {result['mode']}, {result['samples']} samples; C vs reference "
             f"{'equal' if result['bit_exact'] else 'DIFFERENT'}; vs ONNX: max abs diff "
             f"{result['max_abs_diff']:.3g}, SQNR {result['sqnr_db']:.1f} dB, top-1 agreement "
             f"{100 * result['float_top1_agreement']:.1f}%")
     if result["accuracy_float"] is not None:
-        line += f", accuracy {100 * result['accuracy_float']:.1f}%"
+        line += f", accuracy float {100 * result['accuracy_float']:.1f}%"
+    if result["accuracy_quantized"] is not None:
+        line += f", int8 {100 * result['accuracy_quantized']:.1f}%"
     print(line)
     return 0 if result["bit_exact"] else 1
 
@@ -110,12 +118,16 @@ def _inspect(args) -> int:
 
 
 def format_table(report: dict) -> str:
-    rows = [("#", "layer", "op", "output", "params", "MACs", "weights B", "output at")]
+    int8 = report["options"]["mode"] == "int8"
+    rows = [("#", "layer", "op", "output", "params", "MACs", "weights B", "output at")
+            + (("SQNR dB",) if int8 else ())]
     for layer in report["layers"]:
+        sqnr = layer.get("sqnr_db")
         rows.append((str(layer["index"]), layer["name"][:32], layer["op"], "x".join(map(str, layer["output_shape"])),
-                     str(layer["params"]), str(layer["macs"]), str(layer["weights_bytes"]), layer["output_location"]))
+                     str(layer["params"]), str(layer["macs"]), str(layer["weights_bytes"]), layer["output_location"])
+                    + ((("exact" if sqnr is None else f"{sqnr:.1f}"),) if int8 else ()))
     rows.append(("", "total", "", "", str(report["params"]), str(report["macs"]), str(report["weights_bytes"]),
-                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})"))
+                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})") + (("",) if int8 else ()))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if k < 3 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from codegen.build import measure_sizes
@@ -19,20 +22,26 @@ from codegen.errors import CompileError
 from codegen.frontend import import_model
 from codegen.frontend.load import load_model
 from codegen.ir import Graph
-from codegen.passes import plan_memory
+from codegen.passes import calibrate, plan_memory, quantize
 from codegen.passes.plan_memory import MemoryPlan
+from codegen.reference import run_float, run_int8
 
 
 @dataclass
 class CompiledModel:
     model: onnx.ModelProto  # the original model, checked, external data loaded
-    graph: Graph
+    graph: Graph  # the graph the C computes (int8 after quantization)
     plan: MemoryPlan
     emitted: EmittedModel
+    float_graph: Graph | None = None  # the float graph before quantization (int8 mode)
 
     @property
     def report(self) -> dict:
         return self.emitted.report
+
+    @property
+    def mode(self) -> str:
+        return self.emitted.report["options"]["mode"]
 
 
 def model_prefix(source, name: str | None) -> str:
@@ -41,15 +50,45 @@ def model_prefix(source, name: str | None) -> str:
     return Identifiers().make(name)
 
 
-def compile_model(source, name: str | None = None, measure: bool = False) -> CompiledModel:
-    """`measure` compiles the folder for size and adds flash and RAM figures to the report."""
+MODES = ("int8", "float32")
+
+
+def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
+                  calib=None, float_io: bool = False) -> CompiledModel:
+    """Compile a model (path or ModelProto) to C.
+
+    mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples.
+    `measure` compiles the folder for size and adds flash and RAM figures to the report."""
+    if mode not in MODES:
+        raise CompileError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
     model, label = load_model(source)
     prefix = model_prefix(source, name)
     graph = import_model(model, label=label, name=prefix)
     graph.meta["source"] = label
     graph.meta["sha256"] = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+    options: dict = {"mode": mode}
+    if float_io:
+        if mode != "int8":
+            raise CompileError("float I/O wrappers apply to int8 models")
+        options["float_io"] = True
+    float_graph = None
+    layer_sqnr: list[float | None] = []
+    if mode == "int8":
+        float_graph = copy.deepcopy(graph)
+        given = graph.meta.get("qdq", {})
+        ranges, samples = {}, []
+        if calib is not None or not given:
+            samples, calib_label = _calibration_samples(calib, graph, label)
+            calibrate.check_samples(samples, calib_label)
+            ranges = calibrate.run(graph, samples)
+        options["quantization"] = "qdq" if given else "calibrated"
+        quantize.run(graph, ranges, given)
+        if samples:
+            layer_sqnr = layer_errors(float_graph, graph, samples[:SQNR_SAMPLES])
     plan = plan_memory.run(graph)
-    emitted = emit_model(graph, plan, prefix, {"mode": "float32"})
+    emitted = emit_model(graph, plan, prefix, options)
+    for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
+        layer["sqnr_db"] = sqnr
     if measure:
         sizes = measure_sizes(emitted.files)
         emitted.report.update(
@@ -57,7 +96,48 @@ def compile_model(source, name: str | None = None, measure: bool = False) -> Com
             ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"],
             sizes={"target": "host", **sizes},
         )
-    return CompiledModel(model, graph, plan, emitted)
+    return CompiledModel(model, graph, plan, emitted, float_graph)
+
+
+SQNR_SAMPLES = 32
+
+
+def _calibration_samples(calib, graph: Graph, label: str):
+    from codegen.verify import load_samples
+
+    if calib is None:
+        raise CompileError(f"{label}: int8 needs calibration data: pass --calib CALIB.npz (or --float)")
+    if isinstance(calib, (str, os.PathLike)):
+        return load_samples(calib, graph)[0], str(calib)
+    return list(calib), "calibration samples"
+
+
+def quantize_inputs(graph: Graph, feeds: dict) -> dict:
+    """Float inputs -> the int8 arrays the C API takes (the inputs' scales and zero points)."""
+    return {n: graph.tensors[n].quant.quantize(feeds[n]) for n in graph.inputs}
+
+
+def layer_errors(float_graph: Graph, graph: Graph, samples: list[dict]) -> list[float | None]:
+    """SQNR in dB of each node's first output, dequantized, against the float reference."""
+    signal = np.zeros(len(graph.nodes))
+    noise = np.zeros(len(graph.nodes))
+    for feeds in samples:
+        ref = run_float(float_graph, feeds, keep_all=True)
+        got = run_int8(graph, quantize_inputs(graph, feeds), keep_all=True)
+        for i, node in enumerate(graph.nodes):
+            name = node.outputs[0]
+            expected = ref[name].astype(np.float64)
+            actual = graph.tensors[name].quant.dequantize(got[name]).astype(np.float64)
+            signal[i] += np.sum(expected ** 2)
+            noise[i] += np.sum((actual - expected) ** 2)
+    return [sqnr_db(s, n) for s, n in zip(signal, noise)]
+
+
+def sqnr_db(signal_power: float, noise_power: float) -> float | None:
+    """10 log10(signal / noise); None (JSON null) for an exact layer or a silent one."""
+    if noise_power == 0 or signal_power == 0:
+        return None
+    return round(10.0 * math.log10(signal_power / noise_power), 2)
 
 
 _MARKER = "report.json"

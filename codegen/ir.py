@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from codegen.qparams import QParams
+
 
 @dataclass
 class Tensor:
@@ -19,6 +21,7 @@ class Tensor:
     shape: tuple[int, ...]
     dtype: str = "float32"
     data: np.ndarray | None = None
+    quant: QParams | None = None  # int8 tensors: real = scale * (q - zero_point)
 
     @property
     def is_const(self) -> bool:

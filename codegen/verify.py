@@ -16,10 +16,10 @@ import numpy as np
 from onnx.reference import ReferenceEvaluator
 
 from codegen.build import HostModel
-from codegen.compiler import CompiledModel
+from codegen.compiler import CompiledModel, quantize_inputs
 from codegen.errors import CompileError
 from codegen.ir import Graph
-from codegen.reference import run_float
+from codegen.reference import run_float, run_int8
 
 FLOAT_TOLERANCE = 1e-4
 
@@ -96,19 +96,32 @@ def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:
 
 def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
            labels: np.ndarray | None = None, host: HostModel | None = None) -> dict:
+    """Run the C on every sample and compare.
+
+    float32: `bit_exact` means C == NumPy float reference within FLOAT_TOLERANCE.
+    int8: `bit_exact` means C == NumPy int8 reference, every byte; the dequantized outputs
+    are then compared with the float model run by onnx.reference."""
     graph = compiled.graph
+    int8 = compiled.mode == "int8"
     host = host or HostModel(compiled.emitted.files, compiled.report["api"])
     onnx_ref = ReferenceEvaluator(compiled.model)
     onnx_inputs = [i.name for i in compiled.model.graph.input if i.name in graph.inputs]
     exact = True
     max_abs_diff = 0.0
-    c_all, o_all, top1_same, top1_c = [], [], 0, []
+    c_all, o_all, top1_same, top1_c, top1_o = [], [], 0, [], []
     for feeds in samples:
-        c_out = host.run([feeds[n] for n in graph.inputs])
-        ref = run_float(graph, feeds)
+        if int8:
+            q_feeds = quantize_inputs(graph, feeds)
+            c_raw = host.run([q_feeds[n] for n in graph.inputs])
+            ref = run_int8(graph, q_feeds)
+            exact &= all(np.array_equal(c, ref[name]) for c, name in zip(c_raw, graph.outputs))
+            c_out = [graph.tensors[name].quant.dequantize(c) for c, name in zip(c_raw, graph.outputs)]
+        else:
+            c_out = host.run([feeds[n] for n in graph.inputs])
+            ref = run_float(graph, feeds)
+            exact &= all(within_tolerance(c, ref[name]) for c, name in zip(c_out, graph.outputs))
         o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
-        for c, name, o in zip(c_out, graph.outputs, o_out):
-            exact &= within_tolerance(c, ref[name])
+        for c, o in zip(c_out, o_out):
             o = np.asarray(o, np.float32).reshape(c.shape)
             max_abs_diff = max(max_abs_diff, float(np.max(np.abs(c.astype(np.float64) - o), initial=0.0)))
             c_all.append(c.reshape(-1))
@@ -116,9 +129,11 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         first_c, first_o = c_out[0].reshape(-1), np.asarray(o_out[0]).reshape(-1)
         top1_same += int(np.argmax(first_c) == np.argmax(first_o))
         top1_c.append(int(np.argmax(first_c)))
+        top1_o.append(int(np.argmax(first_o)))
     c_cat, o_cat = np.concatenate(c_all), np.concatenate(o_all)
     scale = float(np.max(np.abs(o_cat), initial=0.0))
     result = {
+        "mode": compiled.mode,
         "bit_exact": bool(exact),
         "samples": len(samples),
         "max_abs_diff": max_abs_diff,
@@ -129,7 +144,9 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         "accuracy_quantized": None,
     }
     if labels is not None:
-        result["accuracy_float"] = float(np.mean(np.array(top1_c) == labels))
+        result["accuracy_float"] = float(np.mean(np.array(top1_o) == labels))
+        if int8:
+            result["accuracy_quantized"] = float(np.mean(np.array(top1_c) == labels))
     result.update({k: compiled.report[k] for k in ("flash_bytes", "weights_bytes", "arena_bytes", "macs")
                    if k in compiled.report})
     return result

@@ -12,8 +12,8 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from codegen.build import HostModel
-from codegen.compiler import compile_model
-from codegen.reference import run_float
+from codegen.compiler import compile_model, quantize_inputs
+from codegen.reference import run_float, run_int8
 from codegen.verify import within_tolerance
 
 
@@ -51,6 +51,30 @@ def check_float_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray], rel:
         e = np.asarray(e, np.float32)
         assert within_tolerance(ref[name], e, rel), f"NumPy reference differs from onnx.reference on '{name}'"
         assert within_tolerance(c, ref[name], rel), f"C differs from the NumPy reference on '{name}'"
+    return compiled
+
+
+def check_int8_model(model: onnx.ModelProto, calib: list[dict[str, np.ndarray]], steps: float,
+                     tests: list[dict[str, np.ndarray]] | None = None):
+    """Compile to int8 with `calib`, run the C on `tests` (default: the calibration samples) and require
+    C == NumPy int8 reference exactly, and the dequantized output within `steps` output quantization
+    steps of onnx.reference on the float model (the per-op bound). Returns the CompiledModel."""
+    compiled = compile_model(model, "net", mode="int8", calib=calib)
+    graph = compiled.graph
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    evaluator = ReferenceEvaluator(model)
+    for feeds in tests or calib:
+        q_feeds = quantize_inputs(graph, feeds)
+        c_out = host.run([q_feeds[n] for n in graph.inputs])
+        ref = run_int8(graph, q_feeds)
+        expected = evaluator.run(None, feeds)
+        for c, name, e in zip(c_out, graph.outputs, expected):
+            assert c.dtype == np.int8
+            np.testing.assert_array_equal(c, ref[name], err_msg=f"C differs from the int8 reference on '{name}'")
+            qp = graph.tensors[name].quant
+            err = np.abs(qp.dequantize(c).astype(np.float64) - np.asarray(e, np.float64).reshape(c.shape))
+            assert err.max(initial=0) <= steps * qp.scale, \
+                f"int8 '{name}' is {err.max() / qp.scale:.2f} steps from the float model (bound {steps})"
     return compiled
 
 

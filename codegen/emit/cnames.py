@@ -80,7 +80,13 @@ def int_literal(value: int) -> str:
 
 
 def literal(value) -> str:
-    """Scalar or list (brace-initialised) in C syntax."""
+    """Scalar, list (brace-initialised) or dict (a nested struct, designated fields) in C syntax.
+
+    >>> literal({"size": 3, "shape": [1, 2]})
+    '{.size = 3, .shape = {1, 2}}'
+    """
+    if isinstance(value, dict):
+        return "{" + ", ".join(f".{k} = {literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple, np.ndarray)):
         return "{" + ", ".join(literal(v) for v in value) + "}"
     if isinstance(value, (float, np.floating)):

@@ -9,7 +9,7 @@ import jinja2
 import numpy as np
 
 from codegen import __version__
-from codegen.emit.cnames import Identifiers, array_body, c_comment, literal
+from codegen.emit.cnames import Identifiers, array_body, c_comment, float_literal, literal
 from codegen.ir import Graph
 from codegen.ops import get_op
 from codegen.ops.base import Const, KernelCall, c_type
@@ -41,6 +41,9 @@ def provenance(graph: Graph, options: dict) -> str:
     )
 
 
+API_KEYS = ("name", "cname", "ctype", "dtype", "shape", "size", "scale", "zero_point")
+
+
 def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> EmittedModel:
     macro = prefix.upper()
     names = Identifiers(reserved_prefixes=("nn_", prefix.lower() + "_"))
@@ -61,6 +64,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
                 "shape": list(tensor.shape),
                 "dtype": tensor.dtype,
                 "name": t,
+                "scale": None if tensor.quant is None else tensor.quant.scale,
+                "scale_literal": None if tensor.quant is None else float_literal(tensor.quant.scale),
+                "zero_point": None if tensor.quant is None else tensor.quant.zero_point,
             })
             signature.append(f"{'const ' if kind == 'input' else ''}{ctype} *{cname}")
 
@@ -144,7 +150,14 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
     text_c = _ENV.get_template("model.c.j2").render(needs_math=False, **context)
     if "INFINITY" in text_c or "NAN" in text_c:
         text_c = _ENV.get_template("model.c.j2").render(needs_math=True, **context)
+    float_io = bool(options.get("float_io"))
+    context["float_io"] = float_io
+    context["float_signature"] = ", ".join(
+        [f"const float *{e['cname']}" for e in inputs] + [f"float *{e['cname']}" for e in outputs])
+    context["io_args"] = ", ".join(f"{prefix}_io_{e['cname']}" for e in inputs + outputs)
     files = {f"{prefix}.h": _ENV.get_template("model.h.j2").render(**context), f"{prefix}.c": text_c}
+    if float_io:
+        files[f"{prefix}_io.c"] = _ENV.get_template("model_io.c.j2").render(**context)
     for header in sorted((RUNTIME_DIR / "include").glob("*.h")):
         files[header.name] = header.read_text()
     for src in sorted(sources):
@@ -158,8 +171,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
         "options": options,
         "api": {
             "invoke": f"{prefix}_invoke",
-            "inputs": [{k: e[k] for k in ("name", "cname", "ctype", "dtype", "shape", "size")} for e in inputs],
-            "outputs": [{k: e[k] for k in ("name", "cname", "ctype", "dtype", "shape", "size")} for e in outputs],
+            "inputs": [{k: e[k] for k in API_KEYS} for e in inputs],
+            "outputs": [{k: e[k] for k in API_KEYS} for e in outputs],
+            "invoke_float": f"{prefix}_invoke_float" if float_io else None,
         },
         "arena_bytes": plan.arena_bytes,
         "arena_lower_bound": plan.arena_lower_bound,

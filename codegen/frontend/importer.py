@@ -28,6 +28,7 @@ from codegen.frontend import simplify
 from codegen.frontend.load import default_opset, load_model
 from codegen.ir import Graph, Node, Tensor
 from codegen.ops import get_op, supported_op_types
+from codegen.qparams import QParams
 
 _FLOAT = onnx.TensorProto.FLOAT
 
@@ -60,6 +61,8 @@ class _Importer:
         self.nodes: list[Node] = []
         self.rejected: list[tuple[str, str, str]] = []  # (op_type, node name, why)
         self.unknown: set[str] = set()  # tensors downstream of a rejected node
+        self.quantized: dict[str, tuple[str, QParams]] = {}  # QuantizeLinear output -> (float input, params)
+        self.given: dict[str, QParams] = {}  # activation quantization that a QDQ model carries
 
     def run(self, name: str) -> Graph:
         g = self.model.graph
@@ -79,7 +82,10 @@ class _Importer:
                 self.rejected.append(("Output", o, "the output is a model input; nothing to compute"))
         if self.rejected:
             _raise_rejected(self.label, self.rejected)
-        return Graph(name, self.tensors, self.nodes, [vi.name for vi in inputs], outputs, self.opset)
+        graph = Graph(name, self.tensors, self.nodes, [vi.name for vi in inputs], outputs, self.opset)
+        if self.given:
+            graph.meta["qdq"] = dict(self.given)
+        return graph
 
     def _input_shape(self, vi: onnx.ValueInfoProto) -> tuple[int, ...]:
         tt = vi.type.tensor_type
@@ -119,6 +125,8 @@ class _Importer:
         if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in proto.attribute):
             return self._reject(proto, name, "control flow (subgraphs) is not supported")
         present = [i for i in ins if i]
+        if proto.op_type in ("QuantizeLinear", "DequantizeLinear") and not self.tensors[ins[0]].is_const:
+            return self._qdq(proto, name, ins)
         if all(self.tensors[i].is_const for i in present) or proto.op_type in ("Shape", "Size"):
             return self._fold(proto, name)
         attrs = {a.name: _attr_value(a) for a in proto.attribute}
@@ -148,6 +156,34 @@ class _Importer:
         for o, shape in zip(node.outputs, shapes):
             self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), "float32")
         self.nodes.append(node)
+        return None
+
+    def _qdq(self, proto: onnx.NodeProto, name: str, ins: list[str]) -> None:
+        """A QuantizeLinear -> DequantizeLinear pair on an activation: its scale and zero point
+        are the tensor's int8 parameters (uint8 ones shifted by -128: the same real values),
+        and the pair itself vanishes. (DequantizeLinear of a constant folds to float weights.)"""
+        if proto.op_type == "QuantizeLinear":
+            scale = self.tensors[ins[1]].data if len(ins) > 1 and ins[1] else None
+            zp = self.tensors[ins[2]].data if len(ins) > 2 and ins[2] else np.zeros((), np.uint8)
+            if scale is None or zp is None:
+                return self._reject(proto, name, "scale and zero point must be constants")
+            if scale.size != 1 or zp.size != 1:
+                return self._reject(proto, name, "per-channel quantization of activations is not supported")
+            if zp.dtype not in (np.int8, np.uint8) or not float(scale.reshape(-1)[0]) > 0:
+                return self._reject(proto, name, f"{zp.dtype} zero point or scale <= 0 is not supported")
+            offset = -128 if zp.dtype == np.uint8 else 0
+            qp = QParams(float(np.float32(scale.reshape(-1)[0])), int(zp.reshape(-1)[0]) + offset)
+            out = proto.output[0]
+            self.quantized[out] = (ins[0], qp)
+            self.tensors[out] = Tensor(out, self.tensors[ins[0]].shape, str(zp.dtype))
+            return None
+        if ins[0] not in self.quantized:
+            return self._reject(proto, name, "DequantizeLinear of an activation needs a QuantizeLinear before it")
+        source, qp = self.quantized[ins[0]]
+        out = proto.output[0]
+        self.given[source] = self.given[out] = qp
+        self.tensors[out] = Tensor(out, self.tensors[source].shape, "float32")
+        self.nodes.append(Node("Identity", name, [source], [out]))
         return None
 
     def _batchnorm(self, proto: onnx.NodeProto, node: Node) -> None:

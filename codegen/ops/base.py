@@ -16,19 +16,28 @@ never inspects a node itself:
    output may overwrite an input that dies at this node (elementwise ops).
 7. `fuses_activation`: whether a following Relu/Clip may become this node's output clamp
    (node.attrs["activation"] = (lo, hi)).
-8. `quantize(node, graph, ...)`: the int8 rule. The base class rejects int8 for a family
-   that has none.
+8. int8 (passes/quantize.py drives it, in node order):
+   a. `output_qparams(node, graph, choose)`: the scale and zero point of each output;
+      `choose(name)` gives the calibrated (or QDQ-given) ones. Ops whose output must share
+      its input's (max pooling, data movement) set `keeps_qparams`.
+   b. `quantize(node, graph)`: all float math of the int8 rule, at compile time, once the
+      inputs and outputs carry their QParams: returns the integer parameters (int8 weights,
+      int32 bias, multipliers and shifts, tables) kept in node.attrs["q"]. The base class
+      rejects int8 for a family that has none.
+   c. `reference_s8(node, graph, inputs)`: the integer semantics in NumPy, bit-exact with
+      the int8 kernels that `kernels` returns for a node whose tensors are int8.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.ir import Graph, Node
+from codegen.qparams import QParams
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,18 @@ class Op:
     def inplace_input(self, node: Node, graph: Graph) -> int | None:
         return None
 
-    def quantize(self, node: Node, graph: Graph, *args: Any) -> Any:
+    keeps_qparams = False
+
+    def output_qparams(self, node: Node, graph: Graph, choose: Callable[[str], QParams]) -> list[QParams]:
+        if self.keeps_qparams:
+            return [graph.tensors[node.inputs[0]].quant for _ in node.outputs]
+        return [choose(name) for name in node.outputs]
+
+    def quantize(self, node: Node, graph: Graph) -> Any:
         raise Unsupported("no int8 rule for this operator")
+
+    def reference_s8(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
 
     def params_count(self, node: Node, graph: Graph) -> int:
         """Weights and biases the node reads (elements of its constant inputs)."""
@@ -165,3 +184,15 @@ def float_suffix(graph: Graph, names: Sequence[str]) -> str:
     if dtype == "int8":
         return "s8"
     raise Unsupported(f"element type {dtype} is not supported")
+
+
+def is_int8(graph: Graph, node: Node) -> bool:
+    """Whether the quantize pass has made this node's tensors int8."""
+    return graph.tensors[node.outputs[0]].dtype == "int8"
+
+
+def qparams(graph: Graph, name: str) -> QParams:
+    q = graph.tensors[name].quant
+    if q is None:
+        raise Unsupported(f"tensor '{name}' has no quantization parameters")
+    return q

@@ -1,1 +1,194 @@
-"""(being written)"""
+"""Conv, 1-D and 2-D: strides, pads, auto_pad, dilations, groups (depthwise included).
+
+A 1-D convolution runs as the 2-D one with H = 1. `window_geometry` is the ONNX rule for
+output sizes and padding that the pooling ops share. int8: per-output-channel weight
+scales, int32 bias, the input zero point as an offset added to every input (so padding,
+which holds the zero point, contributes nothing), and a per-channel requantization.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from codegen.errors import Unsupported
+from codegen.fixedpoint import requantize
+from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
+                              require_const, shape_of)
+from codegen.qparams import multipliers, quantize_bias, quantize_weights
+
+
+def window_geometry(attrs: dict, spatial: tuple[int, ...], kernel: tuple[int, ...],
+                    ceil_mode: bool = False) -> dict:
+    """Pads (begin, end), strides, dilations and output sizes of a sliding window (ONNX rules)."""
+    rank = len(spatial)
+    strides = [int(s) for s in attrs.get("strides", [1] * rank)]
+    dilations = [int(d) for d in attrs.get("dilations", [1] * rank)]
+    pads = [int(p) for p in attrs.get("pads", [0] * 2 * rank)]
+    auto_pad = attrs.get("auto_pad", "NOTSET") or "NOTSET"
+    if len(strides) != rank or len(dilations) != rank or len(pads) != 2 * rank:
+        raise Unsupported("strides, dilations or pads do not match the spatial rank")
+    if min(strides + dilations + list(kernel)) < 1 or min(pads) < 0:
+        raise Unsupported("strides, dilations and kernel sizes must be positive and pads not negative")
+    extent = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    begin, end, out = [], [], []
+    for i in range(rank):
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-spatial[i] // strides[i])
+            total = max(0, (o - 1) * strides[i] + extent[i] - spatial[i])
+            b = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
+            begin.append(b)
+            end.append(total - b)
+        elif auto_pad == "VALID":
+            begin.append(0)
+            end.append(0)
+        elif auto_pad == "NOTSET":
+            begin.append(pads[i])
+            end.append(pads[rank + i])
+        else:
+            raise Unsupported(f"auto_pad '{auto_pad}' is not supported")
+        span = spatial[i] + begin[i] + end[i] - extent[i]
+        if span < 0:
+            raise Unsupported(f"kernel extent {extent[i]} exceeds the padded input {spatial[i] + begin[i] + end[i]}")
+        o = (-(-span // strides[i]) if ceil_mode else span // strides[i]) + 1
+        if ceil_mode and (o - 1) * strides[i] >= spatial[i] + begin[i]:
+            o -= 1  # the last window would start in the end padding
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-spatial[i] // strides[i])
+        out.append(o)
+    return {"begin": begin, "end": end, "strides": strides, "dilations": dilations, "out": out, "kernel": list(kernel)}
+
+
+def as_2d(geo: dict, spatial: tuple[int, ...]) -> dict:
+    """The same geometry with a leading H = 1 for 1-D windows."""
+    if len(spatial) == 2:
+        return {**geo, "in": list(spatial)}
+    return {"begin": [0] + geo["begin"], "end": [0] + geo["end"], "strides": [1] + geo["strides"],
+            "dilations": [1] + geo["dilations"], "out": [1] + geo["out"], "kernel": [1] + geo["kernel"],
+            "in": [1] + list(spatial)}
+
+
+def windows(x: np.ndarray, geo: dict, pad_value) -> np.ndarray:
+    """[N, C, KH, KW, OH, OW] view of every window of x [N, C, H, W] (padded with pad_value)."""
+    (pt, pl), (pb, pr) = geo["begin"], geo["end"]
+    (sh, sw), (dh, dw), (oh, ow), (kh, kw) = geo["strides"], geo["dilations"], geo["out"], geo["kernel"]
+    need_h = (oh - 1) * sh + (kh - 1) * dh + 1
+    need_w = (ow - 1) * sw + (kw - 1) * dw + 1
+    h, w = x.shape[2], x.shape[3]
+    extra_h, extra_w = max(0, need_h - (h + pt + pb)), max(0, need_w - (w + pl + pr))
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb + extra_h), (pl, pr + extra_w)), constant_values=pad_value)
+    cols = np.empty(x.shape[:2] + (kh, kw, oh, ow), x.dtype)
+    for ky in range(kh):
+        for kx in range(kw):
+            cols[:, :, ky, kx] = xp[:, :, ky * dh: ky * dh + (oh - 1) * sh + 1: sh,
+                                    kx * dw: kx * dw + (ow - 1) * sw + 1: sw]
+    return cols
+
+
+@register("Conv")
+class Conv(Op):
+    fuses_activation = True
+
+    def geometry(self, node, graph) -> dict:
+        x = shape_of(graph, node.inputs[0])
+        w = require_const(graph, node, 1, "weights W")
+        if len(x) not in (3, 4):
+            raise Unsupported(f"{len(x) - 2}-D convolution is not supported (1-D and 2-D are)")
+        if w.ndim != len(x):
+            raise Unsupported(f"weights of rank {w.ndim} for an input of rank {len(x)}")
+        kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
+        if kernel != tuple(w.shape[2:]):
+            raise Unsupported(f"kernel_shape {list(kernel)} differs from the weights' {list(w.shape[2:])}")
+        groups = int(node.attrs.get("group", 1))
+        if groups < 1 or x[1] % groups or w.shape[0] % groups or w.shape[1] * groups != x[1]:
+            raise Unsupported(f"group {groups} does not divide {x[1]} input and {w.shape[0]} output channels")
+        if len(node.inputs) > 2 and node.inputs[2]:
+            b = require_const(graph, node, 2, "bias B")
+            if b.size != w.shape[0]:
+                raise Unsupported(f"bias of {b.size} values for {w.shape[0]} channels")
+        geo = as_2d(window_geometry(node.attrs, x[2:], kernel), x[2:])
+        geo.update(batch=x[0], in_channels=x[1], out_channels=int(w.shape[0]), groups=groups)
+        return geo
+
+    def check(self, node, graph):
+        self.geometry(node, graph)
+
+    def infer_shapes(self, node, graph):
+        geo = self.geometry(node, graph)
+        x = shape_of(graph, node.inputs[0])
+        return [(x[0], geo["out_channels"]) + tuple(geo["out"][-(len(x) - 2):])]
+
+    def _weights(self, node, graph) -> tuple[np.ndarray, np.ndarray | None]:
+        w = graph.const(node.inputs[1]).astype(np.float32)
+        b = graph.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+        w = w.reshape(w.shape[:2] + (1,) * (4 - w.ndim) + w.shape[2:]) if w.ndim == 3 else w
+        return w, None if b is None else np.asarray(b, np.float32).reshape(-1)
+
+    def _convolve(self, x: np.ndarray, w: np.ndarray, geo: dict, pad_value, acc_dtype) -> np.ndarray:
+        n, c = x.shape[:2]
+        g = geo["groups"]
+        x4 = x.reshape(n, c, *geo["in"])
+        cols = windows(x4, geo, pad_value).astype(acc_dtype)  # [N, C, KH, KW, OH, OW]
+        cols = cols.reshape(n, g, c // g, *cols.shape[2:])
+        wg = w.astype(acc_dtype).reshape(g, w.shape[0] // g, *w.shape[1:])
+        out = np.einsum("ngcklyx,gockl->ngoyx", cols, wg)
+        return out.reshape(n, w.shape[0], *geo["out"])
+
+    def reference(self, node, graph, inputs):
+        geo = self.geometry(node, graph)
+        w, b = self._weights(node, graph)
+        y = self._convolve(np.asarray(inputs[0], np.float32), w, geo, 0.0, np.float32)
+        if b is not None:
+            y = y + b.reshape(1, -1, 1, 1)
+        return [apply_activation(node, y.astype(np.float32)).reshape(shape_of(graph, node.outputs[0]))]
+
+    def macs(self, node, graph):
+        geo = self.geometry(node, graph)
+        per_out = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])
+        return geo["batch"] * geo["out_channels"] * math.prod(geo["out"]) * per_out
+
+    def _params(self, geo: dict) -> dict:
+        return {"batch": geo["batch"], "in_channels": geo["in_channels"], "in_h": geo["in"][0], "in_w": geo["in"][1],
+                "out_channels": geo["out_channels"], "out_h": geo["out"][0], "out_w": geo["out"][1],
+                "groups": geo["groups"], "kernel_h": geo["kernel"][0], "kernel_w": geo["kernel"][1],
+                "stride_h": geo["strides"][0], "stride_w": geo["strides"][1], "dilation_h": geo["dilations"][0],
+                "dilation_w": geo["dilations"][1], "pad_top": geo["begin"][0], "pad_left": geo["begin"][1]}
+
+    # ---- int8 ----
+
+    def quantize(self, node, graph):
+        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+        w, b = self._weights(node, graph)
+        wq, scales = quantize_weights(w, axis=0)
+        bias = quantize_bias(b, x.scale, scales)
+        bound = np.abs(bias.astype(np.int64)) + 255 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
+        if bound.max(initial=0) >= 2**31:
+            raise Unsupported("an int32 accumulator could overflow (bias or reduction too large)")
+        m0, shift = multipliers(x.scale * scales.astype(np.float64) / y.scale)
+        act_min, act_max = y.clamp_range(*activation(node))
+        return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift, "input_offset": -x.zero_point,
+                "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
+
+    def reference_s8(self, node, graph, inputs):
+        geo, q = self.geometry(node, graph), node.attrs["q"]
+        x = inputs[0].astype(np.int64) + q["input_offset"]
+        acc = self._convolve(x, q["weight"], geo, 0, np.int64) + q["bias"].reshape(1, -1, 1, 1)
+        y = requantize(acc, q["multiplier"].reshape(1, -1, 1, 1), q["shift"].reshape(1, -1, 1, 1))
+        y = np.clip(y + q["output_offset"], q["act_min"], q["act_max"]).astype(np.int8)
+        return [y.reshape(shape_of(graph, node.outputs[0]))]
+
+    def kernels(self, node, graph):
+        geo = self.geometry(node, graph)
+        if is_int8(graph, node):
+            q = node.attrs["q"]
+            params = {"g": self._params(geo), "input_offset": q["input_offset"], "output_offset": q["output_offset"],
+                      "act_min": q["act_min"], "act_max": q["act_max"]}
+            return [KernelCall("nn_conv_s8", ("src/conv/nn_conv_s8.c",), "nn_conv_s8_params", params,
+                               [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
+                                Const(q["multiplier"], "m"), Const(q["shift"], "s"), node.outputs[0]])]
+        w, b = self._weights(node, graph)
+        lo, hi = activation(node)
+        params = {"g": self._params(geo), "act_min": float(lo), "act_max": float(hi)}
+        return [KernelCall("nn_conv_f32", ("src/conv/nn_conv_f32.c",), "nn_conv_f32_params", params,
+                           [node.inputs[0], Const(w, "w"), None if b is None else Const(b, "b"), node.outputs[0]])]

@@ -1,1 +1,154 @@
-"""(being written)"""
+"""Add, Sub, Mul, Div with NumPy broadcasting: a constant operand on either side, or two
+activations (residual blocks).
+
+The kernels read both inputs through a broadcast view (strides 0 on broadcast dimensions),
+so nothing is expanded in memory. int8 (TFLite's scheme): Add/Sub bring both inputs to a
+common scale with 2^20 headroom and rescale the sum; Mul rescales the product of the
+offset inputs; Div by a constant is Mul by its reciprocal. A constant operand is quantized
+per tensor from its own range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codegen.errors import Unsupported
+from codegen.fixedpoint import requantize
+from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
+                              shape_of)
+from codegen.qparams import QParams, from_range, multipliers
+
+MAX_DIMS = 6
+LEFT_SHIFT = 20
+CODES = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+
+
+def broadcast_view(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:
+    """The nn_broadcast struct: output shape and per-input element strides, padded to 6 dims."""
+    if len(out) > MAX_DIMS:
+        raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
+    padded_out = (1,) * (MAX_DIMS - len(out)) + tuple(out)
+    view = {"size": int(np.prod(out, dtype=np.int64)),
+            "contiguous": int(all(tuple(s) == tuple(out) for s in shapes)),
+            "shape": list(padded_out)}
+    for key, shape in zip(("a_strides", "b_strides"), shapes):
+        padded = (1,) * (MAX_DIMS - len(shape)) + tuple(shape)
+        strides, step = [0] * MAX_DIMS, 1
+        for d in range(MAX_DIMS - 1, -1, -1):
+            strides[d] = step if padded[d] != 1 or padded_out[d] == 1 else 0
+            step *= padded[d]
+        view[key] = strides
+    return view
+
+
+def _const_qparams(value: np.ndarray) -> QParams:
+    return from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)))
+
+
+@register("Add", "Sub", "Mul", "Div")
+class Binary(Op):
+    fuses_activation = True
+
+    def infer_shapes(self, node, graph):
+        a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
+        try:
+            out = tuple(np.broadcast_shapes(a, b))
+        except ValueError:
+            raise Unsupported(f"shapes {list(a)} and {list(b)} do not broadcast") from None
+        if len(out) > MAX_DIMS:
+            raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
+        return [out]
+
+    def check(self, node, graph):
+        self.infer_shapes(node, graph)
+
+    def reference(self, node, graph, inputs):
+        a, b = (np.asarray(x, np.float32) for x in inputs)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            y = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[node.op_type](a, b)
+        return [apply_activation(node, y.astype(np.float32))]
+
+    def macs(self, node, graph):
+        return graph.tensors[node.outputs[0]].size
+
+    def inplace_input(self, node, graph):
+        out = shape_of(graph, node.outputs[0])
+        for k, name in enumerate(node.inputs[:2]):
+            if graph.const(name) is None and shape_of(graph, name) == out:
+                return k
+        return None
+
+    # ---- int8 ----
+
+    def quantize(self, node, graph):
+        operands = []  # (QParams, int8 table or None) per input
+        for k, name in enumerate(node.inputs[:2]):
+            value = graph.const(name)
+            if value is None:
+                operands.append((qparams(graph, name), None))
+                continue
+            value = np.asarray(value, np.float64)
+            if node.op_type == "Div" and k == 1:
+                if np.any(value == 0):
+                    raise Unsupported("int8 division by a constant with zeros")
+                value = 1.0 / value
+            qp = _const_qparams(value)
+            operands.append((qp, qp.quantize(value)))
+        if node.op_type == "Div" and operands[1][1] is None:
+            raise Unsupported("int8 division by an activation is not supported")
+        (a, a_table), (b, b_table) = operands
+        y = qparams(graph, node.outputs[0])
+        act_min, act_max = y.clamp_range(*activation(node))
+        q = {"a_table": a_table, "b_table": b_table, "a_offset": -a.zero_point, "b_offset": -b.zero_point,
+             "out_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
+        if node.op_type in ("Add", "Sub"):
+            twice = 2.0 * max(a.scale, b.scale)
+            (ma, mb, mo), (sa, sb, so) = multipliers([a.scale / twice, b.scale / twice,
+                                                      twice / ((1 << LEFT_SHIFT) * y.scale)])
+            q.update(left_shift=LEFT_SHIFT, a_multiplier=int(ma), a_shift=int(sa), b_multiplier=int(mb),
+                     b_shift=int(sb), b_sign=1 if node.op_type == "Add" else -1, out_multiplier=int(mo),
+                     out_shift=int(so))
+        else:
+            (mo,), (so,) = multipliers([a.scale * b.scale / y.scale])
+            q.update(out_multiplier=int(mo), out_shift=int(so))
+        return q
+
+    def reference_s8(self, node, graph, inputs):
+        q = node.attrs["q"]
+        a = (q["a_table"] if q["a_table"] is not None else inputs[0]).astype(np.int64) + q["a_offset"]
+        b = (q["b_table"] if q["b_table"] is not None else inputs[1]).astype(np.int64) + q["b_offset"]
+        if node.op_type in ("Add", "Sub"):
+            xa = requantize(a << q["left_shift"], q["a_multiplier"], q["a_shift"]).astype(np.int64)
+            xb = requantize(b << q["left_shift"], q["b_multiplier"], q["b_shift"]).astype(np.int64) * q["b_sign"]
+            acc = xa + xb
+        else:
+            acc = a * b
+        y = requantize(acc, q["out_multiplier"], q["out_shift"]) + q["out_offset"]
+        y = np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)
+        return [np.broadcast_to(y, shape_of(graph, node.outputs[0])).copy()]
+
+    def kernels(self, node, graph):
+        out = node.outputs[0]
+        shapes = [shape_of(graph, n) for n in node.inputs[:2]]
+        view = broadcast_view(shapes, shape_of(graph, out))
+        if is_int8(graph, node):
+            q = node.attrs["q"]
+            args = [Const(q["a_table"], "a") if q["a_table"] is not None else node.inputs[0],
+                    Const(q["b_table"], "b") if q["b_table"] is not None else node.inputs[1], out]
+            if node.op_type in ("Add", "Sub"):
+                keys = ("left_shift", "a_offset", "a_multiplier", "a_shift", "b_offset", "b_multiplier", "b_shift",
+                        "b_sign", "out_multiplier", "out_shift", "out_offset", "act_min", "act_max")
+                name = "nn_add_s8"
+            else:
+                keys = ("a_offset", "b_offset", "out_multiplier", "out_shift", "out_offset", "act_min", "act_max")
+                name = "nn_mul_s8"
+            params = {"view": view, **{k: q[k] for k in keys}}
+            return [KernelCall(name, (f"src/eltwise/{name}.c",), f"{name}_params", params, args)]
+        args = []
+        for name in node.inputs[:2]:
+            value = graph.const(name)
+            args.append(name if value is None else Const(np.asarray(value, np.float32), "k"))
+        lo, hi = activation(node)
+        params = {"view": view, "op": CODES[node.op_type], "act_min": float(lo), "act_max": float(hi)}
+        return [KernelCall("nn_binary_f32", ("src/eltwise/nn_binary_f32.c",), "nn_binary_f32_params", params,
+                           [*args, out])]

@@ -14,15 +14,19 @@ import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.ir import Graph, Node
+from codegen.fixedpoint import requantize
 from codegen.ops.base import (
     Const,
     KernelCall,
     Op,
     activation,
     apply_activation,
+    is_int8,
+    qparams,
     register,
     shape_of,
 )
+from codegen.qparams import fold_input_offset, multipliers, quantize_bias, quantize_weights
 
 
 @dataclass
@@ -166,11 +170,11 @@ class FullyConnected(Op):
         fc = self.layout(node, graph)
         return fc.weight.size + (0 if fc.bias is None else fc.bias.size)
 
-    def kernels(self, node, graph):
-        fc = self.layout(node, graph)
-        lo, hi = activation(node)
-        act = node.inputs[1] if graph.const(node.inputs[0]) is not None else node.inputs[0]
-        params = {
+    def _activation_input(self, node, graph) -> str:
+        return node.inputs[1] if graph.const(node.inputs[0]) is not None else node.inputs[0]
+
+    def _strides(self, fc: FcLayout):
+        return {
             "rows": fc.rows,
             "in_features": fc.in_features,
             "out_features": fc.out_features,
@@ -178,9 +182,51 @@ class FullyConnected(Op):
             "in_col_stride": fc.in_col_stride,
             "out_row_stride": fc.out_row_stride,
             "out_col_stride": fc.out_col_stride,
-            "act_min": float(lo),
-            "act_max": float(hi),
         }
+
+    def quantize(self, node, graph):
+        fc = self.layout(node, graph)
+        x, y = qparams(graph, self._activation_input(node, graph)), qparams(graph, node.outputs[0])
+        wq, w_scales = quantize_weights(fc.weight, axis=0)
+        bias = fold_input_offset(quantize_bias(fc.bias, x.scale, w_scales), wq, x.zero_point)
+        m0, shift = multipliers(x.scale * w_scales.astype(np.float64) / y.scale)
+        act_min, act_max = y.clamp_range(*activation(node))
+        return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift,
+                "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
+
+    def reference_s8(self, node, graph, inputs):
+        fc, q = self.layout(node, graph), node.attrs["q"]
+        flat = inputs[graph.const(node.inputs[0]) is not None].reshape(-1).astype(np.int64)
+        r = np.arange(fc.rows)[:, None]
+        k = np.arange(fc.in_features)[None, :]
+        x = flat[r * fc.in_row_stride + k * fc.in_col_stride]  # [rows, in_features]
+        acc = x @ q["weight"].astype(np.int64).T + q["bias"]
+        y = requantize(acc, q["multiplier"], q["shift"]) + q["output_offset"]
+        y = np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)
+        out = np.empty(fc.rows * fc.out_features, np.int8)
+        n = np.arange(fc.out_features)[None, :]
+        out[r * fc.out_row_stride + n * fc.out_col_stride] = y
+        return [out.reshape(shape_of(graph, node.outputs[0]))]
+
+    def kernels(self, node, graph):
+        fc = self.layout(node, graph)
+        act = self._activation_input(node, graph)
+        if is_int8(graph, node):
+            q = node.attrs["q"]
+            params = {**self._strides(fc), "output_offset": q["output_offset"],
+                      "act_min": q["act_min"], "act_max": q["act_max"]}
+            return [
+                KernelCall(
+                    "nn_fc_s8",
+                    ("src/fc/nn_fc_s8.c",),
+                    "nn_fc_s8_params",
+                    params,
+                    [act, Const(q["weight"], "w"), Const(q["bias"], "b"), Const(q["multiplier"], "m"),
+                     Const(q["shift"], "s"), node.outputs[0]],
+                )
+            ]
+        lo, hi = activation(node)
+        params = {**self._strides(fc), "act_min": float(lo), "act_max": float(hi)}
         bias = None if fc.bias is None else Const(fc.bias.astype(np.float32), "b")
         return [
             KernelCall(

@@ -78,6 +78,14 @@ class Reshape(Op):
     def params_count(self, node, graph):
         return 0
 
+    keeps_qparams = True
+
+    def quantize(self, node, graph):
+        return {}
+
+    def reference_s8(self, node, graph, inputs):
+        return self.reference(node, graph, inputs)
+
     def alias_input(self, node, graph):
         return 0
 

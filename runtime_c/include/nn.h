@@ -19,6 +19,7 @@
 
 #define NN_MAX_DIMS 6
 
+#include "nn_index.h"
 #include "nn_fc.h"
 #include "nn_conv.h"
 #include "nn_pool.h"

@@ -1,7 +1,62 @@
-/* conv kernels. Included by nn.h. */
+/* Convolution (Conv, 1-D as H = 1, 2-D), grouped and depthwise. Included by nn.h. */
 #ifndef NN_CONV_H
 #define NN_CONV_H
 
 #include <stdint.h>
+
+/*
+ * Shapes, all NCHW: in [batch, in_channels, in_h, in_w], out [batch, out_channels, out_h, out_w],
+ * weight [out_channels, in_channels / groups, kernel_h, kernel_w] (row-major),
+ * bias [out_channels] (float: may be NULL).
+ * out[n, oc, oy, ox] = bias[oc] + sum over ic in oc's group, ky, kx of
+ *     in[n, ic, oy * stride_h - pad_top + ky * dilation_h, ox * stride_w - pad_left + kx * dilation_w]
+ *     * weight[oc, ic - group_start, ky, kx]
+ * where positions outside the input (padding) contribute nothing. pad_top/pad_left >= 0;
+ * the bottom/right padding is implied by out_h/out_w. `in` and `out` must not overlap.
+ */
+typedef struct {
+    int32_t batch;
+    int32_t in_channels;
+    int32_t in_h;
+    int32_t in_w;
+    int32_t out_channels;
+    int32_t out_h;
+    int32_t out_w;
+    int32_t groups;
+    int32_t kernel_h;
+    int32_t kernel_w;
+    int32_t stride_h;
+    int32_t stride_w;
+    int32_t dilation_h;
+    int32_t dilation_w;
+    int32_t pad_top;
+    int32_t pad_left;
+} nn_conv_geometry;
+
+typedef struct {
+    nn_conv_geometry g;
+    float act_min;
+    float act_max;
+} nn_conv_f32_params;
+
+void nn_conv_f32(const nn_conv_f32_params *p, const float *in, const float *weight, const float *bias,
+                 float *out);
+
+/*
+ * int8: the same sum over (in + input_offset) * weight with int32 accumulators, then
+ *   out = clamp(nn_requantize(acc, multiplier[oc], shift[oc]) + output_offset, act_min, act_max).
+ * input_offset = -input zero point, in [-127, 128]: a padded position is the input's zero
+ * point and contributes nothing. weight int8 in [-127, 127], bias int32 (never NULL).
+ */
+typedef struct {
+    nn_conv_geometry g;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_conv_s8_params;
+
+void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
+                const int32_t *multiplier, const int32_t *shift, int8_t *out);
 
 #endif /* NN_CONV_H */

@@ -1,7 +1,76 @@
-/* eltwise kernels. Included by nn.h. */
+/* Binary elementwise ops with NumPy broadcasting: Add, Sub, Mul, Div. Included by nn.h. */
 #ifndef NN_ELTWISE_H
 #define NN_ELTWISE_H
 
 #include <stdint.h>
+
+enum { NN_ADD = 0, NN_SUB = 1, NN_MUL = 2, NN_DIV = 3 };
+
+/*
+ * The broadcast view shared by the binary kernels. The output is dense with shape
+ * `shape` (padded in front with 1s to NN_MAX_DIMS); element (i0..i5) reads
+ * a[sum_d i_d * a_strides[d]] and b[sum_d i_d * b_strides[d]] (strides in elements, 0 on a
+ * broadcast dimension). `contiguous` = 1 when both inputs have the output's shape, for a
+ * plain loop. `out` may equal `a` or `b` when that input has the output's shape.
+ */
+typedef struct {
+    int32_t size;
+    int32_t contiguous;
+    int32_t shape[NN_MAX_DIMS];
+    int32_t a_strides[NN_MAX_DIMS];
+    int32_t b_strides[NN_MAX_DIMS];
+} nn_broadcast;
+
+/* out = clamp(a OP b, act_min, act_max), OP = NN_ADD / NN_SUB / NN_MUL / NN_DIV. */
+typedef struct {
+    nn_broadcast view;
+    int32_t op;
+    float act_min;
+    float act_max;
+} nn_binary_f32_params;
+
+void nn_binary_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+
+/*
+ * int8 Add and Sub (TFLite's scheme, requant.h for the rounding): both inputs move to a
+ * common scale with 2^left_shift headroom, are added, and rescale to the output:
+ *   xa = nn_requantize((a + a_offset) << left_shift, a_multiplier, a_shift)
+ *   xb = nn_requantize((b + b_offset) << left_shift, b_multiplier, b_shift) * b_sign
+ *   out = clamp(nn_requantize(xa + xb, out_multiplier, out_shift) + out_offset, act_min, act_max)
+ * offsets are minus the zero points; b_sign is 1 (Add) or -1 (Sub); left_shift is 20.
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t left_shift;
+    int32_t a_offset;
+    int32_t a_multiplier;
+    int32_t a_shift;
+    int32_t b_offset;
+    int32_t b_multiplier;
+    int32_t b_shift;
+    int32_t b_sign;
+    int32_t out_multiplier;
+    int32_t out_shift;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_add_s8_params;
+
+void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+
+/* int8 Mul: out = clamp(nn_requantize((a + a_offset) * (b + b_offset), out_multiplier, out_shift)
+ *                      + out_offset, act_min, act_max). */
+typedef struct {
+    nn_broadcast view;
+    int32_t a_offset;
+    int32_t b_offset;
+    int32_t out_multiplier;
+    int32_t out_shift;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_mul_s8_params;
+
+void nn_mul_s8(const nn_mul_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
 
 #endif /* NN_ELTWISE_H */

@@ -27,4 +27,32 @@ typedef struct {
 void nn_fc_f32(const nn_fc_f32_params *p, const float *in, const float *weight,
                const float *bias, float *out);
 
+/*
+ * int8: the same loops and strides with integer arithmetic (requant.h):
+ *   acc = bias[n] + sum_k in[...] * weight[n * in_features + k]                  (int32)
+ *   out[...] = clamp(nn_requantize(acc, multiplier[n], shift[n]) + output_offset,
+ *                    act_min, act_max)
+ * weight: int8 in [-127, 127], per output channel scales folded into multiplier/shift.
+ * bias: int32, never NULL; the compiler folds the input zero point into it
+ *   (bias[n] = bias_q[n] - input_zero_point * sum_k weight[n, k]), so the inner loop is a
+ *   plain dot product. The compiler proves |acc| < 2^31 for every input.
+ * output_offset: the output zero point, in [-128, 127]; act_min <= act_max, both in
+ *   [-128, 127] (a fused Relu/Clip narrows them).
+ */
+typedef struct {
+    int32_t rows;
+    int32_t in_features;
+    int32_t out_features;
+    int32_t in_row_stride;
+    int32_t in_col_stride;
+    int32_t out_row_stride;
+    int32_t out_col_stride;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_fc_s8_params;
+
+void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
+              const int32_t *multiplier, const int32_t *shift, int8_t *out);
+
 #endif /* NN_FC_H */

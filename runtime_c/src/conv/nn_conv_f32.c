@@ -1,0 +1,43 @@
+#include "nn.h"
+
+void nn_conv_f32(const nn_conv_f32_params *p, const float *in, const float *weight, const float *bias,
+                 float *out)
+{
+    const nn_conv_geometry *g = &p->g;
+    const int32_t group_in = g->in_channels / g->groups;
+    const int32_t group_out = g->out_channels / g->groups;
+    const int32_t plane = g->in_h * g->in_w;
+    int32_t n, oc, oy, ox, ic, ky, kx;
+    for (n = 0; n < g->batch; ++n) {
+        const float *image = in + n * g->in_channels * plane;
+        for (oc = 0; oc < g->out_channels; ++oc) {
+            const float *x0 = image + (oc / group_out) * group_in * plane;
+            const float *w0 = weight + oc * group_in * g->kernel_h * g->kernel_w;
+            for (oy = 0; oy < g->out_h; ++oy) {
+                for (ox = 0; ox < g->out_w; ++ox) {
+                    const int32_t y0 = oy * g->stride_h - g->pad_top;
+                    const int32_t xs = ox * g->stride_w - g->pad_left;
+                    float acc = bias ? bias[oc] : 0.0f;
+                    for (ic = 0; ic < group_in; ++ic) {
+                        const float *x = x0 + ic * plane;
+                        const float *w = w0 + ic * g->kernel_h * g->kernel_w;
+                        for (ky = 0; ky < g->kernel_h; ++ky) {
+                            const int32_t iy = y0 + ky * g->dilation_h;
+                            if (iy < 0 || iy >= g->in_h) {
+                                continue;
+                            }
+                            for (kx = 0; kx < g->kernel_w; ++kx) {
+                                const int32_t ix = xs + kx * g->dilation_w;
+                                if (ix >= 0 && ix < g->in_w) {
+                                    acc += x[iy * g->in_w + ix] * w[ky * g->kernel_w + kx];
+                                }
+                            }
+                        }
+                    }
+                    acc = acc < p->act_min ? p->act_min : acc;
+                    *out++ = acc > p->act_max ? p->act_max : acc;
+                }
+            }
+        }
+    }
+}

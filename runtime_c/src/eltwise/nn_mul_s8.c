@@ -1,0 +1,22 @@
+#include "nn.h"
+#include "requant.h"
+
+void nn_mul_s8(const nn_mul_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out)
+{
+    const nn_broadcast *v = &p->view;
+    int32_t ia[NN_MAX_DIMS] = {0}, ib[NN_MAX_DIMS] = {0};
+    int32_t i, oa = 0, ob = 0;
+    for (i = 0; i < v->size; ++i) {
+        int32_t y;
+        if (v->contiguous) {
+            oa = ob = i;
+        }
+        y = (a[oa] + p->a_offset) * (b[ob] + p->b_offset);
+        y = nn_requantize(y, p->out_multiplier, p->out_shift) + p->out_offset;
+        out[i] = (int8_t)nn_clamp_s32(y, p->act_min, p->act_max);
+        if (!v->contiguous) {
+            oa = nn_next_offset(ia, v->shape, v->a_strides, oa);
+            ob = nn_next_offset(ib, v->shape, v->b_strides, ob);
+        }
+    }
+}

@@ -1,0 +1,21 @@
+#include "nn.h"
+#include "requant.h"
+
+void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
+              const int32_t *multiplier, const int32_t *shift, int8_t *out)
+{
+    int32_t r, n, k;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = in + r * p->in_row_stride;
+        int8_t *y = out + r * p->out_row_stride;
+        for (n = 0; n < p->out_features; ++n) {
+            const int8_t *w = weight + n * p->in_features;
+            int32_t acc = bias[n];
+            for (k = 0; k < p->in_features; ++k) {
+                acc += (int32_t)x[k * p->in_col_stride] * w[k];
+            }
+            acc = nn_requantize(acc, multiplier[n], shift[n]) + p->output_offset;
+            y[n * p->out_col_stride] = (int8_t)nn_clamp_s32(acc, p->act_min, p->act_max);
+        }
+    }
+}
