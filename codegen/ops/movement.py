@@ -1,1 +1,229 @@
-"""(being written)"""
+"""Transpose, Concat and Pad (constant mode): data movement that never changes a value.
+
+The kernels count in bytes (nn_transpose, nn_concat_part, nn_pad), so float32 and int8
+share them. int8 keeps the input's scale and zero point; a Concat input whose parameters
+differ from the output's is rescaled while it is copied (nn_concat_part_s8).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from codegen.errors import Unsupported
+from codegen.fixedpoint import requantize
+from codegen.ops.base import KernelCall, Const, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
+from codegen.qparams import multipliers
+
+MAX_DIMS = 6
+
+
+def _pad(values, fill: int) -> list[int]:
+    return [fill] * (MAX_DIMS - len(values)) + [int(v) for v in values]
+
+
+def _elem_size(graph, name: str) -> int:
+    return np.dtype(graph.tensors[name].dtype).itemsize
+
+
+@register("Transpose")
+class Transpose(Op):
+    keeps_qparams = True
+
+    def perm(self, node, graph) -> list[int]:
+        rank = len(shape_of(graph, node.inputs[0]))
+        perm = [int(p) for p in node.attrs.get("perm", range(rank - 1, -1, -1))]
+        if sorted(normalize_axis(p, rank, node) for p in perm) != list(range(rank)):
+            raise Unsupported(f"perm {perm} is not a permutation of {rank} axes")
+        if rank > MAX_DIMS:
+            raise Unsupported(f"rank {rank} is above {MAX_DIMS}")
+        return [p % rank for p in perm]
+
+    def check(self, node, graph):
+        self.perm(node, graph)
+
+    def infer_shapes(self, node, graph):
+        shape = shape_of(graph, node.inputs[0])
+        return [tuple(shape[p] for p in self.perm(node, graph))]
+
+    def reference(self, node, graph, inputs):
+        return [np.ascontiguousarray(np.transpose(inputs[0], self.perm(node, graph)))]
+
+    def quantize(self, node, graph):
+        return {}
+
+    reference_s8 = reference
+
+    def params_count(self, node, graph):
+        return 0
+
+    def kernels(self, node, graph):
+        shape = shape_of(graph, node.inputs[0])
+        perm = self.perm(node, graph)
+        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+        params = {"size": math.prod(shape), "elem_size": _elem_size(graph, node.inputs[0]),
+                  "shape": _pad([shape[p] for p in perm], 1), "strides": _pad([strides[p] for p in perm], 0)}
+        return [KernelCall("nn_transpose", ("src/shape/nn_transpose.c",), "nn_transpose_params", params,
+                           [node.inputs[0], node.outputs[0]])]
+
+
+@register("Concat")
+class Concat(Op):
+    def axis(self, node, graph) -> int:
+        rank = len(shape_of(graph, node.inputs[0]))
+        if "axis" not in node.attrs:
+            raise Unsupported("the axis attribute is required")
+        return normalize_axis(int(node.attrs["axis"]), rank, node)
+
+    def infer_shapes(self, node, graph):
+        shapes = [shape_of(graph, i) for i in node.inputs]
+        axis = self.axis(node, graph)
+        for s in shapes[1:]:
+            if len(s) != len(shapes[0]) or any(a != b for d, (a, b) in enumerate(zip(s, shapes[0])) if d != axis):
+                raise Unsupported(f"shapes {[list(x) for x in shapes]} do not concatenate on axis {axis}")
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return [tuple(out)]
+
+    def check(self, node, graph):
+        self.infer_shapes(node, graph)
+
+    def reference(self, node, graph, inputs):
+        return [np.concatenate([np.asarray(x) for x in inputs], axis=self.axis(node, graph))]
+
+    def params_count(self, node, graph):
+        return 0
+
+    def _parts(self, node, graph) -> list[dict]:
+        out = shape_of(graph, node.outputs[0])
+        axis = self.axis(node, graph)
+        outer, inner = math.prod(out[:axis]), math.prod(out[axis + 1:])
+        parts, offset = [], 0
+        for name in node.inputs:
+            block = shape_of(graph, name)[axis] * inner
+            parts.append({"outer": outer, "in_block": block, "out_block": out[axis] * inner, "offset": offset})
+            offset += block
+        return parts
+
+    def output_qparams(self, node, graph, choose):
+        quants = {graph.tensors[i].quant for i in node.inputs if graph.const(i) is None}
+        return [quants.pop()] if len(quants) == 1 and all(graph.const(i) is None for i in node.inputs) \
+            else [choose(node.outputs[0])]
+
+    def quantize(self, node, graph):
+        y = qparams(graph, node.outputs[0])
+        inputs = []
+        for name in node.inputs:
+            value = graph.const(name)
+            if value is not None:
+                inputs.append({"table": y.quantize(value)})
+                continue
+            x = qparams(graph, name)
+            if x == y:
+                inputs.append({})
+                continue
+            (m0,), (shift,) = multipliers([x.scale / y.scale])
+            inputs.append({"input_offset": -x.zero_point, "multiplier": int(m0), "shift": int(shift),
+                           "output_offset": y.zero_point})
+        return {"inputs": inputs}
+
+    def reference_s8(self, node, graph, inputs):
+        parts = []
+        for x, q in zip(inputs, node.attrs["q"]["inputs"]):
+            if "table" in q:
+                x = q["table"]
+            elif q:
+                x = np.clip(requantize(x.astype(np.int64) + q["input_offset"], q["multiplier"], q["shift"])
+                            + q["output_offset"], -128, 127)
+            parts.append(np.asarray(x).astype(np.int8))
+        return [np.concatenate(parts, axis=self.axis(node, graph))]
+
+    def kernels(self, node, graph):
+        calls = []
+        int8 = is_int8(graph, node)
+        elem = _elem_size(graph, node.outputs[0])
+        for k, (name, part) in enumerate(zip(node.inputs, self._parts(node, graph))):
+            q = node.attrs["q"]["inputs"][k] if int8 else {}
+            value = graph.const(name)
+            source = name
+            if value is not None:
+                source = Const(q["table"] if int8 else np.asarray(value, np.float32), "k")
+            if "multiplier" in q:
+                params = {"part": part, **{key: q[key] for key in ("input_offset", "multiplier", "shift",
+                                                                   "output_offset")}}
+                calls.append(KernelCall("nn_concat_part_s8", ("src/shape/nn_concat_part_s8.c",),
+                                        "nn_concat_part_s8_params", params, [source, node.outputs[0]]))
+                continue
+            params = {key: v * elem if key != "outer" else v for key, v in part.items()}
+            calls.append(KernelCall("nn_concat_part", ("src/shape/nn_concat_part.c",), "nn_concat_part_params",
+                                    params, [source, node.outputs[0]]))
+        return calls
+
+
+@register("Pad")
+class Pad(Op):
+    keeps_qparams = True
+
+    def layout(self, node, graph) -> tuple[list[int], list[int], float]:
+        """(pads at the beginning, pads at the end, constant value) per axis of the input."""
+        rank = len(shape_of(graph, node.inputs[0]))
+        mode = node.attrs.get("mode", "constant")
+        if mode != "constant":
+            raise Unsupported(f"mode '{mode}' is not supported (constant is)")
+        if "pads" in node.attrs:
+            pads = [int(p) for p in node.attrs["pads"]]
+            value = float(node.attrs.get("value", 0.0))
+        else:
+            pads = [int(p) for p in require_const(graph, node, 1, "pads").reshape(-1)]
+            value = 0.0
+            if len(node.inputs) > 2 and node.inputs[2]:
+                value = float(require_const(graph, node, 2, "constant_value").reshape(-1)[0])
+        axes = list(range(rank))
+        if len(node.inputs) > 3 and node.inputs[3]:
+            axes = [normalize_axis(int(a), rank, node) for a in require_const(graph, node, 3, "axes").reshape(-1)]
+        if len(pads) != 2 * len(axes):
+            raise Unsupported(f"{len(pads)} pads for {len(axes)} axes")
+        if min(pads, default=0) < 0:
+            raise Unsupported("negative pads (cropping) are not supported")
+        if rank > MAX_DIMS:
+            raise Unsupported(f"rank {rank} is above {MAX_DIMS}")
+        begin, end = [0] * rank, [0] * rank
+        for i, a in enumerate(axes):
+            begin[a], end[a] = pads[i], pads[len(axes) + i]
+        return begin, end, value
+
+    def check(self, node, graph):
+        self.layout(node, graph)
+
+    def infer_shapes(self, node, graph):
+        begin, end, _ = self.layout(node, graph)
+        return [tuple(d + b + e for d, b, e in zip(shape_of(graph, node.inputs[0]), begin, end))]
+
+    def reference(self, node, graph, inputs):
+        begin, end, value = self.layout(node, graph)
+        x = np.asarray(inputs[0])
+        return [np.pad(x, list(zip(begin, end)), constant_values=np.asarray(value).astype(x.dtype))]
+
+    def params_count(self, node, graph):
+        return 0
+
+    def quantize(self, node, graph):
+        _, _, value = self.layout(node, graph)
+        return {"value": int(qparams(graph, node.inputs[0]).quantize(np.array(value)))}
+
+    def reference_s8(self, node, graph, inputs):
+        begin, end, _ = self.layout(node, graph)
+        return [np.pad(inputs[0], list(zip(begin, end)), constant_values=np.int8(node.attrs["q"]["value"]))]
+
+    def kernels(self, node, graph):
+        begin, _, value = self.layout(node, graph)
+        if is_int8(graph, node):
+            raw = np.array([node.attrs["q"]["value"]], np.int8).tobytes()
+        else:
+            raw = np.array([value], "<f4").tobytes()
+        params = {"elem_size": len(raw), "in_shape": _pad(shape_of(graph, node.inputs[0]), 1),
+                  "out_shape": _pad(shape_of(graph, node.outputs[0]), 1), "begin": _pad(begin, 0),
+                  "value": list(raw.ljust(4, b"\0"))}
+        return [KernelCall("nn_pad", ("src/shape/nn_pad.c",), "nn_pad_params", params,
+                           [node.inputs[0], node.outputs[0]])]
