@@ -122,10 +122,11 @@ def format_table(report: dict) -> str:
     rows = [("#", "layer", "op", "output", "params", "MACs", "weights B", "output at")
             + (("SQNR dB",) if int8 else ())]
     for layer in report["layers"]:
-        sqnr = layer.get("sqnr_db")
+        sqnr = layer.get("sqnr_db", "-")  # absent: no calibration data to measure it on
+        sqnr = "exact" if sqnr is None else sqnr if isinstance(sqnr, str) else f"{sqnr:.1f}"
         rows.append((str(layer["index"]), layer["name"][:32], layer["op"], "x".join(map(str, layer["output_shape"])),
                      str(layer["params"]), str(layer["macs"]), str(layer["weights_bytes"]), layer["output_location"])
-                    + ((("exact" if sqnr is None else f"{sqnr:.1f}"),) if int8 else ()))
+                    + ((sqnr,) if int8 else ()))
     rows.append(("", "total", "", "", str(report["params"]), str(report["macs"]), str(report["weights_bytes"]),
                  f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})") + (("",) if int8 else ()))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]

@@ -13,11 +13,14 @@ import math
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import version_converter
 from onnx.reference import ReferenceEvaluator
 
 from codegen.build import HostModel
 from codegen.compiler import CompiledModel, quantize_inputs
 from codegen.errors import CompileError
+from codegen.frontend.load import default_opset
 from codegen.ir import Graph
 from codegen.reference import run_float, run_int8
 
@@ -94,6 +97,15 @@ def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:
     return 10.0 * math.log10(p_signal / p_noise)
 
 
+def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator:
+    """onnx.reference for the original model (it implements QuantizeLinear and
+    DequantizeLinear from opset 19 only, so a QDQ model of an older opset is converted)."""
+    qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
+    if qdq and default_opset(model) < 19:
+        model = version_converter.convert_version(model, 19)
+    return ReferenceEvaluator(model)
+
+
 def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
            labels: np.ndarray | None = None, host: HostModel | None = None) -> dict:
     """Run the C on every sample and compare.
@@ -104,7 +116,7 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     graph = compiled.graph
     int8 = compiled.mode == "int8"
     host = host or HostModel(compiled.emitted.files, compiled.report["api"])
-    onnx_ref = ReferenceEvaluator(compiled.model)
+    onnx_ref = onnx_reference(compiled.model)
     onnx_inputs = [i.name for i in compiled.model.graph.input if i.name in graph.inputs]
     exact = True
     max_abs_diff = 0.0

@@ -119,7 +119,7 @@ def test_int8_is_the_default(model_path, calib_path, tmp_path):
     assert main(["compile", str(model_path), "-o", str(out), "--calib", str(calib_path)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["options"]["mode"] == "int8" and "nn_fc_s8.c" in report["runtime_sources"]
-    assert report["weights_bytes"] == 24 + 4 * 4 * 3  # int8 weights; int32 bias, multipliers and shifts
+    assert report["weights_bytes"] == 24 + 4 * (4 + 4 + 1)  # int8 weights; int32 bias and multiplier, int8 shift
     header = (out / "fc.h").read_text()
     assert "#define FC_INPUT_X_SCALE" in header and "#define FC_OUTPUT_Y_ZERO_POINT" in header
     assert not re.search(r"\bfloat\b|\bdouble\b", _code(out / "fc.c"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from conftest import check_float_model, make_model
+from conftest import MODES, check_float_model, check_op, make_model
 
 GEMM_CASES = [
     # (M, K, N, transA, transB, alpha, beta, bias shape)
@@ -53,3 +53,37 @@ def test_matmul_const_operand(rng, a_shape, b_shape, const):
     act = "B" if const == "A" else "A"
     model = make_model([helper.make_node("MatMul", ["A", "B"], ["Y"])], [(act, shapes[act])], [("Y", None)], inits)
     check_float_model(model, {act: rng.standard_normal(shapes[act]).astype(np.float32)})
+
+
+# int8: the input's rounding summed over K with weights up to max|w|, plus weight rounding
+@pytest.mark.parametrize("m,k,n,ta,tb,alpha,beta,bias", GEMM_CASES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_gemm_int8(rng, m, k, n, ta, tb, alpha, beta, bias, relu):
+    a_shape = (k, m) if ta else (m, k)
+    # output channels of very different magnitudes: per-channel scales matter
+    b = rng.standard_normal((n, k) if tb else (k, n)) * rng.uniform(0.05, 1, (n, 1) if tb else (1, n))
+    inits = {"B": b.astype(np.float32)}
+    ins = ["A", "B"]
+    if bias != "none":
+        inits["C"] = rng.standard_normal({"n": (n,), "1n": (1, n), "scalar": ()}[bias]).astype(np.float32)
+        ins.append("C")
+    nodes = [helper.make_node("Gemm", ins, ["Y"], transA=ta, transB=tb, alpha=alpha, beta=beta)]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["Y"], ["R"]))
+    model = make_model(nodes, [("A", a_shape)], [("R" if relu else "Y", None)], inits)
+    compiled = check_op(model, {"A": a_shape}, "int8", rng, 1.0, in_steps=0.5 * np.abs(b).sum(axis=0 if not tb else 1)
+                        .max() * alpha)
+    assert compiled.report["layers"][0]["kernels"] == ["nn_fc_s8"]
+
+
+@pytest.mark.parametrize("a_shape,b_shape,const", [
+    ((1, 8), (8, 5), "B"), ((2, 3, 8), (8, 4), "B"), ((8,), (8, 3), "B"), ((4, 6), (6, 5), "A"),
+])
+def test_matmul_int8(rng, a_shape, b_shape, const):
+    shapes = {"A": a_shape, "B": b_shape}
+    w = rng.standard_normal(shapes[const])
+    act = "B" if const == "A" else "A"
+    model = make_model([helper.make_node("MatMul", ["A", "B"], ["Y"])], [(act, shapes[act])], [("Y", None)],
+                       {const: w.astype(np.float32)})
+    check_op(model, {act: shapes[act]}, "int8", rng, 1.0, in_steps=0.5 * np.abs(w).sum(axis=0 if const == "B" else 1)
+             .max())

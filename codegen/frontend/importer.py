@@ -204,6 +204,8 @@ class _Importer:
         return attrs.get("to") == _FLOAT and self.tensors[proto.input[0]].dtype == "float32"
 
     def _fold(self, proto: onnx.NodeProto, name: str) -> None:
+        if proto.op_type == "DequantizeLinear":  # weights of a QDQ model, at any opset
+            return self._add_const(proto.output[0], self._dequantize(proto))
         feeds = {}
         for i in proto.input:
             if not i:
@@ -219,6 +221,19 @@ class _Importer:
             if o:
                 self._add_const(o, v)
         return None
+
+    def _dequantize(self, proto: onnx.NodeProto) -> np.ndarray:
+        """(x - zero_point) * scale, per tensor or per channel along `axis` (default 1)."""
+        ins = list(proto.input) + ["", ""]
+        x = self.tensors[ins[0]].data.astype(np.float64)
+        scale = self.tensors[ins[1]].data.astype(np.float64)
+        zp = self.tensors[ins[2]].data.astype(np.float64) if ins[2] else np.zeros_like(scale)
+        if scale.size > 1:
+            axis = int({a.name: a.i for a in proto.attribute}.get("axis", 1)) % x.ndim
+            shape = [1] * x.ndim
+            shape[axis] = -1
+            scale, zp = scale.reshape(shape), zp.reshape(shape)
+        return ((x - zp) * scale).astype(np.float32)
 
     def _reject(self, proto: onnx.NodeProto, name: str, why: str) -> None:
         self.rejected.append((proto.op_type, name, why))

@@ -186,7 +186,7 @@ class Conv(Op):
                       "act_min": q["act_min"], "act_max": q["act_max"]}
             return [KernelCall("nn_conv_s8", ("src/conv/nn_conv_s8.c",), "nn_conv_s8_params", params,
                                [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
-                                Const(q["multiplier"], "m"), Const(q["shift"], "s"), node.outputs[0]])]
+                                Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"), node.outputs[0]])]
         w, b = self._weights(node, graph)
         lo, hi = activation(node)
         params = {"g": self._params(geo), "act_min": float(lo), "act_max": float(hi)}

@@ -222,7 +222,7 @@ class FullyConnected(Op):
                     "nn_fc_s8_params",
                     params,
                     [act, Const(q["weight"], "w"), Const(q["bias"], "b"), Const(q["multiplier"], "m"),
-                     Const(q["shift"], "s"), node.outputs[0]],
+                     Const(q["shift"].astype(np.int8), "s"), node.outputs[0]],
                 )
             ]
         lo, hi = activation(node)

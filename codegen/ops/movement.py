@@ -210,7 +210,12 @@ class Pad(Op):
 
     def quantize(self, node, graph):
         _, _, value = self.layout(node, graph)
-        return {"value": int(qparams(graph, node.inputs[0]).quantize(np.array(value)))}
+        x = qparams(graph, node.inputs[0])
+        q = int(x.quantize(np.array(value)))
+        if abs(float(x.dequantize(np.array(q))) - value) > x.scale / 2:
+            raise Unsupported(f"pad value {value:g} lies outside the input's int8 range "
+                              f"[{float(x.dequantize(np.array(-128))):g}, {float(x.dequantize(np.array(127))):g}]")
+        return {"value": q}
 
     def reference_s8(self, node, graph, inputs):
         begin, end, _ = self.layout(node, graph)

@@ -32,7 +32,8 @@ void nn_fc_f32(const nn_fc_f32_params *p, const float *in, const float *weight,
  *   acc = bias[n] + sum_k in[...] * weight[n * in_features + k]                  (int32)
  *   out[...] = clamp(nn_requantize(acc, multiplier[n], shift[n]) + output_offset,
  *                    act_min, act_max)
- * weight: int8 in [-127, 127], per output channel scales folded into multiplier/shift.
+ * weight: int8 in [-127, 127], per output channel scales folded into multiplier (Q31) and
+ * shift (in [-31, 30]), one of each per output channel.
  * bias: int32, never NULL; the compiler folds the input zero point into it
  *   (bias[n] = bias_q[n] - input_zero_point * sum_k weight[n, k]), so the inner loop is a
  *   plain dot product. The compiler proves |acc| < 2^31 for every input.
@@ -53,6 +54,6 @@ typedef struct {
 } nn_fc_s8_params;
 
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
-              const int32_t *multiplier, const int32_t *shift, int8_t *out);
+              const int32_t *multiplier, const int8_t *shift, int8_t *out);
 
 #endif /* NN_FC_H */

@@ -2,7 +2,7 @@
 #include "requant.h"
 
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
-              const int32_t *multiplier, const int32_t *shift, int8_t *out)
+              const int32_t *multiplier, const int8_t *shift, int8_t *out)
 {
     int32_t r, n, k;
     for (r = 0; r < p->rows; ++r) {

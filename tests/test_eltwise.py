@@ -1,0 +1,75 @@
+"""Add, Sub, Mul, Div with broadcasting, in float32 and int8."""
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from conftest import MODES, check_op, make_model
+
+# int8 bound in output steps: both inputs' rounding, rescaled, plus the output's
+INT8_STEPS = {"Add": 2.0, "Sub": 2.0, "Mul": 3.0, "Div": 3.0}
+
+SHAPES = [  # (A, B): equal, per-channel, scalar, leading broadcast, both sides broadcast
+    ((1, 4, 5, 5), (1, 4, 5, 5)),
+    ((1, 4, 5, 5), (4, 1, 1)),
+    ((2, 3), ()),
+    ((2, 3, 4), (4,)),
+    ((1, 3, 1, 5), (1, 1, 4, 1)),
+    ((3, 1), (1, 6)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: f"{list(s[0])}x{list(s[1])}")
+@pytest.mark.parametrize("op,const", [(op, c) for op in ("Add", "Sub", "Mul") for c in ("none", "A", "B")]
+                         + [("Div", "B")])  # Div by an activation: test_div_by_activation_*
+def test_binary(rng, mode, shapes, const, op):
+    inits = {}
+    act_shapes = {"A": shapes[0], "B": shapes[1]}
+    if const != "none":
+        value = rng.uniform(0.5, 2.0, act_shapes[const]) * rng.choice([-1, 1], act_shapes[const])
+        inits[const] = value.astype(np.float32)
+        del act_shapes[const]
+    model = make_model([helper.make_node(op, ["A", "B"], ["Y"])], list(act_shapes.items()), [("Y", None)], inits)
+    check_op(model, act_shapes, mode, rng, INT8_STEPS[op])
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul"])
+def test_residual_with_relu_fuses(rng, mode, op):
+    nodes = [helper.make_node("Conv", ["X", "W"], ["C"], pads=[1, 1, 1, 1]),
+             helper.make_node(op, ["C", "X"], ["S"]), helper.make_node("Relu", ["S"], ["Y"])]
+    model = make_model(nodes, [("X", (1, 3, 5, 5))], [("Y", None)],
+                       {"W": (0.3 * rng.standard_normal((3, 3, 3, 3))).astype(np.float32)})
+    compiled = check_op(model, {"X": (1, 3, 5, 5)}, mode, rng, 4.0)
+    assert [n.op_type for n in compiled.graph.nodes] == ["Conv", op]
+    assert compiled.graph.nodes[1].attrs["activation"] == (0.0, np.inf)
+
+
+def test_div_by_activation_float(rng):
+    model = make_model([helper.make_node("Div", ["A", "B"], ["Y"])], [("A", (2, 5)), ("B", (2, 5))], [("Y", None)])
+    feeds = {"A": rng.standard_normal((2, 5)).astype(np.float32),
+             "B": rng.uniform(0.5, 2, (2, 5)).astype(np.float32)}
+    from conftest import check_float_model
+    check_float_model(model, feeds)
+
+
+def test_div_by_activation_is_rejected_in_int8(rng):
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    model = make_model([helper.make_node("Div", ["A", "B"], ["Y"], name="d")], [("A", (2, 5)), ("B", (2, 5))],
+                       [("Y", None)])
+    calib = [{"A": np.ones((2, 5), np.float32), "B": np.ones((2, 5), np.float32)}]
+    with pytest.raises(CompileError, match="Div node 'd': int8 division by an activation"):
+        compile_model(model, mode="int8", calib=calib)
+
+
+def test_add_runs_in_place(rng):
+    from codegen.compiler import compile_model
+
+    nodes = [helper.make_node("Relu", ["X"], ["R"]), helper.make_node("Add", ["R", "K"], ["S"]),
+             helper.make_node("Sigmoid", ["S"], ["Y"])]
+    model = make_model(nodes, [("X", (1, 64))], [("Y", None)], {"K": np.ones((1, 64), np.float32)})
+    compiled = compile_model(model)
+    assert compiled.report["arena_bytes"] == 0  # R, S and Y share the caller's output buffer
