@@ -1,4 +1,5 @@
-"""Whole models: the bundled example and the torch-exported fixtures, compiled, built and verified."""
+"""Whole models: the bundled example and the exported fixtures, compiled, built and verified,
+in float32 and int8; the QDQ fixture against onnxruntime's own run of it."""
 
 import shutil
 import subprocess
@@ -16,15 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "digits"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-MODELS = [
-    pytest.param(EXAMPLE / "digits.onnx", EXAMPLE / "test.npz", id="digits"),
-    pytest.param(FIXTURES / "torch_resnetish.onnx", FIXTURES / "torch_resnetish.npz", id="torch_resnetish"),
-    pytest.param(FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz", id="torch_dynamo_mlp"),
+MODELS = [  # (model, calibration data, test data)
+    pytest.param(EXAMPLE / "digits.onnx", EXAMPLE / "calib.npz", EXAMPLE / "test.npz", id="digits"),
+    pytest.param(FIXTURES / "torch_resnetish.onnx", FIXTURES / "torch_resnetish.npz",
+                 FIXTURES / "torch_resnetish.npz", id="torch_resnetish"),
+    pytest.param(FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz",
+                 FIXTURES / "torch_dynamo_mlp.npz", id="torch_dynamo_mlp"),
 ]
 
 
-@pytest.mark.parametrize("model,data", MODELS)
-def test_model_matches_onnx_reference(model, data):
+@pytest.mark.parametrize("model,calib,data", MODELS)
+def test_float_matches_onnx_reference(model, calib, data):
     compiled = compile_model(model)
     samples, labels = load_samples(data, compiled.graph)
     host = HostModel(compiled.emitted.files, compiled.report["api"])
@@ -41,7 +44,17 @@ def test_model_matches_onnx_reference(model, data):
     assert compiled.report["arena_bytes"] <= 1.1 * compiled.report["arena_lower_bound"]
 
 
-def test_example_accuracy_and_shape_of_graph():
+@pytest.mark.parametrize("model,calib,data", MODELS)
+def test_int8_is_bit_exact(model, calib, data):
+    compiled = compile_model(model, mode="int8", calib=calib)
+    samples, labels = load_samples(data, compiled.graph)
+    result = verify(compiled, samples, labels)
+    assert result["bit_exact"], "int8 C differs from the int8 NumPy reference"
+    assert result["sqnr_db"] > 25
+    assert all(layer["sqnr_db"] is None or layer["sqnr_db"] > 20 for layer in compiled.report["layers"])
+
+
+def test_example_float_accuracy_and_shape_of_graph():
     compiled = compile_model(EXAMPLE / "digits.onnx")
     samples, labels = load_samples(EXAMPLE / "test.npz", compiled.graph)
     result = verify(compiled, samples, labels)
@@ -52,10 +65,46 @@ def test_example_accuracy_and_shape_of_graph():
     assert ops.count("Conv") == 2
 
 
+def test_example_int8_targets():
+    """int8 accuracy within 1 point of float; arena at most a quarter of float's + 64 B; weights
+    at most 0.27x of float's."""
+    float_model = compile_model(EXAMPLE / "digits.onnx")
+    int8_model = compile_model(EXAMPLE / "digits.onnx", mode="int8", calib=EXAMPLE / "calib.npz")
+    samples, labels = load_samples(EXAMPLE / "test.npz", int8_model.graph)
+    result = verify(int8_model, samples, labels)
+    assert result["bit_exact"]
+    assert result["accuracy_quantized"] >= result["accuracy_float"] - 0.01
+    assert int8_model.report["arena_bytes"] <= float_model.report["arena_bytes"] / 4 + 64
+    assert int8_model.report["weights_bytes"] <= 0.27 * float_model.report["weights_bytes"]
+
+
+def test_qdq_model_agrees_with_onnxruntime():
+    """The QDQ fixture keeps onnxruntime's scales (no --calib) and lands within one output
+    step of onnxruntime's run of the same QDQ model on at least 99% of elements."""
+    import onnxruntime
+
+    compiled = compile_model(FIXTURES / "qdq_convnet.onnx", mode="int8")
+    assert compiled.report["options"]["quantization"] == "qdq"
+    samples, _ = load_samples(FIXTURES / "qdq_convnet.npz", compiled.graph)
+    assert verify(compiled, samples)["bit_exact"]
+    session = onnxruntime.InferenceSession(str(FIXTURES / "qdq_convnet.onnx"), providers=["CPUExecutionProvider"])
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    out = compiled.graph.tensors[compiled.graph.outputs[0]].quant
+    within, total = 0, 0
+    for feeds in samples:
+        q = {n: compiled.graph.tensors[n].quant.quantize(feeds[n]) for n in compiled.graph.inputs}
+        ours = out.dequantize(host.run([q[n] for n in compiled.graph.inputs])[0])
+        theirs = session.run(None, feeds)[0].reshape(ours.shape)
+        within += int(np.sum(np.abs(ours - theirs) <= out.scale * 1.001))
+        total += ours.size
+    assert within / total >= 0.99
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
 @pytest.mark.parametrize("cc", [c for c in ("gcc", "clang") if shutil.which(c)])
-@pytest.mark.parametrize("model,data", MODELS)
-def test_folder_builds_alone(model, data, cc, tmp_path):
-    out = write_folder(compile_model(model).emitted, tmp_path / "out")
+@pytest.mark.parametrize("model,calib,data", MODELS)
+def test_folder_builds_alone(model, calib, data, cc, mode, tmp_path):
+    out = write_folder(compile_model(model, mode=mode, calib=calib).emitted, tmp_path / "out")
     sources = sorted(p.name for p in out.glob("*.c"))
     proc = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", *sources],
                           cwd=out, capture_output=True, text=True)

@@ -78,6 +78,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
 
     consts, params, layers, layer_report = [], [], [], []
     sources: set[str] = set()
+    touched: set[str] = set()  # tensors some kernel call reads or writes
     weights_bytes = 0
     for i, node in enumerate(graph.nodes):
         op = get_op(node.op_type)
@@ -101,6 +102,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
                     args.append(symbol)
                 else:
                     args.append(tensor_expr(arg))
+                    touched.add(arg)
             if call.is_copy and args[0] == args[1]:
                 continue
             sources.update(call.sources)
@@ -133,7 +135,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
             "kernels": sorted({c.split("(")[0] for c in calls}),
         })
 
+    unused_inputs = [e["cname"] for e in inputs if e["name"] not in touched]
     context = {
+        "unused_inputs": unused_inputs,
         "provenance": provenance(graph, options),
         "prefix": prefix,
         "macro": macro,

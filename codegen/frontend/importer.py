@@ -134,6 +134,10 @@ class _Importer:
         if op_type == "Dropout" or (op_type == "Cast" and self._is_noop_cast(proto, attrs)):
             if op_type == "Dropout" and len(proto.output) > 1 and proto.output[1]:
                 return self._reject(proto, name, "the dropout mask output is not supported")
+            if op_type == "Dropout" and len(ins) > 2 and ins[2]:
+                training = self.tensors[ins[2]].data
+                if training is None or bool(training.reshape(-1)[0]):
+                    return self._reject(proto, name, "training mode is not supported")
             op_type, ins, attrs = "Identity", ins[:1], {}
         node = Node(op_type, name, ins, [o for o in proto.output], attrs)
         if op_type == "BatchNormalization":
