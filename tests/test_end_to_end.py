@@ -23,6 +23,7 @@ MODELS = [  # (model, calibration data, test data)
                  FIXTURES / "torch_resnetish.npz", id="torch_resnetish"),
     pytest.param(FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz",
                  FIXTURES / "torch_dynamo_mlp.npz", id="torch_dynamo_mlp"),
+    pytest.param(FIXTURES / "skl_mlp.onnx", FIXTURES / "skl_mlp.npz", FIXTURES / "skl_mlp.npz", id="skl_mlp"),
 ]
 
 

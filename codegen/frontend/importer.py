@@ -100,7 +100,7 @@ class _Importer:
         for i, d in enumerate(tt.shape.dim):
             if d.HasField("dim_value") and d.dim_value > 0:
                 shape.append(d.dim_value)
-            elif i == 0 and d.HasField("dim_param"):
+            elif i == 0 and not d.HasField("dim_value"):  # a symbolic or unnamed batch dimension
                 shape.append(1)
             else:
                 what = d.dim_param or "unknown"
