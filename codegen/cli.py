@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("model", help="the .onnx file")
         sp.add_argument("--name", help="C name prefix of the model (default: the file's stem)")
         sp.add_argument("--target", default="host", help="target from targets/*.toml (default: host)")
+        sp.add_argument("--flash-budget", type=int, help="flash bytes allowed (default: the target's)")
+        sp.add_argument("--ram-budget", type=int, help="RAM bytes allowed (default: the target's)")
         sp.add_argument("--float", action="store_true", help="float32 weights and activations (default: int8)")
         sp.add_argument("--calib", help=".npz of calibration inputs for int8 (optional for a QDQ model)")
         sp.add_argument("--float-io", action="store_true",
@@ -63,14 +65,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _compiled(args):
-    from codegen.compiler import compile_model
+    from codegen.compiler import check_budget, compile_model
     from codegen.targets import load_target
 
     load_target(args.target)
     if args.float and args.float_io:
         raise CompileError("--float-io applies to int8 models; drop --float")
     mode = "float32" if args.float else "int8"
-    return compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib, float_io=args.float_io)
+    compiled = compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib,
+                             float_io=args.float_io, target=args.target)
+    check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)
+    return compiled
 
 
 def _compile(args) -> int:
@@ -79,7 +84,8 @@ def _compile(args) -> int:
     compiled = _compiled(args)
     out = write_folder(compiled.emitted, args.output)
     r = compiled.report
-    print(f"{out}: {compiled.mode}, {len(compiled.emitted.files)} files; flash {r['flash_bytes']} B (host build), "
+    print(f"{out}: {compiled.mode}, {len(compiled.emitted.files)} files; flash {r['flash_bytes']} B, "
+          f"RAM {r['ram_bytes']} B ({r['sizes']['target']} build), "
           f"weights {r['weights_bytes']} B, "
           f"arena {r['arena_bytes']} B (lower bound {r['arena_lower_bound']} B), {r['macs']} MACs")
     return 0
@@ -93,7 +99,7 @@ def _verify(args) -> int:
         samples, labels = verify.load_samples(args.data, compiled.graph)
     else:
         samples, labels = verify.random_samples(compiled.graph, args.samples), None
-    result = verify.verify(compiled, samples, labels)
+    result = verify.verify(compiled, samples, labels, target=args.target)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
@@ -107,6 +113,8 @@ def _verify(args) -> int:
         line += f", accuracy float {100 * result['accuracy_float']:.1f}%"
     if result["accuracy_quantized"] is not None:
         line += f", int8 {100 * result['accuracy_quantized']:.1f}%"
+    if "target" in result:
+        line += f"; on {result['target']}: {'identical to the host' if result['target_equal'] else 'DIFFERENT'}"
     print(line)
     return 0 if result["bit_exact"] else 1
 

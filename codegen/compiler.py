@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from codegen import cross
 from codegen.build import measure_sizes
 from codegen.emit import EmittedModel, emit_model
 from codegen.emit.cnames import Identifiers
@@ -25,6 +26,7 @@ from codegen.ir import Graph
 from codegen.passes import calibrate, plan_memory, quantize
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.reference import run_float, run_int8
+from codegen.targets import load_target
 
 
 @dataclass
@@ -54,11 +56,12 @@ MODES = ("int8", "float32")
 
 
 def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
-                  calib=None, float_io: bool = False) -> CompiledModel:
+                  calib=None, float_io: bool = False, target: str = "host") -> CompiledModel:
     """Compile a model (path or ModelProto) to C.
 
     mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples.
-    `measure` compiles the folder for size and adds flash and RAM figures to the report."""
+    `measure` compiles the folder for size with `target`'s toolchain and adds flash and RAM
+    figures to the report."""
     if mode not in MODES:
         raise CompileError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
     model, label = load_model(source)
@@ -90,13 +93,23 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
     if measure:
-        sizes = measure_sizes(emitted.files)
+        sizes = {"target": "host", **measure_sizes(emitted.files)} if target == "host" else \
+            cross.measure(emitted.files, target)
         emitted.report.update(
             flash_bytes=sizes["code_bytes"] + sizes["const_bytes"] + sizes["data_bytes"],
-            ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"],
-            sizes={"target": "host", **sizes},
+            ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"] + sizes.get("stack_bytes", 0),
+            sizes=sizes,
         )
     return CompiledModel(model, graph, plan, emitted, float_graph)
+
+
+def check_budget(report: dict, target: str, flash_budget: int | None = None, ram_budget: int | None = None) -> None:
+    """CompileError when the measured flash or RAM exceeds the target's budget (or the override)."""
+    spec = load_target(target)
+    for what, used, budget in (("flash", report.get("flash_bytes"), flash_budget or spec.get("flash_budget")),
+                               ("RAM", report.get("ram_bytes"), ram_budget or spec.get("ram_budget"))):
+        if used is not None and budget and used > budget:
+            raise CompileError(f"{report['model']}: {what} {used} B exceeds the {target} budget of {budget} B")
 
 
 SQNR_SAMPLES = 32

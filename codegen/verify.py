@@ -107,12 +107,14 @@ def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator:
 
 
 def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
-           labels: np.ndarray | None = None, host: HostModel | None = None) -> dict:
+           labels: np.ndarray | None = None, host: HostModel | None = None, target: str = "host") -> dict:
     """Run the C on every sample and compare.
 
     float32: `bit_exact` means C == NumPy float reference within FLOAT_TOLERANCE.
     int8: `bit_exact` means C == NumPy int8 reference, every byte; the dequantized outputs
-    are then compared with the float model run by onnx.reference."""
+    are then compared with the float model run by onnx.reference.
+    With a `target` other than host the same C also runs on the emulated target and must give
+    the host's bytes (int8) or agree within FLOAT_TOLERANCE (float32: libm differs)."""
     graph = compiled.graph
     int8 = compiled.mode == "int8"
     host = host or HostModel(compiled.emitted.files, compiled.report["api"])
@@ -121,15 +123,20 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     exact = True
     max_abs_diff = 0.0
     c_all, o_all, top1_same, top1_c, top1_o = [], [], 0, [], []
+    fed, host_outputs = [], []
     for feeds in samples:
         if int8:
             q_feeds = quantize_inputs(graph, feeds)
             c_raw = host.run([q_feeds[n] for n in graph.inputs])
+            fed.append(q_feeds)
+            host_outputs.append(c_raw)
             ref = run_int8(graph, q_feeds)
             exact &= all(np.array_equal(c, ref[name]) for c, name in zip(c_raw, graph.outputs))
             c_out = [graph.tensors[name].quant.dequantize(c) for c, name in zip(c_raw, graph.outputs)]
         else:
             c_out = host.run([feeds[n] for n in graph.inputs])
+            fed.append(feeds)
+            host_outputs.append(c_out)
             ref = run_float(graph, feeds)
             exact &= all(within_tolerance(c, ref[name]) for c, name in zip(c_out, graph.outputs))
         o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
@@ -159,6 +166,14 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         result["accuracy_float"] = float(np.mean(np.array(top1_o) == labels))
         if int8:
             result["accuracy_quantized"] = float(np.mean(np.array(top1_c) == labels))
-    result.update({k: compiled.report[k] for k in ("flash_bytes", "weights_bytes", "arena_bytes", "macs")
-                   if k in compiled.report})
+    if target != "host":
+        from codegen.cross import run_samples
+
+        on_target = run_samples(compiled.emitted.files, compiled.report["api"], fed, target)
+        same = all((np.array_equal(a, b) if int8 else within_tolerance(a, b)) for got, want in
+                   zip(on_target, host_outputs) for a, b in zip(got, want))
+        result.update(target=target, target_equal=bool(same))
+        result["bit_exact"] = result["bit_exact"] and bool(same)
+    result.update({k: compiled.report[k] for k in ("flash_bytes", "ram_bytes", "weights_bytes", "arena_bytes",
+                                                   "macs") if k in compiled.report})
     return result

@@ -1,0 +1,121 @@
+"""The generated C on every ARM target, under emulation: the same bytes as the host.
+
+Without a target's toolchain or emulator these tests skip with what to install; under
+CI=true (where .ci/run installs them) a missing tool is a failure.
+"""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from codegen import cross
+from codegen.build import HostModel
+from codegen.cli import main
+from codegen.compiler import compile_model, quantize_inputs
+from codegen.targets import load_target, target_names
+from codegen.verify import load_samples, verify
+from conftest import make_model, random_feeds
+from test_end_to_end import EXAMPLE
+
+TARGETS = [t for t in target_names() if t != "host"]
+
+
+def need(target: str) -> None:
+    problem = cross.missing_tools(load_target(target))
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{target}: {problem}")
+        pytest.skip(f"{target}: {problem}")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_example_is_identical_on_target(target):
+    need(target)
+    compiled = compile_model(EXAMPLE / "digits.onnx", mode="int8", calib=EXAMPLE / "calib.npz", measure=True,
+                             target=target)
+    samples, labels = load_samples(EXAMPLE / "test.npz", compiled.graph)
+    result = verify(compiled, samples[:40], labels[:40], target=target)
+    assert result["target_equal"] and result["bit_exact"]
+    sizes = compiled.report["sizes"]
+    assert sizes["target"] == target and sizes["const_bytes"] >= compiled.report["weights_bytes"]
+    assert sizes["bss_bytes"] >= compiled.report["arena_bytes"] and sizes["stack_bytes"] > 0
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "armv7-linux", "aarch64-linux"])
+def test_float_example_on_target(target):
+    need(target)
+    compiled = compile_model(EXAMPLE / "digits.onnx")
+    samples, _ = load_samples(EXAMPLE / "test.npz", compiled.graph)
+    assert verify(compiled, samples[:10], target=target)["target_equal"]
+
+
+def _op_models():
+    """One small model per int8 kernel (and kernel variant), seeded."""
+    rng = np.random.default_rng(7)
+    w = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
+    x4 = [("X", (1, 4, 6, 6))]
+    return {
+        "conv": (make_model([helper.make_node("Conv", ["X", "W", "B"], ["Y"], pads=[1, 0, 2, 1], strides=[2, 1],
+                                              dilations=[1, 2])], x4, [("Y", None)], {"W": w(6, 4, 3, 2), "B": w(6)}), x4),
+        "conv-depthwise-relu6": (make_model([helper.make_node("Conv", ["X", "W"], ["C"], group=4, pads=[1, 1, 1, 1]),
+                                             helper.make_node("Clip", ["C", "lo", "hi"], ["Y"])], x4, [("Y", None)],
+                                            {"W": w(4, 1, 3, 3), "lo": np.float32(0), "hi": np.float32(6)}), x4),
+        "conv-1x1": (make_model([helper.make_node("Conv", ["X", "W"], ["Y"])], x4, [("Y", None)], {"W": w(8, 4, 1, 1)}),
+                     x4),
+        "gemm": (make_model([helper.make_node("Gemm", ["A", "W", "B"], ["Y"], transB=1)], [("A", (2, 20))],
+                            [("Y", None)], {"W": w(7, 20), "B": w(7)}), [("A", (2, 20))]),
+        "add-broadcast": (make_model([helper.make_node("Add", ["X", "K"], ["Y"])], x4, [("Y", None)], {"K": w(4, 1, 1)}),
+                          x4),
+        "sub-residual": (make_model([helper.make_node("Sub", ["X", "Z"], ["Y"])], x4 + [("Z", (1, 4, 6, 6))],
+                                    [("Y", None)]), x4 + [("Z", (1, 4, 6, 6))]),
+        "mul": (make_model([helper.make_node("Mul", ["X", "K"], ["Y"])], x4, [("Y", None)], {"K": w(6)}), x4),
+        "pools": (make_model([helper.make_node("AveragePool", ["X"], ["P"], kernel_shape=[3, 3], strides=[2, 2],
+                                               ceil_mode=1, pads=[1, 1, 1, 1]),
+                              helper.make_node("MaxPool", ["P"], ["Y"], kernel_shape=[2, 2])], x4, [("Y", None)]), x4),
+        "lut-softmax": (make_model([helper.make_node("Tanh", ["A"], ["T"]), helper.make_node("Softmax", ["T"], ["Y"])],
+                                   [("A", (2, 9))], [("Y", None)]), [("A", (2, 9))]),
+        "reduce-concat-transpose-pad": (make_model(
+            [helper.make_node("ReduceMean", ["X"], ["R"], axes=[2, 3]), helper.make_node("ReduceMax", ["X"], ["M"], axes=[2, 3]),
+             helper.make_node("Concat", ["R", "M"], ["C"], axis=1), helper.make_node("Transpose", ["C"], ["T"], perm=[0, 2, 3, 1]),
+             helper.make_node("Pad", ["T", "p"], ["Y"])], x4, [("Y", None)], {"p": np.array([0, 1, 0, 0, 0, 0, 1, 2])},
+            opset=13), x4),
+    }
+
+
+OP_MODELS = _op_models()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("case", sorted(OP_MODELS))
+def test_int8_kernels_are_identical_on_target(target, case):
+    need(target)
+    model, inputs = OP_MODELS[case]
+    rng = np.random.default_rng(11)
+    feeds = random_feeds(rng, dict(inputs), count=4)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds)
+    q = [quantize_inputs(compiled.graph, f) for f in feeds]
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    want = [host.run([s[n] for n in compiled.graph.inputs]) for s in q]
+    got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
+    for g, h in zip(got, want):
+        for a, b in zip(g, h):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_over_budget_names_both_numbers(tmp_path, capsys):
+    need("cortex-m0plus")
+    rng = np.random.default_rng(5)
+    model = make_model([helper.make_node("Gemm", ["x", "W"], ["y"])], [("x", (1, 600))], [("y", None)],
+                       {"W": rng.standard_normal((600, 600)).astype(np.float32)})
+    path = tmp_path / "big.onnx"
+    onnx.save(model, str(path))
+    np.savez(tmp_path / "c.npz", x=rng.standard_normal((4, 600)).astype(np.float32))
+    args = ["compile", str(path), "--calib", str(tmp_path / "c.npz"), "-o", str(tmp_path / "out"), "--target",
+            "cortex-m0plus"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "flash" in err and "exceeds the cortex-m0plus budget of 262144 B" in err and not (tmp_path / "out").exists()
+    assert main(args + ["--flash-budget", "1000000"]) == 0
