@@ -1,4 +1,5 @@
-"""Compile a generated model folder and run it: on the host, in-process through cffi.
+"""Compile a generated model folder and run it on the host, in-process through cffi
+(codegen/cross.py builds, measures and runs it for the other targets).
 
 Builds are cached by a hash of every source file, the compiler and its flags, so
 running the same model twice (as the tests do) compiles once.
@@ -90,33 +91,3 @@ class HostModel:
         if status != 0:
             raise RuntimeError(f"{self.api['invoke']} returned {status}")
         return [o.reshape(s["shape"]) for s, o in zip(self.api["outputs"], outs)]
-
-
-def measure_sizes(files: dict[str, str], cc: str | None = None) -> dict[str, int]:
-    """Section sizes of the folder compiled for size (-Os, one section per function and
-    object), summed over its object files: code, constant tables, data and bss bytes."""
-    target = load_target("host")
-    cc = cc or os.environ.get("CC") or target["cc"]
-    flags = ["-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-c"]
-    sizes = {"code_bytes": 0, "const_bytes": 0, "data_bytes": 0, "bss_bytes": 0}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, text in files.items():
-            Path(tmp, name).write_text(text)
-        sources = sorted(n for n in files if n.endswith(".c"))
-        proc = subprocess.run([cc, *flags, *sources], cwd=tmp, capture_output=True, text=True)
-        if proc.returncode:
-            raise CompileError(f"host C compiler failed: {proc.stderr.strip()}")
-        objects = [str(Path(tmp, Path(s).with_suffix(".o").name)) for s in sources]
-        proc = subprocess.run(["size", "-A", *objects], capture_output=True, text=True)
-        if proc.returncode:
-            raise CompileError(f"'size' failed: {proc.stderr.strip()}")
-    for line in proc.stdout.splitlines():
-        parts = line.split()
-        if len(parts) < 2 or not parts[1].isdigit():
-            continue
-        section, size = parts[0], int(parts[1])
-        for prefix, key in ((".text", "code_bytes"), (".rodata", "const_bytes"),
-                            (".data", "data_bytes"), (".bss", "bss_bytes")):
-            if section == prefix or section.startswith(prefix + "."):
-                sizes[key] += size
-    return sizes

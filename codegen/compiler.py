@@ -16,7 +16,6 @@ import numpy as np
 import onnx
 
 from codegen import cross
-from codegen.build import measure_sizes
 from codegen.emit import EmittedModel, emit_model
 from codegen.emit.cnames import Identifiers
 from codegen.errors import CompileError
@@ -93,8 +92,7 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
     if measure:
-        sizes = {"target": "host", **measure_sizes(emitted.files)} if target == "host" else \
-            cross.measure(emitted.files, target)
+        sizes = cross.measure(emitted.files, target)
         emitted.report.update(
             flash_bytes=sizes["code_bytes"] + sizes["const_bytes"] + sizes["data_bytes"],
             ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"] + sizes.get("stack_bytes", 0),

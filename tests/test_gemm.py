@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from conftest import MODES, check_float_model, check_op, make_model
+from conftest import check_float_model, check_op, make_model
 
 GEMM_CASES = [
     # (M, K, N, transA, transB, alpha, beta, bias shape)

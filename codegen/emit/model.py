@@ -12,7 +12,7 @@ from codegen import __version__
 from codegen.emit.cnames import Identifiers, array_body, c_comment, float_literal, literal
 from codegen.ir import Graph
 from codegen.ops import get_op
-from codegen.ops.base import Const, KernelCall, c_type
+from codegen.ops.base import Const, c_type
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.paths import RUNTIME_DIR
 
