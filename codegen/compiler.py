@@ -35,6 +35,7 @@ class CompiledModel:
     plan: MemoryPlan
     emitted: EmittedModel
     float_graph: Graph | None = None  # the float graph before quantization (int8 mode)
+    host_files: dict[str, str] | None = None  # the folder with portable kernels, when the target's differ
 
     @property
     def report(self) -> dict:
@@ -88,7 +89,12 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
         if samples:
             layer_sqnr = layer_errors(float_graph, graph, samples[:SQNR_SAMPLES])
     plan = plan_memory.run(graph)
-    emitted = emit_model(graph, plan, prefix, options)
+    spec = load_target(target)
+    features = tuple(sorted(k for k, on in spec.get("features", {}).items() if on))
+    emitted = emit_model(graph, plan, prefix, options, features)
+    host_files = None
+    if emitted.report["optimized_kernels"]:
+        host_files = emit_model(graph, plan, prefix, options).files
     for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
     if measure:
@@ -98,7 +104,7 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
             ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"] + sizes.get("stack_bytes", 0),
             sizes=sizes,
         )
-    return CompiledModel(model, graph, plan, emitted, float_graph)
+    return CompiledModel(model, graph, plan, emitted, float_graph, host_files)
 
 
 def check_budget(report: dict, target: str, flash_budget: int | None = None, ram_budget: int | None = None) -> None:

@@ -117,7 +117,7 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     the host's bytes (int8) or agree within FLOAT_TOLERANCE (float32: libm differs)."""
     graph = compiled.graph
     int8 = compiled.mode == "int8"
-    host = host or HostModel(compiled.emitted.files, compiled.report["api"])
+    host = host or HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
     onnx_ref = onnx_reference(compiled.model)
     onnx_inputs = [i.name for i in compiled.model.graph.input if i.name in graph.inputs]
     exact = True

@@ -67,6 +67,10 @@ def _op_models():
                      x4),
         "gemm": (make_model([helper.make_node("Gemm", ["A", "W", "B"], ["Y"], transB=1)], [("A", (2, 20))],
                             [("Y", None)], {"W": w(7, 20), "B": w(7)}), [("A", (2, 20))]),
+        "gemm-odd-k-relu": (make_model([helper.make_node("Gemm", ["A", "W"], ["G"]), helper.make_node("Relu", ["G"], ["Y"])],
+                                       [("A", (3, 37))], [("Y", None)], {"W": w(37, 5)}), [("A", (3, 37))]),
+        "matmul-const-left": (make_model([helper.make_node("MatMul", ["W", "A"], ["Y"])], [("A", (12, 3))],
+                                         [("Y", None)], {"W": w(5, 12)}), [("A", (12, 3))]),
         "add-broadcast": (make_model([helper.make_node("Add", ["X", "K"], ["Y"])], x4, [("Y", None)], {"K": w(4, 1, 1)}),
                           x4),
         "sub-residual": (make_model([helper.make_node("Sub", ["X", "Z"], ["Y"])], x4 + [("Z", (1, 4, 6, 6))],
@@ -95,9 +99,12 @@ def test_int8_kernels_are_identical_on_target(target, case):
     model, inputs = OP_MODELS[case]
     rng = np.random.default_rng(11)
     feeds = random_feeds(rng, dict(inputs), count=4)
-    compiled = compile_model(model, "net", mode="int8", calib=feeds)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
+    if load_target(target)["features"]["dsp"] and case.startswith("gemm"):
+        assert "opt/dsp/nn_fc_s8.c" in compiled.report["optimized_kernels"]
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
-    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    # the host runs the portable kernels; the target its own (DSP ones where it has the extension)
+    host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
     want = [host.run([s[n] for n in compiled.graph.inputs]) for s in q]
     got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
     for g, h in zip(got, want):

@@ -44,7 +44,18 @@ def provenance(graph: Graph, options: dict) -> str:
 API_KEYS = ("name", "cname", "ctype", "dtype", "shape", "size", "scale", "zero_point")
 
 
-def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> EmittedModel:
+def kernel_source(path: str, features: tuple[str, ...]) -> Path:
+    """runtime_c/<path>, or its same-named replacement in runtime_c/opt/<feature>/ for the first
+    of the target's features that has one (e.g. opt/dsp/nn_fc_s8.c on a core with DSP)."""
+    for feature in features:
+        candidate = RUNTIME_DIR / "opt" / feature / Path(path).name
+        if candidate.is_file():
+            return candidate
+    return RUNTIME_DIR / path
+
+
+def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
+               features: tuple[str, ...] = ()) -> EmittedModel:
     macro = prefix.upper()
     names = Identifiers(reserved_prefixes=("nn_", prefix.lower() + "_"))
     io = {}
@@ -164,8 +175,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
         files[f"{prefix}_io.c"] = _ENV.get_template("model_io.c.j2").render(**context)
     for header in sorted((RUNTIME_DIR / "include").glob("*.h")):
         files[header.name] = header.read_text()
-    for src in sorted(sources):
-        files[Path(src).name] = (RUNTIME_DIR / src).read_text()
+    chosen = {src: kernel_source(src, features) for src in sorted(sources)}
+    for src, path in chosen.items():
+        files[Path(src).name] = path.read_text()
 
     report = {
         "tool": f"onnx2mcu {__version__}",
@@ -185,6 +197,8 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict) -> Em
         "macs": sum(l["macs"] for l in layer_report),
         "params": sum(l["params"] for l in layer_report),
         "runtime_sources": sorted(Path(s).name for s in sources),
+        "optimized_kernels": sorted(str(p.relative_to(RUNTIME_DIR)) for p in chosen.values()
+                                    if p.parent.parent.name == "opt"),
         "layers": layer_report,
     }
     return EmittedModel(files, report)
