@@ -91,10 +91,13 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     plan = plan_memory.run(graph)
     spec = load_target(target)
     features = tuple(sorted(k for k, on in spec.get("features", {}).items() if on))
+    if target != "host":
+        options["target"] = target
+        options["cflags"] = list(spec["cflags"])
     emitted = emit_model(graph, plan, prefix, options, features)
     host_files = None
     if emitted.report["optimized_kernels"]:
-        host_files = emit_model(graph, plan, prefix, options).files
+        host_files = emit_model(graph, plan, prefix, {k: v for k, v in options.items() if k != "cflags"}).files
     for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
     if measure:
