@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="write the C folder for a model")
     common(c)
     c.add_argument("-o", "--output", required=True, help="output folder (replaced atomically)")
+    c.add_argument("--single-header", action="store_true",
+                   help="write one stb-style NAME.h (define NAME_IMPLEMENTATION in one .c file)")
 
     v = sub.add_parser("verify", help="compile, run the C on the host and compare with the references")
     common(v)
@@ -82,9 +84,16 @@ def _compile(args) -> int:
     from codegen.compiler import write_folder
 
     compiled = _compiled(args)
-    out = write_folder(compiled.emitted, args.output)
+    emitted = compiled.emitted
+    if args.single_header:
+        from codegen.emit import EmittedModel
+        from codegen.emit.model import single_header
+
+        header = f"{compiled.report['model']}.h"
+        emitted = EmittedModel({header: single_header(emitted, compiled.report["model"])}, emitted.report)
+    out = write_folder(emitted, args.output)
     r = compiled.report
-    print(f"{out}: {compiled.mode}, {len(compiled.emitted.files)} files; flash {r['flash_bytes']} B, "
+    print(f"{out}: {compiled.mode}, {len(emitted.files)} files; flash {r['flash_bytes']} B, "
           f"RAM {r['ram_bytes']} B ({r['sizes']['target']} build), "
           f"weights {r['weights_bytes']} B, "
           f"arena {r['arena_bytes']} B (lower bound {r['arena_lower_bound']} B), {r['macs']} MACs")

@@ -46,3 +46,37 @@ def test_cmake_library_builds(target, tmp_path):
         proc = subprocess.run(cmd, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "build" / "libdigits.a").is_file()
+
+
+def test_single_header_builds_and_computes_the_same(tmp_path):
+    """Two translation units include NAME.h, one defines NAME_IMPLEMENTATION; the program's
+    output equals the folder's build on the same input."""
+    import numpy as np
+
+    from codegen.build import HostModel
+    from codegen.cli import main
+    from codegen.verify import load_samples
+
+    calib = str(EXAMPLE / "calib.npz")
+    assert main(["compile", str(EXAMPLE / "digits.onnx"), "--calib", calib, "-o", str(tmp_path / "one"),
+                 "--single-header"]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["digits.h", "report.json"]
+    compiled = compile_model(EXAMPLE / "digits.onnx", mode="int8", calib=calib)
+    sample = load_samples(EXAMPLE / "test.npz", compiled.graph)[0][0]
+    q = compiled.graph.tensors["x"].quant.quantize(sample["x"]).reshape(-1)
+    (tmp_path / "main.c").write_text(
+        '#include <stdio.h>\n#define DIGITS_IMPLEMENTATION\n#include "digits.h"\n'
+        f"static const int8_t x[DIGITS_INPUT_X_SIZE] = {{{', '.join(map(str, q))}}};\n"
+        "int run(int8_t *y);\n"
+        "int main(void) { int8_t y[DIGITS_OUTPUT_LOGITS_SIZE]; int i; run(y);\n"
+        '  for (i = 0; i < DIGITS_OUTPUT_LOGITS_SIZE; ++i) { printf("%d\\n", y[i]); }\n  return 0; }\n'
+        "const int8_t *input(void) { return x; }\n")
+    (tmp_path / "other.c").write_text(
+        '#include "digits.h"\nconst int8_t *input(void);\n'
+        "int run(int8_t *y) { return digits_invoke(input(), y); }\n")
+    build = ["gcc", "-std=c99", *STRICT.split(), "-I", str(tmp_path / "one"), "main.c", "other.c", "-o", "prog"]
+    proc = subprocess.run(build, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got = [int(v) for v in subprocess.run(["./prog"], cwd=tmp_path, capture_output=True, text=True).stdout.split()]
+    want = HostModel(compiled.emitted.files, compiled.report["api"]).run([q])[0].reshape(-1)
+    np.testing.assert_array_equal(got, want)

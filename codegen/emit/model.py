@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,3 +208,26 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
         "layers": layer_report,
     }
     return EmittedModel(files, report)
+
+
+_LOCAL_INCLUDE = re.compile(r'^#include "([^"]+)"[^\n]*\n', re.M)
+
+
+def single_header(emitted: EmittedModel, prefix: str) -> str:
+    """One stb-style NAME.h: the API, then (under #ifdef NAME_IMPLEMENTATION) the runtime
+    headers, the kernels and the model, with every local #include expanded once in place."""
+    files = emitted.files
+    seen = {f"{prefix}.h"}
+
+    def expand(name: str) -> str:
+        if name in seen:
+            return ""
+        seen.add(name)
+        return _LOCAL_INCLUDE.sub(lambda m: expand(m.group(1)), files[name])
+
+    units = [f"{prefix}.c"] + sorted(n for n in files if n.endswith(".c") and n != f"{prefix}.c")
+    body = "".join(f"\n/* ---- {unit} ---- */\n" + expand(unit) for unit in units)
+    api = files[f"{prefix}.h"]
+    guard = prefix.upper() + "_IMPLEMENTATION"
+    return (f"{api}\n/* Define {guard} in exactly one .c file before including this header. */\n"
+            f"#ifdef {guard}\n{body}\n#endif /* {guard} */\n")
