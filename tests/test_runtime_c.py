@@ -46,3 +46,10 @@ def test_one_public_function_per_file(path):
     code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
     public = re.findall(r"^(?!static)[a-z_][a-z0-9_ \*]*\b(nn_[a-z0-9_]+)\s*\(", code, flags=re.M)
     assert public == [path.stem], f"{path.name} defines {public}"
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES + OPTIMIZED if p.stem.endswith("_s8")] + [
+    RUNTIME_DIR / "include" / "requant.h"], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_int8_kernels_are_integer_only(path):
+    code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)
+    assert not re.search(r"\b(float|double)\b|math\.h", code), f"{path.name} uses floating point"
