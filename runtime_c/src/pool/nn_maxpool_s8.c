@@ -3,23 +3,20 @@
 void nn_maxpool_s8(const nn_pool_params *p, const int8_t *in, int8_t *out)
 {
     const nn_pool_params *g = p;
-    int32_t c, oy, ox, ky, kx;
+    int32_t c, oy, ox, ky, kx, ky0, ky1, kx0, kx1;
     for (c = 0; c < g->planes; ++c) {
         const int8_t *x = in + c * g->in_h * g->in_w;
         for (oy = 0; oy < g->out_h; ++oy) {
+            const int32_t y0 = oy * g->stride_h - g->pad_top;
+            nn_window_taps(y0, g->kernel_h, g->dilation_h, g->in_h, &ky0, &ky1);
             for (ox = 0; ox < g->out_w; ++ox) {
+                const int32_t x0 = ox * g->stride_w - g->pad_left;
                 int32_t acc = -128;
-                for (ky = 0; ky < g->kernel_h; ++ky) {
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-                    if (iy < 0 || iy >= g->in_h) {
-                        continue;
-                    }
-                    for (kx = 0; kx < g->kernel_w; ++kx) {
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-                        if (ix >= 0 && ix < g->in_w) {
-                            const int32_t v = x[iy * g->in_w + ix];
-                            acc = v > acc ? v : acc;
-                        }
+                nn_window_taps(x0, g->kernel_w, g->dilation_w, g->in_w, &kx0, &kx1);
+                for (ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *row = x + (y0 + ky * g->dilation_h) * g->in_w + x0;
+                    for (kx = kx0; kx < kx1; ++kx) {
+                        acc = row[kx * g->dilation_w] > acc ? row[kx * g->dilation_w] : acc;
                     }
                 }
                 *out++ = (int8_t)acc;
