@@ -1,4 +1,4 @@
-/* Walking a strided view of up to NN_MAX_DIMS dimensions, last dimension fastest. Included by nn.h. */
+/* Walking strided views and sliding windows (shared by the kernels). Included by nn.h. */
 #ifndef NN_INDEX_H
 #define NN_INDEX_H
 
@@ -22,6 +22,18 @@ static inline int32_t nn_next_offset(int32_t *idx, const int32_t *shape, const i
         idx[d] = 0;
     }
     return offset;
+}
+
+/* The kernel taps [*k0, *k1) of a window starting at input position `start` (negative in the
+ * padding) whose positions start + k * dilation lie inside [0, size). */
+static inline void nn_window_taps(int32_t start, int32_t kernel, int32_t dilation, int32_t size,
+                                  int32_t *k0, int32_t *k1)
+{
+    const int32_t lo = start < 0 ? (dilation - 1 - start) / dilation : 0;
+    const int32_t hi = start >= size ? 0 : (size - start + dilation - 1) / dilation;
+    *k0 = lo;
+    *k1 = hi < kernel ? hi : kernel;
+    *k1 = *k1 < lo ? lo : *k1;
 }
 
 #endif /* NN_INDEX_H */

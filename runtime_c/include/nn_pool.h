@@ -46,18 +46,6 @@ typedef struct {
 void nn_maxpool_s8(const nn_pool_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_s8(const nn_avgpool_s8_params *p, const int8_t *in, int8_t *out);
 
-/* The kernel taps [*k0, *k1) of a window starting at input position `start` (negative in the
- * padding) whose positions start + k * dilation lie inside [0, size). */
-static inline void nn_window_taps(int32_t start, int32_t kernel, int32_t dilation, int32_t size,
-                                  int32_t *k0, int32_t *k1)
-{
-    const int32_t lo = start < 0 ? (dilation - 1 - start) / dilation : 0;
-    const int32_t hi = start >= size ? 0 : (size - start + dilation - 1) / dilation;
-    *k0 = lo;
-    *k1 = hi < kernel ? hi : kernel;
-    *k1 = *k1 < lo ? lo : *k1;
-}
-
 /* Cells of window (oy, ox) that count in an average (shared by the average kernels). */
 static inline int32_t nn_pool_count(const nn_pool_params *p, int32_t oy, int32_t ox)
 {

@@ -7,30 +7,26 @@ void nn_conv_f32(const nn_conv_f32_params *p, const float *in, const float *weig
     const int32_t group_in = g->in_channels / g->groups;
     const int32_t group_out = g->out_channels / g->groups;
     const int32_t plane = g->in_h * g->in_w;
-    int32_t n, oc, oy, ox, ic, ky, kx;
+    const int32_t taps = g->kernel_h * g->kernel_w;
+    int32_t n, oc, oy, ox, ic, ky, kx, ky0, ky1, kx0, kx1;
     for (n = 0; n < g->batch; ++n) {
         const float *image = in + n * g->in_channels * plane;
         for (oc = 0; oc < g->out_channels; ++oc) {
             const float *x0 = image + (oc / group_out) * group_in * plane;
-            const float *w0 = weight + oc * group_in * g->kernel_h * g->kernel_w;
+            const float *w0 = weight + oc * group_in * taps;
             for (oy = 0; oy < g->out_h; ++oy) {
+                const int32_t y0 = oy * g->stride_h - g->pad_top;
+                nn_window_taps(y0, g->kernel_h, g->dilation_h, g->in_h, &ky0, &ky1);
                 for (ox = 0; ox < g->out_w; ++ox) {
-                    const int32_t y0 = oy * g->stride_h - g->pad_top;
                     const int32_t xs = ox * g->stride_w - g->pad_left;
                     float acc = bias ? bias[oc] : 0.0f;
+                    nn_window_taps(xs, g->kernel_w, g->dilation_w, g->in_w, &kx0, &kx1);
                     for (ic = 0; ic < group_in; ++ic) {
-                        const float *x = x0 + ic * plane;
-                        const float *w = w0 + ic * g->kernel_h * g->kernel_w;
-                        for (ky = 0; ky < g->kernel_h; ++ky) {
-                            const int32_t iy = y0 + ky * g->dilation_h;
-                            if (iy < 0 || iy >= g->in_h) {
-                                continue;
-                            }
-                            for (kx = 0; kx < g->kernel_w; ++kx) {
-                                const int32_t ix = xs + kx * g->dilation_w;
-                                if (ix >= 0 && ix < g->in_w) {
-                                    acc += x[iy * g->in_w + ix] * w[ky * g->kernel_w + kx];
-                                }
+                        for (ky = ky0; ky < ky1; ++ky) {
+                            const float *row = x0 + ic * plane + (y0 + ky * g->dilation_h) * g->in_w;
+                            const float *wr = w0 + ic * taps + ky * g->kernel_w;
+                            for (kx = kx0; kx < kx1; ++kx) {
+                                acc += row[xs + kx * g->dilation_w] * wr[kx];
                             }
                         }
                     }

@@ -14,9 +14,9 @@ void nn_avgpool_f32(const nn_pool_params *p, const float *in, float *out)
                 float acc = 0.0f;
                 nn_window_taps(x0, g->kernel_w, g->dilation_w, g->in_w, &kx0, &kx1);
                 for (ky = ky0; ky < ky1; ++ky) {
-                    const float *row = x + (y0 + ky * g->dilation_h) * g->in_w + x0;
+                    const float *row = x + (y0 + ky * g->dilation_h) * g->in_w;
                     for (kx = kx0; kx < kx1; ++kx) {
-                        acc += row[kx * g->dilation_w];
+                        acc += row[x0 + kx * g->dilation_w];
                     }
                 }
                 *out++ = acc / (float)nn_pool_count(g, oy, ox);

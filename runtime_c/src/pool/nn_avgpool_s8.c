@@ -14,9 +14,9 @@ void nn_avgpool_s8(const nn_avgpool_s8_params *p, const int8_t *in, int8_t *out)
                 int32_t acc = 0, count;
                 nn_window_taps(x0, g->kernel_w, g->dilation_w, g->in_w, &kx0, &kx1);
                 for (ky = ky0; ky < ky1; ++ky) {
-                    const int8_t *row = x + (y0 + ky * g->dilation_h) * g->in_w + x0;
+                    const int8_t *row = x + (y0 + ky * g->dilation_h) * g->in_w;
                     for (kx = kx0; kx < kx1; ++kx) {
-                        acc += row[kx * g->dilation_w] - p->zero_point;
+                        acc += row[x0 + kx * g->dilation_w] - p->zero_point;
                     }
                 }
                 count = nn_pool_count(g, oy, ox);
