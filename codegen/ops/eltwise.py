@@ -2,7 +2,9 @@
 activations (residual blocks).
 
 The kernels read both inputs through a broadcast view (strides 0 on broadcast dimensions),
-so nothing is expanded in memory. int8 (TFLite's scheme): Add/Sub bring both inputs to a
+so nothing is expanded in memory. Float: one kernel per op (nn_add_f32, nn_sub_f32,
+nn_mul_f32, nn_div_f32) sharing nn_binary_f32_params, with the fused Relu/Clip as the
+output clamp; an output with the shape of an activation input may overwrite it. int8 (TFLite's scheme): Add/Sub bring both inputs to a
 common scale with 2^20 headroom and rescale the sum; Mul rescales the product of the
 offset inputs; Div by a constant is Mul by its reciprocal. A constant operand is quantized
 per tensor from its own range.
@@ -20,7 +22,7 @@ from codegen.qparams import QParams, from_range, multipliers
 
 MAX_DIMS = 6
 LEFT_SHIFT = 20
-CODES = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+FLOAT_KERNELS = {"Add": "nn_add_f32", "Sub": "nn_sub_f32", "Mul": "nn_mul_f32", "Div": "nn_div_f32"}
 
 
 def broadcast_view(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:
@@ -149,6 +151,6 @@ class Binary(Op):
             value = graph.const(name)
             args.append(name if value is None else Const(np.asarray(value, np.float32), "k"))
         lo, hi = activation(node)
-        params = {"view": view, "op": CODES[node.op_type], "act_min": float(lo), "act_max": float(hi)}
-        return [KernelCall("nn_binary_f32", ("src/eltwise/nn_binary_f32.c",), "nn_binary_f32_params", params,
-                           [*args, out])]
+        params = {"view": view, "act_min": float(lo), "act_max": float(hi)}
+        name = FLOAT_KERNELS[node.op_type]
+        return [KernelCall(name, (f"src/eltwise/{name}.c",), "nn_binary_f32_params", params, [*args, out])]

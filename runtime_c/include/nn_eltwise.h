@@ -4,14 +4,16 @@
 
 #include <stdint.h>
 
-enum { NN_ADD = 0, NN_SUB = 1, NN_MUL = 2, NN_DIV = 3 };
-
 /*
- * The broadcast view shared by the binary kernels. The output is dense with shape
- * `shape` (padded in front with 1s to NN_MAX_DIMS); element (i0..i5) reads
- * a[sum_d i_d * a_strides[d]] and b[sum_d i_d * b_strides[d]] (strides in elements, 0 on a
- * broadcast dimension). `contiguous` = 1 when both inputs have the output's shape, for a
- * plain loop. `out` may equal `a` or `b` when that input has the output's shape.
+ * The broadcast view shared by the binary kernels (ONNX multidirectional broadcasting).
+ * The output is dense, row-major, with shape `shape` (padded in front with 1s to
+ * NN_MAX_DIMS; every entry >= 1) and `size` = the product of `shape` elements. Element
+ * (i0..i5) reads a[sum_d i_d * a_strides[d]] and b[sum_d i_d * b_strides[d]]: strides in
+ * elements, 0 on a dimension the input broadcasts (size 1 in the input, > 1 in the
+ * output). `contiguous` = 1 when both inputs have exactly the output's shape (strides are
+ * then the dense ones and the kernels run one flat loop), else 0.
+ * `out` may equal `a` (or `b`) when that input has the output's shape (in-place); it must
+ * not otherwise overlap an input.
  */
 typedef struct {
     int32_t size;
@@ -21,15 +23,25 @@ typedef struct {
     int32_t b_strides[NN_MAX_DIMS];
 } nn_broadcast;
 
-/* out = clamp(a OP b, act_min, act_max), OP = NN_ADD / NN_SUB / NN_MUL / NN_DIV. */
+/*
+ * float32 Add, Sub, Mul, Div, one function each (a model links only the ones it uses):
+ *   out[i] = min(max(a[.] OP b[.], act_min), act_max)
+ * with OP = + (nn_add_f32), - (nn_sub_f32), * (nn_mul_f32), / (nn_div_f32); operand order
+ * as in ONNX (a is input 0, b input 1). act_min <= act_max is the fused Relu/Clip
+ * (-INFINITY / INFINITY for none). Division follows IEEE 754 (x / 0 gives +-inf or NaN).
+ * The loops walk the output in rows of its last dimension, so broadcasting costs one
+ * index step per row, not per element.
+ */
 typedef struct {
     nn_broadcast view;
-    int32_t op;
     float act_min;
     float act_max;
 } nn_binary_f32_params;
 
-void nn_binary_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+void nn_add_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+void nn_sub_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+void nn_mul_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+void nn_div_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
 
 /*
  * int8 Add and Sub (TFLite's scheme, requant.h for the rounding): both inputs move to a
