@@ -65,3 +65,42 @@ def test_clip_with_runtime_bound_is_rejected():
                        [("Y", (1, 4))])
     with pytest.raises(CompileError, match="Clip node 'c': min must be a constant"):
         compile_model(model)
+
+
+KERNELS = {"Relu": "nn_clamp_f32", "Clip": "nn_clamp_f32", "LeakyRelu": "nn_leaky_relu_f32",
+           "Sigmoid": "nn_sigmoid_f32", "Tanh": "nn_tanh_f32", "HardSigmoid": "nn_hard_sigmoid_f32",
+           "HardSwish": "nn_hard_swish_f32"}
+
+
+@pytest.mark.parametrize("op", sorted(KERNELS))
+def test_float_kernel_per_function(rng, op):
+    """One kernel per function, so a model links only the math it uses; run in place."""
+    from conftest import check_float_model
+
+    x = (4 * rng.standard_normal((3, 11))).astype(np.float32)
+    nodes = [helper.make_node("Relu", ["X"], ["R"]), helper.make_node(op, ["R"], ["Y"])]
+    compiled = check_float_model(make_model(nodes, [("X", x.shape)], [("Y", None)], opset=14), {"X": x})
+    assert compiled.report["layers"][-1]["kernels"] == [KERNELS[op]]
+    assert compiled.report["arena_bytes"] == 0  # R and Y share the caller's output buffer
+    assert compiled.report["runtime_sources"] == sorted({"nn_clamp_f32.c", f"{KERNELS[op]}.c"})
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.5, 0.1), (-0.25, 0.6), (1.0, 0.0)])
+def test_hard_sigmoid_coefficients(rng, alpha, beta):
+    from conftest import check_float_model
+
+    x = (3 * rng.standard_normal((2, 9))).astype(np.float32)
+    model = make_model([helper.make_node("HardSigmoid", ["X"], ["Y"], alpha=alpha, beta=beta)], [("X", x.shape)],
+                       [("Y", None)])
+    check_float_model(model, {"X": x})
+
+
+@pytest.mark.parametrize("lo,hi", [(0.5, -0.5), (-1.0, 6.0)])
+def test_clip_bounds_at_opset_11(rng, lo, hi):
+    """Inputs since opset 11; min > max sets every value to max (the spec)."""
+    from conftest import check_float_model
+
+    x = (3 * rng.standard_normal((2, 7))).astype(np.float32)
+    model = make_model([helper.make_node("Clip", ["X", "lo", "hi"], ["Y"])], [("X", x.shape)], [("Y", None)],
+                       {"lo": np.array(lo, np.float32), "hi": np.array(hi, np.float32)}, opset=11)
+    check_float_model(model, {"X": x})

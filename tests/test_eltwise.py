@@ -73,3 +73,60 @@ def test_add_runs_in_place(rng):
     model = make_model(nodes, [("X", (1, 64))], [("Y", None)], {"K": np.ones((1, 64), np.float32)})
     compiled = compile_model(model)
     assert compiled.report["arena_bytes"] == 0  # R, S and Y share the caller's output buffer
+
+
+# float32 only: a constant on the left of Sub and Div (int8 rejects Div by an activation),
+# ranks up to NN_MAX_DIMS, and both operands broadcasting
+LEFT_SHAPES = [((1, 4, 5, 5), (4, 1, 1)), ((2, 3), ()), ((3, 1), (1, 6)), ((4,), (2, 3, 4))]
+
+
+@pytest.mark.parametrize("op", ["Sub", "Div"])
+@pytest.mark.parametrize("shapes", LEFT_SHAPES, ids=lambda s: f"{list(s[0])}x{list(s[1])}")
+def test_constant_on_the_left_float(rng, op, shapes):
+    from conftest import check_float_model
+
+    k_shape, x_shape = shapes[1], shapes[0]  # the constant is input 0
+    k = (rng.uniform(0.5, 2.0, k_shape) * rng.choice([-1, 1], k_shape)).astype(np.float32)
+    x = rng.uniform(0.5, 2.0, x_shape) * rng.choice([-1, 1], x_shape)  # no zeros to divide by
+    model = make_model([helper.make_node(op, ["K", "X"], ["Y"])], [("X", x_shape)], [("Y", None)], {"K": k})
+    compiled = check_float_model(model, {"X": x.astype(np.float32)})
+    assert compiled.report["layers"][0]["kernels"] == [f"nn_{op.lower()}_f32"]
+
+
+HIGH_RANK = [((2, 1, 3, 1, 2, 3), (1, 2, 1, 4, 1, 3)), ((2, 3, 1, 2, 2), (3, 2, 1)), ((1, 2, 1, 3, 1, 4), (4,))]
+
+
+@pytest.mark.parametrize("op", ["Add", "Sub", "Mul", "Div"])
+@pytest.mark.parametrize("shapes", HIGH_RANK, ids=lambda s: f"{list(s[0])}x{list(s[1])}")
+def test_high_rank_two_activations_float(rng, op, shapes):
+    from conftest import check_float_model
+
+    a = rng.standard_normal(shapes[0]).astype(np.float32)
+    b = (rng.uniform(0.5, 2.0, shapes[1]) * rng.choice([-1, 1], shapes[1])).astype(np.float32)
+    model = make_model([helper.make_node(op, ["A", "B"], ["Y"])], [("A", shapes[0]), ("B", shapes[1])],
+                       [("Y", None)])
+    check_float_model(model, {"A": a, "B": b})
+
+
+@pytest.mark.parametrize("op", ["Add", "Mul", "Div"])
+def test_clip_fuses_into_binary_float(rng, op):
+    from conftest import check_float_model
+
+    nodes = [helper.make_node(op, ["A", "K"], ["S"]), helper.make_node("Clip", ["S", "lo", "hi"], ["Y"])]
+    inits = {"K": rng.uniform(0.5, 2.0, (3, 1)).astype(np.float32), "lo": np.array(-0.5, np.float32),
+             "hi": np.array(0.75, np.float32)}
+    model = make_model(nodes, [("A", (2, 3, 4))], [("Y", None)], inits, opset=13)
+    compiled = check_float_model(model, {"A": rng.standard_normal((2, 3, 4)).astype(np.float32)})
+    assert [n.op_type for n in compiled.graph.nodes] == [op]
+    assert compiled.graph.nodes[0].attrs["activation"] == (-0.5, 0.75)
+
+
+def test_rank_above_max_dims_is_rejected():
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    shape = (1, 2, 1, 2, 1, 2, 2)
+    model = make_model([helper.make_node("Add", ["A", "B"], ["Y"], name="a")], [("A", shape), ("B", shape)],
+                       [("Y", shape)])
+    with pytest.raises(CompileError, match="Add node 'a': rank 7 is above 6"):
+        compile_model(model)

@@ -43,3 +43,24 @@ def test_softmax(rng, mode, opset, shape, axis):
 def test_opset_rules_differ(rng):
     x = rng.standard_normal((2, 3, 4))
     assert not np.allclose(spec_softmax(x, 1, 11), spec_softmax(x, 1, 13))
+
+
+@pytest.mark.parametrize("opset,shape", [(11, (2, 3, 4, 5)), (13, (2, 3, 4, 5)), (11, (1, 6)), (13, (1, 6)),
+                                         (13, (7,)), (11, (3, 1, 4))])
+def test_default_axis_large_values(rng, opset, shape):
+    """No `axis` attribute (1 before opset 13, -1 from 13) and values far from 0 (max subtracted)."""
+    from conftest import check_float_model
+
+    model = make_model([helper.make_node("Softmax", ["X"], ["Y"])], [("X", shape)], [("Y", None)], opset=opset)
+    x = (rng.standard_normal(shape) * 30 + 500).astype(np.float32)
+    oracle = SpecOracle(1 if opset < 13 else -1, opset) if opset < 13 else None
+    compiled = check_float_model(model, {"X": x}, oracle=oracle)
+    assert compiled.report["layers"][0]["kernels"] == ["nn_softmax_f32"]
+
+
+def test_softmax_runs_in_place(rng):
+    from codegen.compiler import compile_model
+
+    nodes = [helper.make_node("Relu", ["X"], ["R"]), helper.make_node("Softmax", ["R"], ["Y"], axis=1)]
+    compiled = compile_model(make_model(nodes, [("X", (2, 10))], [("Y", None)], opset=13))
+    assert compiled.report["arena_bytes"] == 0

@@ -1,6 +1,8 @@
 """Elementwise activations: Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish.
 
-Float: one kernel, nn_activation_f32, with the function as a parameter; in place.
+Float: one kernel per function (nn_clamp_f32 for Relu and Clip, nn_leaky_relu_f32,
+nn_sigmoid_f32, nn_tanh_f32, nn_hard_sigmoid_f32, nn_hard_swish_f32), in place, so a model
+links only the math it uses.
 int8: every one is a 256-entry table built at compile time: for each int8 input q,
 table[q + 128] = quantize_out(f(dequantize_in(q))), so the kernel is one lookup and the
 C equals the NumPy reference by construction.
@@ -13,7 +15,7 @@ import numpy as np
 from codegen.errors import Unsupported
 from codegen.ops.base import KernelCall, Const, Op, is_int8, qparams, register, shape_of
 
-KINDS = {"Relu": 0, "Clip": 0, "LeakyRelu": 1, "Sigmoid": 2, "Tanh": 3, "HardSigmoid": 4, "HardSwish": 5}
+FLOAT_KERNELS = {"Sigmoid": "nn_sigmoid_f32", "Tanh": "nn_tanh_f32", "HardSwish": "nn_hard_swish_f32"}
 
 
 def clip_bounds(node, graph) -> tuple[float, float]:
@@ -42,7 +44,7 @@ def _coefficients(node) -> tuple[float, float]:
 
 
 def evaluate(node, graph, x: np.ndarray) -> np.ndarray:
-    """The function in float32, in the same order of operations as nn_activation_f32."""
+    """The function in float32, in the same order of operations as the float kernels."""
     x = np.asarray(x, np.float32)
     alpha, beta = (np.float32(v) for v in _coefficients(node))
     t = node.op_type
@@ -95,8 +97,19 @@ class Activation(Op):
         if is_int8(graph, node):
             return [KernelCall("nn_lut_s8", ("src/activation/nn_lut_s8.c",), "nn_lut_s8_params", {"size": size},
                                [node.inputs[0], Const(node.attrs["q"]["table"], "lut"), node.outputs[0]])]
-        lo, hi = clip_bounds(node, graph) if node.op_type in ("Relu", "Clip") else (0.0, 0.0)
+        name, params_type, params = self._float_kernel(node, graph)
+        return [KernelCall(name, (f"src/activation/{name}.c",), params_type, {"size": size, **params},
+                           [node.inputs[0], node.outputs[0]])]
+
+    def _float_kernel(self, node, graph) -> tuple[str, str, dict]:
+        """The float32 function of each op: (kernel, params struct, coefficients)."""
+        t = node.op_type
         alpha, beta = _coefficients(node)
-        params = {"size": size, "kind": KINDS[node.op_type], "lo": lo, "hi": hi, "alpha": alpha, "beta": beta}
-        return [KernelCall("nn_activation_f32", ("src/activation/nn_activation_f32.c",), "nn_activation_f32_params",
-                           params, [node.inputs[0], node.outputs[0]])]
+        if t in ("Relu", "Clip"):
+            lo, hi = clip_bounds(node, graph)
+            return "nn_clamp_f32", "nn_clamp_f32_params", {"lo": lo, "hi": hi}
+        if t == "LeakyRelu":
+            return "nn_leaky_relu_f32", "nn_leaky_relu_f32_params", {"alpha": alpha}
+        if t == "HardSigmoid":
+            return "nn_hard_sigmoid_f32", "nn_hard_sigmoid_f32_params", {"alpha": alpha, "beta": beta}
+        return FLOAT_KERNELS[t], "nn_unary_f32_params", {}

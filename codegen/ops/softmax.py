@@ -41,6 +41,9 @@ class Softmax(Op):
         e = np.exp(x - x.max(axis=1, keepdims=True))
         return [(e / e.sum(axis=1, keepdims=True, dtype=np.float32)).astype(np.float32).reshape(inputs[0].shape)]
 
+    def inplace_input(self, node, graph):
+        return 0  # both kernels read each element before writing its place
+
     def macs(self, node, graph):
         return graph.tensors[node.outputs[0]].size
 

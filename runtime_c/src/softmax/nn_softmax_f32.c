@@ -5,6 +5,9 @@
 void nn_softmax_f32(const nn_softmax_params *p, const float *in, float *out)
 {
     int32_t o, i, k;
+    if (p->axis_size <= 0) {
+        return;
+    }
     for (o = 0; o < p->outer; ++o) {
         for (i = 0; i < p->inner; ++i) {
             const float *x = in + o * p->axis_size * p->inner + i;

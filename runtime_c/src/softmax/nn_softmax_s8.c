@@ -3,6 +3,9 @@
 void nn_softmax_s8(const nn_softmax_params *p, const int8_t *in, const int32_t *exp_table, int8_t *out)
 {
     int32_t o, i, k;
+    if (p->axis_size <= 0) {
+        return;
+    }
     for (o = 0; o < p->outer; ++o) {
         for (i = 0; i < p->inner; ++i) {
             const int8_t *x = in + o * p->axis_size * p->inner + i;
