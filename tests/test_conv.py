@@ -87,3 +87,80 @@ def test_conv_with_runtime_weights_is_rejected():
                        [("X", (1, 2, 4, 4)), ("W", (3, 2, 1, 1))], [("Y", (1, 3, 4, 4))])
     with pytest.raises(CompileError, match="Conv node 'dyn': weights W must be a constant"):
         compile_model(model)
+
+
+# Hand-picked float cases on top of the random ones: every attribute on its own and in the
+# combinations the random draw may miss. (x shape, w shape, attrs, bias)
+EXPLICIT = [
+    # 1-D
+    pytest.param((1, 3, 10), (4, 3, 3), {}, True, id="1d-basic"),
+    pytest.param((1, 2, 11), (3, 2, 3), {"strides": [2], "pads": [1, 2]}, False, id="1d-stride-asym-pads"),
+    pytest.param((1, 4, 9), (4, 1, 3), {"group": 4, "pads": [1, 1]}, True, id="1d-depthwise"),
+    pytest.param((1, 2, 8), (2, 2, 3), {"auto_pad": "SAME_UPPER", "strides": [2]}, True, id="1d-same-upper"),
+    pytest.param((1, 2, 8), (2, 2, 4), {"auto_pad": "SAME_LOWER"}, False, id="1d-same-lower"),
+    pytest.param((1, 2, 8), (2, 2, 3), {"auto_pad": "VALID", "dilations": [2]}, True, id="1d-valid-dilated"),
+    pytest.param((2, 3, 12), (6, 1, 3), {"group": 3, "dilations": [3], "strides": [2]}, True,
+                 id="1d-batch2-multiplier2"),
+    pytest.param((1, 1, 16), (1, 1, 5), {"pads": [4, 0]}, False, id="1d-causal"),
+    # 2-D padding
+    pytest.param((1, 3, 6, 6), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}, True, id="2d-pad1"),
+    pytest.param((1, 2, 7, 8), (3, 2, 3, 3), {"strides": [2, 2], "pads": [0, 1, 2, 0]}, True,
+                 id="2d-stride2-asym-pads"),
+    pytest.param((1, 2, 6, 5), (2, 2, 2, 3), {"pads": [2, 0, 0, 2]}, False, id="2d-asym-pads-2"),
+    pytest.param((1, 2, 8, 8), (3, 2, 4, 4), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}, True,
+                 id="2d-same-upper-s2"),
+    pytest.param((1, 2, 8, 8), (3, 2, 4, 4), {"auto_pad": "SAME_LOWER", "strides": [2, 2]}, True,
+                 id="2d-same-lower-s2"),
+    pytest.param((1, 2, 5, 7), (2, 2, 2, 2), {"auto_pad": "SAME_UPPER"}, False, id="2d-same-upper-even-kernel"),
+    pytest.param((1, 2, 5, 7), (2, 2, 2, 2), {"auto_pad": "SAME_LOWER"}, False, id="2d-same-lower-even-kernel"),
+    pytest.param((1, 2, 9, 7), (3, 2, 3, 2), {"auto_pad": "VALID", "strides": [2, 3]}, True, id="2d-valid"),
+    pytest.param((1, 2, 6, 6), (2, 2, 3, 3), {"auto_pad": "NOTSET", "pads": [1, 0, 1, 0]}, True, id="2d-notset"),
+    pytest.param((1, 1, 3, 3), (2, 1, 5, 5), {"pads": [2, 2, 2, 2]}, True, id="2d-kernel-wider-than-input"),
+    # 2-D dilation, stride, shapes
+    pytest.param((1, 2, 9, 9), (2, 2, 3, 3), {"dilations": [2, 2], "pads": [2, 2, 2, 2]}, True, id="2d-dilated"),
+    pytest.param((1, 2, 8, 10), (3, 2, 2, 3), {"dilations": [1, 3], "strides": [2, 1]}, False,
+                 id="2d-dilated-strided"),
+    pytest.param((1, 4, 5, 5), (6, 4, 1, 1), {}, True, id="2d-pointwise"),
+    pytest.param((1, 3, 4, 9), (2, 3, 1, 5), {"pads": [0, 2, 0, 2]}, True, id="2d-1xk"),
+    pytest.param((1, 2, 6, 6), (2, 2, 3, 3), {"kernel_shape": [3, 3], "strides": [3, 3]}, True,
+                 id="2d-kernel-shape-attr"),
+    pytest.param((1, 1, 5, 5), (1, 1, 3, 3), {}, True, id="2d-single-channel"),
+    # groups and depthwise
+    pytest.param((1, 4, 6, 6), (4, 2, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}, True, id="2d-group2"),
+    pytest.param((1, 8, 5, 5), (8, 2, 3, 3), {"group": 4, "strides": [2, 2]}, False, id="2d-group4"),
+    pytest.param((1, 6, 6, 6), (6, 1, 3, 3), {"group": 6, "pads": [1, 1, 1, 1]}, True, id="2d-depthwise"),
+    pytest.param((1, 4, 7, 7), (4, 1, 3, 3), {"group": 4, "strides": [2, 2], "auto_pad": "SAME_UPPER"}, False,
+                 id="2d-depthwise-s2-same"),
+    pytest.param((1, 3, 8, 8), (3, 1, 3, 3), {"group": 3, "dilations": [2, 2], "pads": [2, 1, 0, 2]}, True,
+                 id="2d-depthwise-dilated-asym"),
+    pytest.param((1, 3, 6, 6), (6, 1, 3, 3), {"group": 3, "pads": [1, 1, 1, 1]}, True, id="2d-depthwise-mult2"),
+    pytest.param((1, 4, 6, 5), (4, 1, 5, 5), {"group": 4, "auto_pad": "SAME_LOWER"}, True,
+                 id="2d-depthwise-5x5-same-lower"),
+    # batch 2
+    pytest.param((2, 3, 5, 5), (4, 3, 3, 3), {"pads": [1, 1, 1, 1], "strides": [2, 2]}, True, id="2d-batch2"),
+    pytest.param((2, 4, 6, 6), (4, 2, 3, 3), {"group": 2}, False, id="2d-batch2-grouped"),
+    pytest.param((2, 5, 4, 4), (5, 1, 3, 3), {"group": 5, "pads": [1, 1, 1, 1]}, True, id="2d-batch2-depthwise"),
+]
+
+
+@pytest.mark.parametrize("act", ["none", "relu", "relu6"])
+@pytest.mark.parametrize("x_shape,w_shape,attrs,bias", EXPLICIT)
+def test_conv_explicit(rng, x_shape, w_shape, attrs, bias, act):
+    model = conv_model(rng, x_shape, w_shape, attrs, bias, act)
+    compiled = check_op(model, {"X": x_shape}, "float32", rng)
+    assert [n.op_type for n in compiled.graph.nodes] == ["Conv"]  # the activation is fused
+    groups = attrs.get("group", 1)
+    depthwise = groups == x_shape[1] == w_shape[0]
+    assert compiled.report["layers"][0]["kernels"] == ["nn_conv_dw_f32" if depthwise else "nn_conv_f32"]
+
+
+def test_conv_macs(rng):
+    from codegen.compiler import compile_model
+
+    model = conv_model(rng, (2, 4, 8, 8), (6, 2, 3, 3), {"group": 2, "strides": [2, 2], "pads": [1, 1, 1, 1]},
+                       True, "none")
+    compiled = compile_model(model, "net")
+    node = compiled.graph.nodes[0]
+    from codegen.ops.base import get_op
+
+    assert get_op("Conv").macs(node, compiled.graph) == 2 * 6 * 4 * 4 * 2 * 3 * 3

@@ -92,3 +92,132 @@ def test_float_pool_is_exact_for_max(rng):
     model = make_model([helper.make_node("MaxPool", ["X"], ["Y"], kernel_shape=[3, 3], strides=[2, 2])],
                        [("X", (1, 2, 9, 9))], [("Y", None)])
     check_float_model(model, random_feeds(rng, {"X": (1, 2, 9, 9)}, 1)[0], rel=0.0)
+
+
+# Hand-picked cases on top of the random ones: each attribute alone and the ceil_mode /
+# count_include_pad corners. (op, x shape, attrs)
+EXPLICIT = [
+    # MaxPool 2-D
+    pytest.param("MaxPool", (1, 2, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2]}, id="max-2x2-s2"),
+    pytest.param("MaxPool", (1, 2, 8, 8), {"kernel_shape": [3, 3], "strides": [2, 2]}, id="max-floor"),
+    pytest.param("MaxPool", (1, 2, 8, 8), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1},
+                 id="max-ceil"),
+    pytest.param("MaxPool", (1, 1, 6, 6), {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 1, 1],
+                                           "ceil_mode": 1}, id="max-ceil-drops-window-in-end-pad"),
+    pytest.param("MaxPool", (1, 2, 7, 7), {"kernel_shape": [3, 3], "pads": [1, 2, 2, 0]}, id="max-asym-pads"),
+    pytest.param("MaxPool", (1, 2, 9, 9), {"kernel_shape": [2, 2], "dilations": [2, 2]}, id="max-dilated"),
+    pytest.param("MaxPool", (1, 2, 9, 8), {"kernel_shape": [3, 2], "dilations": [2, 3], "strides": [2, 1],
+                                           "pads": [1, 1, 1, 1], "ceil_mode": 1}, id="max-dilated-ceil-pads"),
+    pytest.param("MaxPool", (1, 2, 7, 9), {"kernel_shape": [2, 3], "strides": [1, 2]}, id="max-rect"),
+    pytest.param("MaxPool", (1, 1, 9, 9), {"kernel_shape": [2, 2], "strides": [3, 3]}, id="max-stride-gt-kernel"),
+    pytest.param("MaxPool", (1, 3, 6, 6), {"kernel_shape": [6, 6]}, id="max-whole-input"),
+    pytest.param("MaxPool", (2, 3, 6, 6), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]},
+                 id="max-batch2"),
+    pytest.param("MaxPool", (1, 2, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "VALID"},
+                 id="max-valid"),
+    pytest.param("MaxPool", (1, 2, 6, 7), {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "SAME_UPPER"},
+                 id="max-same-upper"),
+    pytest.param("MaxPool", (1, 2, 6, 7), {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER"}, id="max-same-lower"),
+    # AveragePool 2-D
+    pytest.param("AveragePool", (1, 2, 7, 6), {"kernel_shape": [3, 3], "pads": [1, 0, 0, 2],
+                                               "count_include_pad": 0}, id="avg-asym-pads-exclude"),
+    pytest.param("AveragePool", (1, 2, 7, 6), {"kernel_shape": [3, 3], "pads": [1, 0, 0, 2],
+                                               "count_include_pad": 1}, id="avg-asym-pads-include"),
+    pytest.param("AveragePool", (1, 1, 6, 6), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1,
+                                               "count_include_pad": 1}, id="avg-ceil-past-input-include"),
+    pytest.param("AveragePool", (1, 1, 6, 6), {"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1,
+                                               "count_include_pad": 0}, id="avg-ceil-past-input-exclude"),
+    pytest.param("AveragePool", (1, 1, 6, 6), {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 1, 1],
+                                               "ceil_mode": 1, "count_include_pad": 1},
+                 id="avg-ceil-drops-window-in-end-pad"),
+    pytest.param("AveragePool", (1, 2, 8, 8), {"kernel_shape": [3, 3], "strides": [3, 3], "pads": [1, 1, 1, 1],
+                                               "ceil_mode": 1, "count_include_pad": 1}, id="avg-ceil-pads-include"),
+    pytest.param("AveragePool", (1, 2, 9, 9), {"kernel_shape": [2, 2], "dilations": [2, 2], "pads": [1, 1, 1, 1],
+                                               "count_include_pad": 1}, id="avg-dilated-include"),
+    pytest.param("AveragePool", (1, 2, 9, 9), {"kernel_shape": [3, 2], "dilations": [2, 2], "ceil_mode": 1,
+                                               "strides": [2, 2]}, id="avg-dilated-ceil"),
+    pytest.param("AveragePool", (1, 2, 7, 7), {"kernel_shape": [3, 3], "strides": [2, 2], "auto_pad": "VALID"},
+                 id="avg-valid"),
+    pytest.param("AveragePool", (1, 2, 5, 6), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                               "auto_pad": "SAME_UPPER"}, id="avg-same-upper"),
+    pytest.param("AveragePool", (1, 2, 5, 6), {"kernel_shape": [2, 2], "auto_pad": "SAME_LOWER",
+                                               "count_include_pad": 1}, id="avg-same-lower-include"),
+    pytest.param("AveragePool", (2, 3, 5, 5), {"kernel_shape": [2, 2]}, id="avg-batch2"),
+    # 1-D
+    pytest.param("MaxPool", (1, 3, 11), {"kernel_shape": [3], "strides": [2], "pads": [1, 0], "ceil_mode": 1},
+                 id="max-1d-ceil"),
+    pytest.param("MaxPool", (1, 2, 12), {"kernel_shape": [3], "dilations": [3]}, id="max-1d-dilated"),
+    pytest.param("MaxPool", (1, 2, 10), {"kernel_shape": [4], "strides": [3], "auto_pad": "SAME_UPPER"},
+                 id="max-1d-same-upper"),
+    pytest.param("AveragePool", (1, 3, 11), {"kernel_shape": [3], "strides": [2], "pads": [2, 1],
+                                             "count_include_pad": 1, "ceil_mode": 1}, id="avg-1d-ceil-include"),
+    pytest.param("AveragePool", (1, 3, 11), {"kernel_shape": [3], "strides": [2], "pads": [2, 1],
+                                             "count_include_pad": 0}, id="avg-1d-exclude"),
+    pytest.param("AveragePool", (1, 2, 9), {"kernel_shape": [2], "auto_pad": "SAME_LOWER"}, id="avg-1d-same-lower"),
+    # global
+    pytest.param("GlobalMaxPool", (2, 3, 5, 4), {}, id="global-max-batch2"),
+    pytest.param("GlobalAveragePool", (1, 8, 1, 1), {}, id="global-avg-1x1"),
+    pytest.param("GlobalAveragePool", (1, 2, 1, 7), {}, id="global-avg-row"),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op,x_shape,attrs", EXPLICIT)
+def test_pool_explicit(rng, mode, op, x_shape, attrs):
+    model = make_model([helper.make_node(op, ["X"], ["Y"], **attrs)], [("X", x_shape)], [("Y", None)], opset=19)
+    oracle = onnxruntime_oracle(model) if attrs.get("auto_pad", "").startswith("SAME") else None
+    compiled = check_op(model, {"X": x_shape}, mode, rng, INT8_STEPS, oracle=oracle)
+    kind = "maxpool" if "Max" in op else "avgpool"
+    assert compiled.report["layers"][0]["kernels"] == [f"nn_{kind}_{'f32' if mode == 'float32' else 's8'}"]
+    out_shape = compiled.graph.tensors[compiled.graph.outputs[0]].shape
+    if op.startswith("Global"):
+        assert out_shape == x_shape[:2] + (1,) * (len(x_shape) - 2)
+
+
+def test_ceil_mode_output_sizes():
+    """ONNX rule: ceil((in + pads - extent) / stride) + 1, minus a last window starting past the input."""
+    from codegen.ops.conv import window_geometry
+
+    assert window_geometry({"strides": [2]}, (8,), (3,), ceil_mode=True)["out"] == [4]
+    assert window_geometry({"strides": [2]}, (8,), (3,))["out"] == [3]
+    assert window_geometry({"strides": [2], "pads": [0, 1]}, (6,), (2,), ceil_mode=True)["out"] == [3]
+    assert window_geometry({"strides": [3], "pads": [1, 1]}, (8,), (3,), ceil_mode=True)["out"] == [3]
+
+
+def test_maxpool_window_in_padding_is_rejected():
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    model = make_model([helper.make_node("MaxPool", ["X"], ["Y"], kernel_shape=[2, 2], pads=[2, 2, 0, 0],
+                                         name="mp")], [("X", (1, 1, 3, 3))], [("Y", (1, 1, 4, 4))])
+    with pytest.raises(CompileError, match="MaxPool node 'mp': a window lies entirely in the padding"):
+        compile_model(model)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("pool", ["MaxPool", "GlobalAveragePool"])
+def test_conv_batchnorm_relu_pool_chain(rng, mode, pool):
+    """Conv -> BatchNormalization -> Relu -> pool: BN folds into the Conv, Relu fuses into it."""
+    inits = {"W": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+             "s": rng.uniform(0.5, 2, 4).astype(np.float32), "b": rng.standard_normal(4).astype(np.float32),
+             "m": rng.standard_normal(4).astype(np.float32), "v": rng.uniform(0.5, 2, 4).astype(np.float32)}
+    attrs = {"kernel_shape": [2, 2], "strides": [2, 2]} if pool == "MaxPool" else {}
+    nodes = [helper.make_node("Conv", ["X", "W"], ["C"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["C", "s", "b", "m", "v"], ["B"]),
+             helper.make_node("Relu", ["B"], ["R"]),
+             helper.make_node(pool, ["R"], ["Y"], **attrs)]
+    model = make_model(nodes, [("X", (1, 3, 8, 8))], [("Y", None)], inits)
+    compiled = check_op(model, {"X": (1, 3, 8, 8)}, mode, rng, 4.0)
+    assert [n.op_type for n in compiled.graph.nodes] == ["Conv", pool]
+
+
+def test_same_padding_with_stride_beyond_the_window_is_rejected():
+    """SAME's total padding is negative when the stride exceeds the window: onnx.reference crops
+    the input and onnxruntime refuses the model, so the compiler refuses it too."""
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    model = make_model([helper.make_node("MaxPool", ["X"], ["Y"], kernel_shape=[1, 1], strides=[1, 3],
+                                         auto_pad="SAME_UPPER", name="mp")], [("X", (1, 1, 1, 5))], [("Y", None)])
+    with pytest.raises(CompileError, match="MaxPool node 'mp': auto_pad SAME with a stride larger than the window"):
+        compile_model(model)

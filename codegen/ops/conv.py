@@ -4,6 +4,8 @@ A 1-D convolution runs as the 2-D one with H = 1. `window_geometry` is the ONNX 
 output sizes and padding that the pooling ops share. int8: per-output-channel weight
 scales, int32 bias, the input zero point as an offset added to every input (so padding,
 which holds the zero point, contributes nothing), and a per-channel requantization.
+float kernels: nn_conv_f32 (grouped, dilated, batch loop) and nn_conv_dw_f32 when
+groups == in_channels == out_channels (depthwise, channel multiplier 1).
 """
 
 from __future__ import annotations
@@ -190,5 +192,8 @@ class Conv(Op):
         w, b = self._weights(node, graph)
         lo, hi = activation(node)
         params = {"g": self._params(geo), "act_min": float(lo), "act_max": float(hi)}
-        return [KernelCall("nn_conv_f32", ("src/conv/nn_conv_f32.c",), "nn_conv_f32_params", params,
+        # depthwise with channel multiplier 1: a loop without the group bookkeeping
+        depthwise = geo["groups"] == geo["in_channels"] == geo["out_channels"]
+        name = "nn_conv_dw_f32" if depthwise else "nn_conv_f32"
+        return [KernelCall(name, (f"src/conv/{name}.c",), "nn_conv_f32_params", params,
                            [node.inputs[0], Const(w, "w"), None if b is None else Const(b, "b"), node.outputs[0]])]

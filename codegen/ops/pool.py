@@ -50,7 +50,16 @@ class Pool(Op):
 
     def check(self, node, graph):
         geo = self.geometry(node, graph)
-        if node.op_type in ("AveragePool", "GlobalAveragePool") and self.counts(geo).min() == 0:
+        if str(node.attrs.get("auto_pad", "NOTSET")).startswith("SAME"):
+            # the spec's total padding (out - 1) * stride + extent - in is negative here: onnx.reference
+            # crops the input, onnxruntime refuses the model; neither is a padding
+            for a in range(2):
+                extent = (geo["kernel"][a] - 1) * geo["dilations"][a] + 1
+                if (geo["out"][a] - 1) * geo["strides"][a] + extent < geo["in"][a]:
+                    raise Unsupported("auto_pad SAME with a stride larger than the window (negative padding)")
+        # a window with no input cell has no maximum, and no average unless pad cells count
+        counted = geo if not self._is_max(node) else {**geo, "include_pad": 0}
+        if self.counts(counted).min() == 0:
             raise Unsupported("a window lies entirely in the padding")
 
     def infer_shapes(self, node, graph):

@@ -6,12 +6,17 @@
 
 /*
  * Shapes, all NCHW: in [batch, in_channels, in_h, in_w], out [batch, out_channels, out_h, out_w],
+ * all sizes >= 1, groups >= 1 dividing in_channels and out_channels, kernel_h/w, stride_h/w and
+ * dilation_h/w >= 1 (a 1-D convolution has in_h = out_h = kernel_h = 1, pad_top = 0),
  * weight [out_channels, in_channels / groups, kernel_h, kernel_w] (row-major),
  * bias [out_channels] (float: may be NULL).
  * out[n, oc, oy, ox] = bias[oc] + sum over ic in oc's group, ky, kx of
  *     in[n, ic, oy * stride_h - pad_top + ky * dilation_h, ox * stride_w - pad_left + kx * dilation_w]
  *     * weight[oc, ic - group_start, ky, kx]
- * where positions outside the input (padding) contribute nothing. pad_top/pad_left >= 0;
+ * where ic runs over [group_start, group_start + in_channels / groups), group_start =
+ * (oc / (out_channels / groups)) * (in_channels / groups), and positions outside the input
+ * (padding) contribute nothing; then out = clamp(out, act_min, act_max) (float: act_min <=
+ * act_max, +-infinity for no clamp; a fused Relu/Clip narrows them). pad_top/pad_left >= 0;
  * the bottom/right padding is implied by out_h/out_w. `in` and `out` must not overlap.
  */
 typedef struct {
@@ -41,6 +46,14 @@ typedef struct {
 
 void nn_conv_f32(const nn_conv_f32_params *p, const float *in, const float *weight, const float *bias,
                  float *out);
+
+/*
+ * Depthwise, channel multiplier 1 (groups == in_channels == out_channels): the same result
+ * as nn_conv_f32 with the same parameters, each output channel c reading only input channel
+ * c. weight [channels, 1, kernel_h, kernel_w], bias [channels] or NULL.
+ */
+void nn_conv_dw_f32(const nn_conv_f32_params *p, const float *in, const float *weight, const float *bias,
+                    float *out);
 
 /*
  * int8: the same sum over (in + input_offset) * weight with int32 accumulators, then
