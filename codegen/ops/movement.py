@@ -2,7 +2,10 @@
 
 The kernels count in bytes (nn_transpose, nn_concat_part, nn_pad), so float32 and int8
 share them. int8 keeps the input's scale and zero point; a Concat input whose parameters
-differ from the output's is rescaled while it is copied (nn_concat_part_s8).
+differ from the output's is rescaled while it is copied (nn_concat_part_s8). Transpose
+merges axes that stay neighbours (a perm keeping the last axis copies runs with memcpy);
+Concat is one nn_concat_part call per input (constant inputs as tables); Pad allows
+negative pads (cropping).
 """
 
 from __future__ import annotations
@@ -23,6 +26,23 @@ def _pad(values, fill: int) -> list[int]:
     return [fill] * (MAX_DIMS - len(values)) + [int(v) for v in values]
 
 
+def coalesce_transpose(shape, perm) -> tuple[list[int], list[int]]:
+    """An equivalent smaller transpose: (input shape, perm) with size-1 axes dropped and input
+    axes that stay neighbours in the output merged, so a perm keeping the last axis copies runs."""
+    keep = [a for a in range(len(shape)) if shape[a] != 1]
+    index = {a: i for i, a in enumerate(keep)}
+    dims = [shape[a] for a in keep]
+    groups: list[list[int]] = []  # merged input axes, in output order
+    for a in (index[a] for a in perm if shape[a] != 1):
+        if groups and groups[-1][-1] + 1 == a:
+            groups[-1].append(a)
+        else:
+            groups.append([a])
+    order = sorted(range(len(groups)), key=lambda g: groups[g][0])  # groups in input order
+    in_shape = [math.prod(dims[a] for a in groups[g]) for g in order]
+    return in_shape, [order.index(g) for g in range(len(groups))]
+
+
 def _elem_size(graph, name: str) -> int:
     return np.dtype(graph.tensors[name].dtype).itemsize
 
@@ -36,12 +56,14 @@ class Transpose(Op):
         perm = [int(p) for p in node.attrs.get("perm", range(rank - 1, -1, -1))]
         if sorted(normalize_axis(p, rank, node) for p in perm) != list(range(rank)):
             raise Unsupported(f"perm {perm} is not a permutation of {rank} axes")
-        if rank > MAX_DIMS:
-            raise Unsupported(f"rank {rank} is above {MAX_DIMS}")
         return [p % rank for p in perm]
 
     def check(self, node, graph):
-        self.perm(node, graph)
+        shape = shape_of(graph, node.inputs[0])
+        merged, _ = coalesce_transpose(shape, self.perm(node, graph))
+        if len(merged) > MAX_DIMS:
+            raise Unsupported(f"rank {len(shape)} transpose needs {len(merged)} dimensions "
+                              f"(at most {MAX_DIMS} are supported)")
 
     def infer_shapes(self, node, graph):
         shape = shape_of(graph, node.inputs[0])
@@ -59,8 +81,7 @@ class Transpose(Op):
         return 0
 
     def kernels(self, node, graph):
-        shape = shape_of(graph, node.inputs[0])
-        perm = self.perm(node, graph)
+        shape, perm = coalesce_transpose(shape_of(graph, node.inputs[0]), self.perm(node, graph))
         strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
         params = {"size": math.prod(shape), "elem_size": _elem_size(graph, node.inputs[0]),
                   "shape": _pad([shape[p] for p in perm], 1), "strides": _pad([strides[p] for p in perm], 0)}
@@ -161,6 +182,12 @@ class Concat(Op):
         return calls
 
 
+def _pad_crop(x: np.ndarray, begin: list[int], end: list[int], value) -> np.ndarray:
+    """np.pad where a negative pad removes elements (ONNX Pad allows both)."""
+    crop = tuple(slice(max(-b, 0), d - max(-e, 0)) for d, b, e in zip(x.shape, begin, end))
+    return np.pad(x[crop], [(max(b, 0), max(e, 0)) for b, e in zip(begin, end)], constant_values=value)
+
+
 @register("Pad")
 class Pad(Op):
     keeps_qparams = True
@@ -184,13 +211,17 @@ class Pad(Op):
             axes = [normalize_axis(int(a), rank, node) for a in require_const(graph, node, 3, "axes").reshape(-1)]
         if len(pads) != 2 * len(axes):
             raise Unsupported(f"{len(pads)} pads for {len(axes)} axes")
-        if min(pads, default=0) < 0:
-            raise Unsupported("negative pads (cropping) are not supported")
+        if len(set(axes)) != len(axes):
+            raise Unsupported(f"repeated axes {axes}")
         if rank > MAX_DIMS:
             raise Unsupported(f"rank {rank} is above {MAX_DIMS}")
         begin, end = [0] * rank, [0] * rank
         for i, a in enumerate(axes):
             begin[a], end[a] = pads[i], pads[len(axes) + i]
+        shape = shape_of(graph, node.inputs[0])
+        # negative pads crop; the crop must fit in the input and leave a non-empty output
+        if any(d + min(b, 0) + min(e, 0) < 0 or d + b + e < 1 for d, b, e in zip(shape, begin, end)):
+            raise Unsupported(f"pads {pads} crop more than shape {list(shape)} holds")
         return begin, end, value
 
     def check(self, node, graph):
@@ -203,7 +234,7 @@ class Pad(Op):
     def reference(self, node, graph, inputs):
         begin, end, value = self.layout(node, graph)
         x = np.asarray(inputs[0])
-        return [np.pad(x, list(zip(begin, end)), constant_values=np.asarray(value).astype(x.dtype))]
+        return [_pad_crop(x, begin, end, np.asarray(value).astype(x.dtype))]
 
     def params_count(self, node, graph):
         return 0
@@ -219,7 +250,7 @@ class Pad(Op):
 
     def reference_s8(self, node, graph, inputs):
         begin, end, _ = self.layout(node, graph)
-        return [np.pad(inputs[0], list(zip(begin, end)), constant_values=np.int8(node.attrs["q"]["value"]))]
+        return [_pad_crop(inputs[0], begin, end, np.int8(node.attrs["q"]["value"]))]
 
     def kernels(self, node, graph):
         begin, _, value = self.layout(node, graph)
