@@ -88,9 +88,9 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
         quantize.run(graph, ranges, given)
         if samples:
             layer_sqnr = layer_errors(float_graph, graph, samples[:SQNR_SAMPLES])
-    plan = plan_memory.run(graph)
     spec = load_target(target)
     features = tuple(sorted(k for k, on in spec.get("features", {}).items() if on))
+    plan = plan_memory.run(graph, features)
     if target != "host":
         options["target"] = target
         options["cflags"] = list(spec["cflags"])

@@ -64,7 +64,8 @@ def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sat_doubling_high_mul(a, b) -> np.ndarray:
-    """round(a * b / 2^31), half away from zero; INT32_MIN * INT32_MIN saturates to INT32_MAX."""
+    """round(a * b / 2^31) with gemmlowp's nudge and truncation toward zero (ties go toward
+    +infinity); INT32_MIN * INT32_MIN saturates to INT32_MAX."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     ab = a * b

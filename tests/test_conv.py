@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from conftest import MODES, check_op, make_model
+from codegen.passes import plan_memory
+from conftest import MODES, check_int8_model, check_op, make_model
 
 # int8 bound, in output steps: input and weight rounding accumulate over the window
 INT8_STEPS = 4.0
@@ -164,3 +165,33 @@ def test_conv_macs(rng):
     from codegen.ops.base import get_op
 
     assert get_op("Conv").macs(node, compiled.graph) == 2 * 6 * 4 * 4 * 2 * 3 * 3
+
+
+def conv_chain_model(rng, x_shape):
+    """3x3 conv (K = 27: a tail of 3 after groups of four), Relu, depthwise 3x3, 1x1 with as
+    many outputs as inputs, 1x1 to an odd channel count: the int8 depthwise and first 1x1 run
+    in place in the arena."""
+    c = x_shape[1]
+    w = lambda *s: (rng.standard_normal(s) * rng.uniform(0.2, 1.0, (s[0],) + (1,) * (len(s) - 1))).astype(np.float32)  # noqa: E731
+    nodes = [helper.make_node("Conv", ["X", "W1", "B1"], ["A"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["A"], ["R"]),
+             helper.make_node("Conv", ["R", "W2", "B2"], ["D"], group=6, pads=[1, 1, 1, 1], name="dw"),
+             helper.make_node("Conv", ["D", "W3"], ["P"], name="pw"),
+             helper.make_node("Conv", ["P", "W4", "B4"], ["Y"], name="out")]
+    inits = {"W1": w(6, c, 3, 3), "B1": w(6), "W2": w(6, 1, 3, 3), "B2": w(6), "W3": w(6, 6, 1, 1), "W4": w(5, 6, 1, 1),
+             "B4": w(5)}
+    return make_model(nodes, [("X", x_shape)], [("Y", None)], inits)
+
+
+@pytest.mark.parametrize("x_shape", [(1, 3, 7, 5), (2, 2, 4, 4), (1, 1, 1, 3)])
+def test_int8_depthwise_and_pointwise_run_in_place(rng, x_shape):
+    model = conv_chain_model(rng, x_shape)
+    calib = [{"X": rng.standard_normal(x_shape).astype(np.float32)} for _ in range(6)]
+    compiled = check_int8_model(model, calib, steps=12.0)
+    loc = compiled.plan.locations
+    assert loc["R"] == loc["D"] == loc["P"] and loc["R"].region == "arena"  # depthwise and 1x1 in place
+    # a plane for the depthwise, a column for the 1x1 in place; the other convs read directly
+    assert set(compiled.plan.scratch) == {1, 2}
+    assert compiled.plan.arena_bytes <= compiled.plan.arena_lower_bound + 8
+    dsp = plan_memory.run(compiled.graph, ("dsp",))  # the DSP conv kernel takes two columns
+    assert set(dsp.scratch) == {0, 1, 2, 3} and dsp.arena_bytes > compiled.plan.arena_bytes

@@ -18,6 +18,7 @@ from codegen.compiler import compile_model, quantize_inputs
 from codegen.targets import load_target, target_names
 from codegen.verify import load_samples, verify
 from conftest import make_model, random_feeds
+from test_conv import conv_chain_model
 from test_end_to_end import EXAMPLE
 
 TARGETS = [t for t in target_names() if t != "host"]
@@ -65,6 +66,9 @@ def _op_models():
                                             {"W": w(4, 1, 3, 3), "lo": np.float32(0), "hi": np.float32(6)}), x4),
         "conv-1x1": (make_model([helper.make_node("Conv", ["X", "W"], ["Y"])], x4, [("Y", None)], {"W": w(8, 4, 1, 1)}),
                      x4),
+        "conv-chain-in-place": (conv_chain_model(rng, (1, 3, 7, 5)), [("X", (1, 3, 7, 5))]),
+        "conv-grouped": (make_model([helper.make_node("Conv", ["X", "W"], ["Y"], group=2, pads=[1, 1, 1, 1])], x4,
+                                    [("Y", None)], {"W": w(6, 2, 3, 3)}), x4),
         "gemm": (make_model([helper.make_node("Gemm", ["A", "W", "B"], ["Y"], transB=1)], [("A", (2, 20))],
                             [("Y", None)], {"W": w(7, 20), "B": w(7)}), [("A", (2, 20))]),
         "gemm-odd-k-relu": (make_model([helper.make_node("Gemm", ["A", "W"], ["G"]), helper.make_node("Relu", ["G"], ["Y"])],
@@ -102,6 +106,8 @@ def test_int8_kernels_are_identical_on_target(target, case):
     compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
     if load_target(target)["features"]["dsp"] and case.startswith("gemm"):
         assert "opt/dsp/nn_fc_s8.c" in compiled.report["optimized_kernels"]
+    if load_target(target)["features"]["dsp"] and case.startswith("conv") and "depthwise" not in case:
+        assert "opt/dsp/nn_conv_s8.c" in compiled.report["optimized_kernels"]
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
     # the host runs the portable kernels; the target its own (DSP ones where it has the extension)
     host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])

@@ -13,7 +13,7 @@ from codegen import __version__
 from codegen.emit.cnames import Identifiers, array_body, c_comment, float_literal, literal
 from codegen.ir import Graph
 from codegen.ops import get_op
-from codegen.ops.base import Const, c_type
+from codegen.ops.base import Const, Scratch, c_type
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.paths import RUNTIME_DIR
 
@@ -101,6 +101,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
             for k, arg in enumerate(call.args):
                 if arg is None:
                     args.append("0")
+                elif isinstance(arg, Scratch):  # NULL when the node needs none in this plan
+                    at = plan.scratch.get(i)
+                    args.append("0" if at is None else f"({arg.ctype} *)({prefix}_arena.bytes + {at})")
                 elif isinstance(arg, Const):
                     symbol = f"{prefix}_{arg.role}{i}" + (f"_{j}" if j else "")
                     array = np.ascontiguousarray(arg.array)
@@ -155,7 +158,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
         "macro": macro,
         "guard": f"{macro}_H_",
         "arena_bytes": plan.arena_bytes,
-        "uses_arena": any(l.region == "arena" for l in plan.locations.values()),
+        "uses_arena": bool(plan.scratch) or any(l.region == "arena" for l in plan.locations.values()),
         "inputs": inputs,
         "outputs": outputs,
         "signature": ", ".join(signature),

@@ -14,6 +14,10 @@ never inspects a node itself:
 6. `alias_input(node, graph)` / `inplace_input(node, graph)`: memory sharing the planner
    may use: an alias output is the input's bytes reinterpreted (Reshape); an in-place
    output may overwrite an input that dies at this node (elementwise ops).
+   `scratch_bytes(node, graph, in_place, features)`: arena bytes the node's kernels need as
+   working space for this call only (`in_place`: the planner made the output share the
+   input's bytes; `features`: the target's CPU features, which choose the kernels); a kernel
+   call receives it through a `Scratch` argument (NULL when this is 0).
 7. `fuses_activation`: whether a following Relu/Clip may become this node's output clamp
    (node.attrs["activation"] = (lo, hi)).
 8. int8 (passes/quantize.py drives it, in node order):
@@ -48,13 +52,21 @@ class Const:
     role: str  # short name used in the C symbol: "w", "b", "shift"...
 
 
+@dataclass(frozen=True)
+class Scratch:
+    """The node's working space in the arena (its size comes from `Op.scratch_bytes`)."""
+
+    ctype: str = "void"
+
+
 @dataclass
 class KernelCall:
     """One call into runtime_c: `function(&params, args...)`.
 
     `args` are tensor names (resolved by the emitter to pointers into the arena, an input
-    or an output), Const tables, or None for a NULL pointer. `params` fills a
-    `params_type` struct in declaration order; lists become brace-initialised arrays.
+    or an output), Const tables, Scratch (the node's working space), or None for a NULL
+    pointer. `params` fills a `params_type` struct in declaration order; lists become
+    brace-initialised arrays.
     `sources` are paths below runtime_c/ of the files that define the function.
     """
 
@@ -92,6 +104,9 @@ class Op:
 
     def inplace_input(self, node: Node, graph: Graph) -> int | None:
         return None
+
+    def scratch_bytes(self, node: Node, graph: Graph, in_place: bool, features: tuple[str, ...] = ()) -> int:
+        return 0
 
     keeps_qparams = False
 

@@ -5,7 +5,11 @@ output sizes and padding that the pooling ops share. int8: per-output-channel we
 scales, int32 bias, the input zero point as an offset added to every input (so padding,
 which holds the zero point, contributes nothing), and a per-channel requantization.
 float kernels: nn_conv_f32 (grouped, dilated, batch loop) and nn_conv_dw_f32 when
-groups == in_channels == out_channels (depthwise, channel multiplier 1).
+groups == in_channels == out_channels (depthwise, channel multiplier 1). int8 kernels:
+nn_conv_dw_s8 for depthwise, nn_conv_s8 for the rest (on DSP cores through int16 columns
+in scratch, two positions and two channels at a time). Both int8 kernels run in place where
+the planner lets them (depthwise; 1x1 with stride 1), which keeps depthwise-separable stacks
+in one activation buffer.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.fixedpoint import requantize
-from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
-                              require_const, shape_of)
+from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, qparams,
+                              register, require_const, shape_of)
 from codegen.qparams import multipliers, quantize_bias, quantize_weights
 
 
@@ -180,20 +184,55 @@ class Conv(Op):
         y = np.clip(y + q["output_offset"], q["act_min"], q["act_max"]).astype(np.int8)
         return [y.reshape(shape_of(graph, node.outputs[0]))]
 
+    @staticmethod
+    def _depthwise(geo: dict) -> bool:
+        """groups == in_channels == out_channels: depthwise with channel multiplier 1."""
+        return geo["groups"] == geo["in_channels"] == geo["out_channels"]
+
+    @staticmethod
+    def _pointwise(geo: dict) -> bool:
+        """A 1x1 convolution, stride 1, no padding, one group: a matrix product per image."""
+        return (geo["kernel"] == [1, 1] and geo["strides"] == [1, 1] and geo["begin"] == [0, 0]
+                and geo["end"] == [0, 0] and geo["groups"] == 1)
+
+    def inplace_input(self, node, graph):
+        # int8 only: the depthwise kernel computes a plane aside and copies it over its input
+        # plane; the 1x1 kernel copies each column before writing its outputs (the planner
+        # checks that the input dies here and that the sizes match)
+        if not is_int8(graph, node):
+            return None
+        geo = self.geometry(node, graph)
+        return 0 if self._depthwise(geo) or self._pointwise(geo) else None
+
+    def scratch_bytes(self, node, graph, in_place, features=()):
+        if not is_int8(graph, node):
+            return 0
+        geo = self.geometry(node, graph)
+        if self._depthwise(geo):
+            return math.prod(geo["out"]) if in_place else 0
+        column = 2 * geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])  # int16 per tap
+        if "dsp" in features:
+            return 2 * column  # two positions at a time
+        return column if in_place else 0  # otherwise the portable kernel reads the input directly
+
     def kernels(self, node, graph):
         geo = self.geometry(node, graph)
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {"g": self._params(geo), "input_offset": q["input_offset"], "output_offset": q["output_offset"],
                       "act_min": q["act_min"], "act_max": q["act_max"]}
+            tables = [Const(q["bias"], "b"), Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s")]
+            rows = q["weight"].reshape(geo["out_channels"], -1)
+            if self._depthwise(geo):
+                return [KernelCall("nn_conv_dw_s8", ("src/conv/nn_conv_dw_s8.c",), "nn_conv_s8_params", params,
+                                   [node.inputs[0], Const(rows, "w"), *tables, Scratch("int8_t"), node.outputs[0]])]
             return [KernelCall("nn_conv_s8", ("src/conv/nn_conv_s8.c",), "nn_conv_s8_params", params,
-                               [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
-                                Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"), node.outputs[0]])]
+                               [node.inputs[0], Const(rows, "w"), *tables, Scratch("int16_t"),
+                                node.outputs[0]])]
         w, b = self._weights(node, graph)
         lo, hi = activation(node)
         params = {"g": self._params(geo), "act_min": float(lo), "act_max": float(hi)}
         # depthwise with channel multiplier 1: a loop without the group bookkeeping
-        depthwise = geo["groups"] == geo["in_channels"] == geo["out_channels"]
-        name = "nn_conv_dw_f32" if depthwise else "nn_conv_f32"
+        name = "nn_conv_dw_f32" if self._depthwise(geo) else "nn_conv_f32"
         return [KernelCall(name, (f"src/conv/{name}.c",), "nn_conv_f32_params", params,
                            [node.inputs[0], Const(w, "w"), None if b is None else Const(b, "b"), node.outputs[0]])]

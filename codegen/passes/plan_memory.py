@@ -12,18 +12,20 @@ An analysis pass: `run(graph) -> MemoryPlan`; the graph is not changed.
 2. A group that holds a model input lives in the caller's input buffer (read only); one
    that holds a model output lives in the caller's output buffer; every other group is an
    arena buffer, live from the first node that writes it to the last node that reads it.
-3. Arena buffers are placed greedily, each at the lowest aligned offset free for its whole
+3. A node whose kernels need working space (the op's `scratch_bytes`) gets one more arena
+   buffer, live at that node only.
+4. Arena buffers are placed greedily, each at the lowest aligned offset free for its whole
    lifetime, in a few orders (largest first, the planner of TensorFlow Lite Micro; first
    use; size x lifetime), keeping the smallest arena. `plan_offsets` is a
    pure function of (size, first, last) and `check_plan` proves no two buffers that are
    live at the same step overlap.
-4. `arena_lower_bound` is the largest total size of buffers live at one step: no plan
+5. `arena_lower_bound` is the largest total size of buffers live at one step: no plan
    that keeps every buffer whole can use less.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from codegen.ir import Graph
 from codegen.ops import get_op
@@ -54,6 +56,7 @@ class MemoryPlan:
     offsets: list[int]
     arena_bytes: int
     arena_lower_bound: int
+    scratch: dict[int, int] = field(default_factory=dict)  # node index -> arena offset of its working space
 
 
 def _align(n: int) -> int:
@@ -146,7 +149,8 @@ class _Groups:
         return [n for n in self.parent if self.find(n) == root]
 
 
-def run(graph: Graph) -> MemoryPlan:
+def run(graph: Graph, features: tuple[str, ...] = ()) -> MemoryPlan:
+    """The plan for a target with these CPU features (they choose kernels, and so scratch)."""
     end = len(graph.nodes)
     first = {n: -1 for n in graph.inputs}
     last: dict[str, int] = {}
@@ -161,6 +165,7 @@ def run(graph: Graph) -> MemoryPlan:
         last[n] = end
 
     groups = _Groups(graph)
+    in_place: set[int] = set()
     for i, node in enumerate(graph.nodes):
         op = get_op(node.op_type)
         out = node.outputs[0]
@@ -180,7 +185,8 @@ def run(graph: Graph) -> MemoryPlan:
             and all(groups.find(n) != root for n in others)
             and graph.tensors[src].nbytes == graph.tensors[out].nbytes
         ):
-            groups.try_join(src, out)
+            if groups.try_join(src, out):
+                in_place.add(i)
 
     locations: dict[str, Location] = {}
     roots: dict[str, int] = {}
@@ -202,10 +208,17 @@ def run(graph: Graph) -> MemoryPlan:
                 last=max(last[m] for m in members),
             )
         )
+    scratch_buffers: dict[int, int] = {}
+    for i, node in enumerate(graph.nodes):
+        size = get_op(node.op_type).scratch_bytes(node, graph, i in in_place, features)
+        if size:
+            scratch_buffers[i] = len(buffers)
+            buffers.append(Buffer(size=_align(size), first=i, last=i))
     offsets = plan_offsets(buffers)
     check_plan(buffers, offsets)
     for root, index in roots.items():
         for m in groups.members(root):
             locations[m] = Location("arena", offsets[index])
     arena = _align(max((o + b.size for o, b in zip(offsets, buffers)), default=0))
-    return MemoryPlan(locations, buffers, offsets, arena, lower_bound(buffers))
+    scratch = {i: offsets[k] for i, k in scratch_buffers.items()}
+    return MemoryPlan(locations, buffers, offsets, arena, lower_bound(buffers), scratch)

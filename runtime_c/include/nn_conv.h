@@ -59,7 +59,7 @@ void nn_conv_dw_f32(const nn_conv_f32_params *p, const float *in, const float *w
  * int8: the same sum over (in + input_offset) * weight with int32 accumulators, then
  *   out = clamp(nn_requantize(acc, multiplier[oc], shift[oc]) + output_offset, act_min, act_max).
  * input_offset = -input zero point, in [-127, 128]: a padded position is the input's zero
- * point and contributes nothing. weight int8 in [-127, 127], bias int32 (never NULL).
+ * point and contributes nothing. bias int32 (never NULL), weights int8 in [-127, 127].
  */
 typedef struct {
     nn_conv_geometry g;
@@ -69,7 +69,26 @@ typedef struct {
     int32_t act_max;
 } nn_conv_s8_params;
 
+/*
+ * Any int8 convolution. weight [out_channels][in_channels / groups][kernel_h][kernel_w].
+ * scratch NULL: the windows are read from the input directly. scratch of one column,
+ * K = in_channels / groups * kernel_h * kernel_w int16 (the DSP kernel of runtime_c/opt/dsp
+ * needs two): each window, plus input_offset and 0 in padding, is first copied there
+ * (nn_im2col_s16) and every output channel of the group is a dot product with it. With scratch
+ * the kernel works in place (out == in) for a 1x1 convolution with stride 1, no padding, one
+ * group and in_channels == out_channels: a position's inputs are copied before its outputs are
+ * written.
+ */
 void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
-                const int32_t *multiplier, const int8_t *shift, int8_t *out);
+                const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int8_t *out);
+
+/*
+ * Depthwise int8, channel multiplier 1 (groups == in_channels == out_channels), weight
+ * [channels][kernel_h * kernel_w] in order. Works in place (out == in) when each output plane
+ * is no larger than an input plane: a plane is computed into `scratch` (out_h * out_w bytes)
+ * and copied over the input plane it replaces; scratch may be NULL when out != in.
+ */
+void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
+                   const int32_t *multiplier, const int8_t *shift, int8_t *scratch, int8_t *out);
 
 #endif /* NN_CONV_H */

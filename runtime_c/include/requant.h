@@ -9,8 +9,8 @@
  * TFLite's reference kernels do:
  *   1. x = acc * 2^max(shift, 0), saturated to int32 (the saturation makes the rare overflow
  *      defined instead of undefined behaviour);
- *   2. y = round(x * m0 / 2^31), rounding half away from zero, saturating the single overflow
- *      case INT32_MIN * INT32_MIN (nn_sat_doubling_high_mul);
+ *   2. y = round(x * m0 / 2^31), ties toward +infinity (gemmlowp's doubling high multiply),
+ *      saturating the single overflow case INT32_MIN * INT32_MIN (nn_sat_doubling_high_mul);
  *   3. y / 2^max(-shift, 0), rounding half away from zero (nn_rounding_divide_by_pot).
  * Right shifts of negative values are arithmetic on every supported compiler (gcc, clang,
  * arm-none-eabi-gcc document it); nothing else here is implementation-defined.
@@ -20,17 +20,17 @@
 
 #include <stdint.h>
 
-/* round(a * b / 2^31), half away from zero; the one overflow, INT32_MIN * INT32_MIN, saturates. */
+/* round(a * b / 2^31) as gemmlowp's SaturatingRoundingDoublingHighMul computes it: its
+ * sign-dependent nudge followed by a division truncating toward zero equals adding 2^30 and
+ * shifting right arithmetically (floor), i.e. ties round toward +infinity. The one overflow,
+ * INT32_MIN * INT32_MIN, saturates. (codegen/fixedpoint.py keeps gemmlowp's own formulation;
+ * tests/test_fixedpoint.py holds the two equal.) */
 static inline int32_t nn_sat_doubling_high_mul(int32_t a, int32_t b)
 {
-    int64_t ab, q;
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    q = ab >= 0 ? ab + ((int64_t)1 << 30) : ab + 1 - ((int64_t)1 << 30);
-    /* q / 2^31 truncated toward zero, |q| < 2^62 */
-    return (int32_t)(q >= 0 ? q >> 31 : -((-q) >> 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* round(x / 2^exponent), half away from zero; exponent in [0, 31]. */
@@ -58,6 +58,12 @@ static inline int32_t nn_requantize(int32_t acc, int32_t m0, int32_t shift)
 static inline int32_t nn_clamp_s32(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* An int8 output: requantize, add the output zero point, clamp to [lo, hi]. */
+static inline int8_t nn_output_s8(int32_t acc, int32_t m0, int32_t shift, int32_t offset, int32_t lo, int32_t hi)
+{
+    return (int8_t)nn_clamp_s32(nn_requantize(acc, m0, shift) + offset, lo, hi);
 }
 
 #endif /* REQUANT_H */
