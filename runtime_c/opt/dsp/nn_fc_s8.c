@@ -1,5 +1,6 @@
 /* nn_fc_s8 for cores with the DSP extension (Cortex-M4, M7, M33, M55): when the input row is
- * contiguous, four int8 products per step with two dual 16-bit multiply-accumulates (SMLAD).
+ * contiguous, two output features at a time share each word of four inputs, split once into
+ * int16 pairs (SXTB16), and take two dual 16-bit multiply-accumulates (SMLAD) per four weights.
  * Integer sums in another order: the result equals the portable kernel's bit for bit. */
 #include <string.h>
 
@@ -9,41 +10,59 @@
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 
-/* sum of four int8 products of the words a and b, added to acc */
-static inline int32_t nn_dot4_s8(uint32_t a, uint32_t b, int32_t acc)
+static inline int32_t nn_load32(const void *p)
 {
-    const int16x2_t a_even = __sxtb16(a), b_even = __sxtb16(b);
-    const int16x2_t a_odd = __sxtb16((a >> 8) | (a << 24)), b_odd = __sxtb16((b >> 8) | (b << 24));
-    return __smlad(a_odd, b_odd, __smlad(a_even, b_even, acc));
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline int32_t nn_ror8(int32_t v)
+{
+    return (int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
 }
 #endif
 
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
               const int32_t *multiplier, const int8_t *shift, int8_t *out)
 {
+    const int32_t k_size = p->in_features;
     int32_t r, n, k;
     for (r = 0; r < p->rows; ++r) {
         const int8_t *x = in + r * p->in_row_stride;
         int8_t *y = out + r * p->out_row_stride;
-        for (n = 0; n < p->out_features; ++n) {
-            const int8_t *w = weight + n * p->in_features;
-            int32_t acc = bias[n];
-            k = 0;
+        n = 0;
 #if defined(__ARM_FEATURE_DSP)
-            if (p->in_col_stride == 1) {
-                for (; k + 4 <= p->in_features; k += 4) {
-                    uint32_t a, b;
-                    memcpy(&a, x + k, 4);
-                    memcpy(&b, w + k, 4);
-                    acc = nn_dot4_s8(a, b, acc);
+        if (p->in_col_stride == 1) {
+            const int32_t k4 = k_size & ~3;
+            for (; n + 2 <= p->out_features; n += 2) {
+                const int8_t *w0 = weight + n * k_size, *w1 = w0 + k_size;
+                int32_t a0 = bias[n], a1 = bias[n + 1];
+                for (k = 0; k < k4; k += 4) {
+                    const int32_t xw = nn_load32(x + k), wa = nn_load32(w0 + k), wb = nn_load32(w1 + k);
+                    const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
+                    a0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, a0));
+                    a1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, a1));
                 }
+                for (; k < k_size; ++k) {
+                    a0 += x[k] * w0[k];
+                    a1 += x[k] * w1[k];
+                }
+                y[n * p->out_col_stride] = nn_output_s8(a0, multiplier[n], shift[n], p->output_offset, p->act_min,
+                                                        p->act_max);
+                y[(n + 1) * p->out_col_stride] = nn_output_s8(a1, multiplier[n + 1], shift[n + 1], p->output_offset,
+                                                              p->act_min, p->act_max);
             }
+        }
 #endif
-            for (; k < p->in_features; ++k) {
+        for (; n < p->out_features; ++n) {
+            const int8_t *w = weight + n * k_size;
+            int32_t acc = bias[n];
+            for (k = 0; k < k_size; ++k) {
                 acc += (int32_t)x[k * p->in_col_stride] * w[k];
             }
-            acc = nn_requantize(acc, multiplier[n], shift[n]) + p->output_offset;
-            y[n * p->out_col_stride] = (int8_t)nn_clamp_s32(acc, p->act_min, p->act_max);
+            y[n * p->out_col_stride] = nn_output_s8(acc, multiplier[n], shift[n], p->output_offset, p->act_min,
+                                                    p->act_max);
         }
     }
 }
