@@ -196,9 +196,9 @@ class Conv(Op):
                 and geo["end"] == [0, 0] and geo["groups"] == 1)
 
     def inplace_input(self, node, graph):
-        # int8 only: the depthwise kernel computes a plane aside and copies it over its input
-        # plane; the 1x1 kernel copies each column before writing its outputs (the planner
-        # checks that the input dies here and that the sizes match)
+        # int8 only: the depthwise kernel copies each input plane aside before writing its
+        # output plane; the 1x1 kernel copies each column before writing its outputs (the
+        # planner checks that the input dies here and that the sizes match)
         if not is_int8(graph, node):
             return None
         geo = self.geometry(node, graph)
@@ -208,8 +208,11 @@ class Conv(Op):
         if not is_int8(graph, node):
             return 0
         geo = self.geometry(node, graph)
-        if self._depthwise(geo):
-            return math.prod(geo["out"]) if in_place else 0
+        if self._depthwise(geo):  # the padded input plane (nn_conv.h)
+            padded = any(geo["begin"]) or any(geo["end"])
+            span = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in
+                    zip(geo["out"], geo["strides"], geo["kernel"], geo["dilations"])]
+            return math.prod(span) if padded or in_place else 0
         column = 2 * geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])  # int16 per tap
         if "dsp" in features:
             return 2 * column  # two positions at a time

@@ -84,9 +84,11 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
 
 /*
  * Depthwise int8, channel multiplier 1 (groups == in_channels == out_channels), weight
- * [channels][kernel_h * kernel_w] in order. Works in place (out == in) when each output plane
- * is no larger than an input plane: a plane is computed into `scratch` (out_h * out_w bytes)
- * and copied over the input plane it replaces; scratch may be NULL when out != in.
+ * [channels][kernel_h * kernel_w] in order. scratch: NULL when there is no padding and
+ * out != in; otherwise span_h * span_w bytes, span_h = (out_h - 1) * stride_h + (kernel_h - 1)
+ * * dilation_h + 1 (span_w likewise): each input plane is first copied there inside a border
+ * of its zero point, so every window is read without bounds checks. With scratch it works in
+ * place (out == in) whenever an output plane is no larger than an input plane.
  */
 void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                    const int32_t *multiplier, const int8_t *shift, int8_t *scratch, int8_t *out);

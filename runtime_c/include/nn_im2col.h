@@ -31,6 +31,25 @@ static inline void nn_im2col_s16(const nn_conv_geometry *g, const int8_t *x, int
     }
     nn_window_taps(y0, g->kernel_h, g->dilation_h, g->in_h, &ky0, &ky1);
     nn_window_taps(x0, g->kernel_w, g->dilation_w, g->in_w, &kx0, &kx1);
+    if (ky0 == 0 && ky1 == g->kernel_h && kx0 == 0 && kx1 == g->kernel_w) { /* wholly inside */
+        const int32_t row_step = g->dilation_h * g->in_w;
+        const int8_t *r = x + y0 * g->in_w + x0;
+        for (ic = 0; ic < channels; ++ic, r += plane) {
+            const int8_t *row = r;
+            for (ky = 0; ky < g->kernel_h; ++ky, row += row_step) {
+                if (g->dilation_w == 1) {
+                    for (kx = 0; kx < g->kernel_w; ++kx) {
+                        *col++ = (int16_t)(row[kx] + input_offset);
+                    }
+                } else {
+                    for (kx = 0; kx < g->kernel_w; ++kx) {
+                        *col++ = (int16_t)(row[kx * g->dilation_w] + input_offset);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (ic = 0; ic < channels; ++ic) {
         for (ky = 0; ky < g->kernel_h; ++ky) {
             if (ky < ky0 || ky >= ky1) {

@@ -36,22 +36,23 @@ static inline int32_t nn_sat_doubling_high_mul(int32_t a, int32_t b)
 /* round(x / 2^exponent), half away from zero; exponent in [0, 31]. */
 static inline int32_t nn_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t mask = (int32_t)((1u << exponent) - 1u);
     const int32_t remainder = x & mask;
-    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)x >> 31);
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* round(acc * m0 * 2^(shift - 31)); m0 in [0, 2^31 - 1], shift in [-31, 30]. */
+/* round(acc * m0 * 2^(shift - 31)); m0 in [0, 2^31 - 1], shift in [-31, 30]. m0 is never
+ * INT32_MIN, so the doubling high multiply cannot overflow and needs no saturation test. */
 static inline int32_t nn_requantize(int32_t acc, int32_t m0, int32_t shift)
 {
     int32_t x = acc;
     if (shift > 0) {
         const int64_t wide = (int64_t)acc * ((int64_t)1 << shift);
         x = wide > INT32_MAX ? INT32_MAX : wide < INT32_MIN ? INT32_MIN : (int32_t)wide;
-        return nn_sat_doubling_high_mul(x, m0);
+        return (int32_t)(((int64_t)x * m0 + ((int64_t)1 << 30)) >> 31);
     }
-    return nn_rounding_divide_by_pot(nn_sat_doubling_high_mul(x, m0), -shift);
+    return nn_rounding_divide_by_pot((int32_t)(((int64_t)x * m0 + ((int64_t)1 << 30)) >> 31), -shift);
 }
 
 /* Saturate to [lo, hi] (an int8 output range narrowed by a fused activation). */

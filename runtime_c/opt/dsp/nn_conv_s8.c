@@ -4,6 +4,9 @@
  * SXTB16 splits a word of four weights into the pairs (k0, k2) and (k1, k3), so each column
  * is stored in that order too (nn_interleave4). Needs scratch for two columns, 2 * 2 * K
  * int16. Integer sums in another order: the result equals the portable kernel's bit for bit. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2") /* the hot loops keep their registers even in an -Os build */
+#endif
 #include <string.h>
 
 #include "nn.h"
@@ -34,6 +37,44 @@ static void nn_interleave4(int16_t *col, int32_t k4)
 static inline int32_t nn_ror8(int32_t v)
 {
     return (int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
+}
+
+/* the four sums of two weight rows (w0 and the next, k_size apart) with two columns (c0 and
+ * the next, k_size apart) */
+__attribute__((noinline)) static void nn_block_2x2(const int8_t *w0, int32_t k_size, const int16_t *c0, const int32_t *bias, int32_t *sums)
+{
+    const int8_t *const end = w0 + (k_size & ~3);
+    int32_t a00 = bias[0], a01 = bias[0], a10 = bias[1], a11 = bias[1], k;
+    while (w0 != end) {
+        const int32_t wa = nn_load32(w0), wb = nn_load32(w0 + k_size);
+        const int32_t wa_odd = __sxtb16(nn_ror8(wa)), wa_even = __sxtb16(wa);
+        const int32_t wb_odd = __sxtb16(nn_ror8(wb)), wb_even = __sxtb16(wb);
+        int32_t x = nn_load32(c0);
+        a00 = __smlad(wa_even, x, a00);
+        a10 = __smlad(wb_even, x, a10);
+        x = nn_load32(c0 + 2);
+        a00 = __smlad(wa_odd, x, a00);
+        a10 = __smlad(wb_odd, x, a10);
+        x = nn_load32(c0 + k_size);
+        a01 = __smlad(wa_even, x, a01);
+        a11 = __smlad(wb_even, x, a11);
+        x = nn_load32(c0 + k_size + 2);
+        a01 = __smlad(wa_odd, x, a01);
+        a11 = __smlad(wb_odd, x, a11);
+        w0 += 4;
+        c0 += 4;
+    }
+    for (k = 0; k < (k_size & 3); ++k) {
+        const int32_t wa = w0[k], wb = w0[k + k_size], x0 = c0[k], x1 = c0[k + k_size];
+        a00 += wa * x0;
+        a01 += wa * x1;
+        a10 += wb * x0;
+        a11 += wb * x1;
+    }
+    sums[0] = a00;
+    sums[1] = a01;
+    sums[2] = a10;
+    sums[3] = a11;
 }
 
 /* acc + the dot product of one weight row with one column */
@@ -105,36 +146,17 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
                 oc = grp * group_out;
 #if defined(__ARM_FEATURE_DSP)
                 if (two) {
-                    const int32_t k4 = k_size & ~3;
                     for (; oc + 2 <= oc_end; oc += 2) {
-                        const int8_t *w0 = weight + oc * k_size, *w1 = w0 + k_size;
-                        int32_t a00 = bias[oc], a01 = bias[oc], a10 = bias[oc + 1], a11 = bias[oc + 1];
-                        int32_t k;
-                        for (k = 0; k < k4; k += 4) {
-                            const int32_t wa = nn_load32(w0 + k), wb = nn_load32(w1 + k);
-                            const int32_t wa_lo = __sxtb16(wa), wa_hi = __sxtb16(nn_ror8(wa));
-                            const int32_t wb_lo = __sxtb16(wb), wb_hi = __sxtb16(nn_ror8(wb));
-                            const int32_t c0_lo = nn_load32(col0 + k), c0_hi = nn_load32(col0 + k + 2);
-                            const int32_t c1_lo = nn_load32(col1 + k), c1_hi = nn_load32(col1 + k + 2);
-                            a00 = __smlad(wa_hi, c0_hi, __smlad(wa_lo, c0_lo, a00));
-                            a01 = __smlad(wa_hi, c1_hi, __smlad(wa_lo, c1_lo, a01));
-                            a10 = __smlad(wb_hi, c0_hi, __smlad(wb_lo, c0_lo, a10));
-                            a11 = __smlad(wb_hi, c1_hi, __smlad(wb_lo, c1_lo, a11));
-                        }
-                        for (; k < k_size; ++k) {
-                            a00 += w0[k] * col0[k];
-                            a01 += w0[k] * col1[k];
-                            a10 += w1[k] * col0[k];
-                            a11 += w1[k] * col1[k];
-                        }
-                        result[oc * positions + pos] = nn_output_s8(a00, multiplier[oc], shift[oc], p->output_offset,
+                        int32_t s[4];
+                        nn_block_2x2(weight + oc * k_size, k_size, col0, bias + oc, s);
+                        result[oc * positions + pos] = nn_output_s8(s[0], multiplier[oc], shift[oc], p->output_offset,
                                                                     p->act_min, p->act_max);
                         result[oc * positions + pos + 1] = nn_output_s8(
-                            a01, multiplier[oc], shift[oc], p->output_offset, p->act_min, p->act_max);
+                            s[1], multiplier[oc], shift[oc], p->output_offset, p->act_min, p->act_max);
                         result[(oc + 1) * positions + pos] = nn_output_s8(
-                            a10, multiplier[oc + 1], shift[oc + 1], p->output_offset, p->act_min, p->act_max);
+                            s[2], multiplier[oc + 1], shift[oc + 1], p->output_offset, p->act_min, p->act_max);
                         result[(oc + 1) * positions + pos + 1] = nn_output_s8(
-                            a11, multiplier[oc + 1], shift[oc + 1], p->output_offset, p->act_min, p->act_max);
+                            s[3], multiplier[oc + 1], shift[oc + 1], p->output_offset, p->act_min, p->act_max);
                     }
                 }
 #endif

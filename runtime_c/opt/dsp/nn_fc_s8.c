@@ -2,6 +2,9 @@
  * contiguous, two output features at a time share each word of four inputs, split once into
  * int16 pairs (SXTB16), and take two dual 16-bit multiply-accumulates (SMLAD) per four weights.
  * Integer sums in another order: the result equals the portable kernel's bit for bit. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2") /* the hot loops keep their registers even in an -Os build */
+#endif
 #include <string.h>
 
 #include "nn.h"
