@@ -64,6 +64,11 @@ def _op_models():
         "conv-depthwise-relu6": (make_model([helper.make_node("Conv", ["X", "W"], ["C"], group=4, pads=[1, 1, 1, 1]),
                                              helper.make_node("Clip", ["C", "lo", "hi"], ["Y"])], x4, [("Y", None)],
                                             {"W": w(4, 1, 3, 3), "lo": np.float32(0), "hi": np.float32(6)}), x4),
+        "conv-depthwise-wide": (make_model([helper.make_node("Conv", ["X", "W", "B"], ["C"], group=3, pads=[1, 0, 0, 2]),
+                                            helper.make_node("Conv", ["C", "V"], ["Y"], group=3, strides=[2, 2],
+                                                             pads=[1, 1, 1, 1])],
+                                           [("X", (1, 3, 4, 71))], [("Y", None)],
+                                           {"W": w(3, 1, 3, 3), "B": w(3), "V": w(3, 1, 3, 3)}), [("X", (1, 3, 4, 71))]),
         "conv-1x1": (make_model([helper.make_node("Conv", ["X", "W"], ["Y"])], x4, [("Y", None)], {"W": w(8, 4, 1, 1)}),
                      x4),
         "conv-chain-in-place": (conv_chain_model(rng, (1, 3, 7, 5)), [("X", (1, 3, 7, 5))]),
@@ -106,8 +111,9 @@ def test_int8_kernels_are_identical_on_target(target, case):
     compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
     if load_target(target)["features"]["dsp"] and case.startswith("gemm"):
         assert "opt/dsp/nn_fc_s8.c" in compiled.report["optimized_kernels"]
-    if load_target(target)["features"]["dsp"] and case.startswith("conv") and "depthwise" not in case:
-        assert "opt/dsp/nn_conv_s8.c" in compiled.report["optimized_kernels"]
+    if load_target(target)["features"]["dsp"] and case.startswith("conv"):
+        kernel = "nn_conv_dw_s8" if "depthwise" in case else "nn_conv_s8"
+        assert f"opt/dsp/{kernel}.c" in compiled.report["optimized_kernels"]
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
     # the host runs the portable kernels; the target its own (DSP ones where it has the extension)
     host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])

@@ -47,9 +47,9 @@ static inline int32_t nn_rounding_divide_by_pot(int32_t x, int32_t exponent)
 static inline int32_t nn_requantize(int32_t acc, int32_t m0, int32_t shift)
 {
     int32_t x = acc;
-    if (shift > 0) {
-        const int64_t wide = (int64_t)acc * ((int64_t)1 << shift);
-        x = wide > INT32_MAX ? INT32_MAX : wide < INT32_MIN ? INT32_MIN : (int32_t)wide;
+    if (shift > 0) { /* acc * 2^shift, saturated */
+        const int32_t limit = INT32_MAX >> shift;
+        x = acc > limit ? INT32_MAX : acc < -limit - 1 ? INT32_MIN : acc * ((int32_t)1 << shift);
         return (int32_t)(((int64_t)x * m0 + ((int64_t)1 << 30)) >> 31);
     }
     return nn_rounding_divide_by_pot((int32_t)(((int64_t)x * m0 + ((int64_t)1 << 30)) >> 31), -shift);

@@ -6,6 +6,8 @@
 #include "nn.h"
 #include "requant.h"
 
+#define NN_DW_CHUNK 32 /* outputs accumulated before they are requantized together */
+
 void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                    const int32_t *multiplier, const int8_t *shift, int8_t *scratch, int8_t *out)
 {
@@ -40,24 +42,33 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
                 x = scratch;
             }
             for (oy = 0; oy < g->out_h; ++oy) {
-                const int8_t *r = x + oy * sh * row_w;
-                if (is3x3) {
-                    const int8_t *r1 = r + row_w, *r2 = r1 + row_w;
-                    for (ox = 0; ox < g->out_w; ++ox, r += sw, r1 += sw, r2 += sw) {
-                        const int32_t acc = inner + r[0] * w[0] + r[1] * w[1] + r[2] * w[2] + r1[0] * w[3] +
-                                            r1[1] * w[4] + r1[2] * w[5] + r2[0] * w[6] + r2[1] * w[7] + r2[2] * w[8];
-                        *dst++ = nn_output_s8(acc, m0, rshift, p->output_offset, p->act_min, p->act_max);
-                    }
-                } else {
-                    for (ox = 0; ox < g->out_w; ++ox, r += sw) {
-                        const int8_t *row = r;
-                        int32_t acc = inner;
-                        for (ky = 0; ky < g->kernel_h; ++ky, row += g->dilation_h * row_w) {
-                            for (kx = 0; kx < g->kernel_w; ++kx) {
-                                acc += row[kx * g->dilation_w] * w[ky * g->kernel_w + kx];
-                            }
+                const int8_t *row = x + oy * sh * row_w;
+                for (ox = 0; ox < g->out_w; ox += NN_DW_CHUNK) {
+                    const int32_t count = g->out_w - ox < NN_DW_CHUNK ? g->out_w - ox : NN_DW_CHUNK;
+                    const int8_t *r = row + ox * sw;
+                    int32_t acc[NN_DW_CHUNK], i;
+                    if (is3x3) {
+                        const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
+                                      w7 = w[7], w8 = w[8];
+                        for (i = 0; i < count; ++i, r += sw) {
+                            const int8_t *r1 = r + row_w, *r2 = r1 + row_w;
+                            acc[i] = inner + r[0] * w0 + r[1] * w1 + r[2] * w2 + r1[0] * w3 + r1[1] * w4 + r1[2] * w5 +
+                                     r2[0] * w6 + r2[1] * w7 + r2[2] * w8;
                         }
-                        *dst++ = nn_output_s8(acc, m0, rshift, p->output_offset, p->act_min, p->act_max);
+                    } else {
+                        for (i = 0; i < count; ++i, r += sw) {
+                            const int8_t *rr = r;
+                            int32_t a = inner;
+                            for (ky = 0; ky < g->kernel_h; ++ky, rr += g->dilation_h * row_w) {
+                                for (kx = 0; kx < g->kernel_w; ++kx) {
+                                    a += rr[kx * g->dilation_w] * w[ky * g->kernel_w + kx];
+                                }
+                            }
+                            acc[i] = a;
+                        }
+                    }
+                    for (i = 0; i < count; ++i) {
+                        *dst++ = nn_output_s8(acc[i], m0, rshift, p->output_offset, p->act_min, p->act_max);
                     }
                 }
             }
