@@ -143,31 +143,43 @@ def harness_source(api: dict, inputs: list[dict[str, np.ndarray]]) -> str:
     return "\n".join(lines)
 
 
+def build_image(files: dict[str, str], main_source: str, target_name: str, folder: Path) -> Path:
+    """Write the folder plus `main_source` into `folder` and link a test image for the target
+    (with the harness start-up and linker script on semihosting boards); its path."""
+    target = load_target(target_name)
+    _require(target, run=True)
+    run = target["run"]
+    sources = _write({**files, "onnx2mcu_test_main.c": main_source}, folder)
+    cmd = [target["cc"], *target["cflags"], *STRICT, "-Os", "-ffunction-sections", "-fdata-sections",
+           *sources, "-o", "image.elf", "-Wl,--gc-sections", *run.get("link_flags", [])]
+    if run["kind"] == "semihosting":
+        script = Template((HARNESS / "cortex_m.ld").read_text()).substitute(
+            {k: hex(run[k]) for k in ("flash_origin", "flash_size", "ram_origin", "ram_size")})
+        (folder / "image.ld").write_text(script)
+        shutil.copyfile(HARNESS / "cortex_m_startup.c", folder / "startup.c")
+        cmd += ["startup.c", "-T", "image.ld"]
+    _run(cmd, folder, f"{target['cc']} (target {target_name})")
+    return folder / "image.elf"
+
+
+def emulator_command(target_name: str, image: Path) -> list[str]:
+    """The command that runs a test image on the target's emulator."""
+    run = load_target(target_name)["run"]
+    if run["kind"] == "semihosting":
+        return [run["emulator"], "-M", run["machine"], "-display", "none", "-serial", "null", "-monitor", "none",
+                "-semihosting-config", "enable=on,target=native", "-kernel", str(image)]
+    return [run["emulator"], str(image)]
+
+
 def run_samples(files: dict[str, str], api: dict, inputs: list[dict[str, np.ndarray]], target_name: str
                 ) -> list[list[np.ndarray]]:
     """Run the model on every sample on the emulated target; outputs per sample, in API order."""
     target = load_target(target_name)
-    _require(target, run=True)
-    run = target["run"]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        sources = _write({**files, "onnx2mcu_test_main.c": harness_source(api, inputs)}, folder)
-        cmd = [target["cc"], *target["cflags"], *STRICT, "-Os", "-ffunction-sections", "-fdata-sections",
-               *sources, "-o", "image.elf", "-Wl,--gc-sections", *run.get("link_flags", [])]
-        if run["kind"] == "semihosting":
-            script = Template((HARNESS / "cortex_m.ld").read_text()).substitute(
-                {k: hex(run[k]) for k in ("flash_origin", "flash_size", "ram_origin", "ram_size")})
-            (folder / "image.ld").write_text(script)
-            shutil.copyfile(HARNESS / "cortex_m_startup.c", folder / "startup.c")
-            cmd += ["startup.c", "-T", "image.ld"]
-        _run(cmd, folder, f"{target['cc']} (target {target_name})")
-        if run["kind"] == "semihosting":
-            emulate = [run["emulator"], "-M", run["machine"], "-display", "none", "-serial", "null", "-monitor",
-                       "none", "-semihosting-config", "enable=on,target=native", "-kernel", "image.elf"]
-        else:
-            emulate = [run["emulator"], "./image.elf"]
-        out = _run(emulate, folder, f"{run['emulator']} (target {target_name})", env={"PATH": os.environ["PATH"]},
-                   merge=True)
+        image = build_image(files, harness_source(api, inputs), target_name, folder)
+        out = _run(emulator_command(target_name, image), folder, f"{target['run']['emulator']} (target {target_name})",
+                   env={"PATH": os.environ["PATH"]}, merge=True)
     rows = [line for line in out.splitlines() if line and re.fullmatch(r"[0-9a-f]+", line)]
     if len(rows) != len(inputs):
         raise CompileError(f"target {target_name}: expected {len(inputs)} output lines, got {len(rows)}")
