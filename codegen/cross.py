@@ -158,6 +158,8 @@ def build_image(files: dict[str, str], main_source: str, target_name: str, folde
         (folder / "image.ld").write_text(script)
         shutil.copyfile(HARNESS / "cortex_m_startup.c", folder / "startup.c")
         cmd += ["startup.c", "-T", "image.ld"]
+    if any("#include <math.h>" in text for text in files.values()):
+        cmd.append("-lm")
     _run(cmd, folder, f"{target['cc']} (target {target_name})")
     return folder / "image.elf"
 
