@@ -138,3 +138,12 @@ def test_over_budget_names_both_numbers(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "flash" in err and "exceeds the cortex-m0plus budget of 262144 B" in err and not (tmp_path / "out").exists()
     assert main(args + ["--flash-budget", "1000000"]) == 0
+
+
+def test_float_softmax_on_cortex_m():
+    """A float kernel that calls libm (expf) links and agrees on the emulated core."""
+    need("cortex-m4")
+    model, inputs = OP_MODELS["lut-softmax"]
+    compiled = compile_model(model, "net")
+    feeds = random_feeds(np.random.default_rng(3), dict(inputs), count=3)
+    assert verify(compiled, feeds, target="cortex-m4")["target_equal"]
