@@ -195,3 +195,12 @@ def test_int8_depthwise_and_pointwise_run_in_place(rng, x_shape):
     assert compiled.plan.arena_bytes <= compiled.plan.arena_lower_bound + 8
     dsp = plan_memory.run(compiled.graph, ("dsp",))  # the DSP conv kernel takes two columns
     assert set(dsp.scratch) == {0, 1, 2, 3} and dsp.arena_bytes > compiled.plan.arena_bytes
+
+
+def test_int8_depthwise_with_windows_wholly_in_left_padding(rng):
+    """in_w 1, stride 5, pad_left 2: no input column is copied into the padded plane."""
+    x_shape = (1, 2, 3, 1)
+    nodes = [helper.make_node("Conv", ["X", "W"], ["Y"], group=2, strides=[1, 5], pads=[1, 2, 1, 2])]
+    model = make_model(nodes, [("X", x_shape)], [("Y", None)], {"W": rng.standard_normal((2, 1, 3, 3)).astype(np.float32)})
+    calib = [{"X": rng.standard_normal(x_shape).astype(np.float32)} for _ in range(4)]
+    check_int8_model(model, calib, steps=4.0)

@@ -36,7 +36,7 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
             }
             if (scratch) { /* the plane with its padding (the zero point, which adds nothing) */
                 memset(scratch, -p->input_offset, (size_t)(span_h * span_w));
-                for (y = 0; y < copy_h; ++y) {
+                for (y = 0; copy_w > 0 && y < copy_h; ++y) {
                     memcpy(scratch + (y + g->pad_top) * span_w + g->pad_left, x + y * g->in_w, (size_t)copy_w);
                 }
                 x = scratch;
