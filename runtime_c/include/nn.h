@@ -28,5 +28,6 @@
 #include "nn_softmax.h"
 #include "nn_reduce.h"
 #include "nn_shape.h"
+#include "nn_sparse.h"
 
 #endif /* NN_H */
