@@ -31,6 +31,20 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--calib", help=".npz of calibration inputs for int8 (optional for a QDQ model)")
         sp.add_argument("--float-io", action="store_true",
                         help="int8 only: also write NAME_invoke_float, taking and returning float tensors")
+        g = sp.add_argument_group("pruning and sparse weights")
+        g.add_argument("--sparsity", type=float, metavar="S",
+                       help="prune this fraction of each layer's weights by magnitude (structured: of its channels)")
+        g.add_argument("--prune-scope", choices=("layer", "global"), default="layer",
+                       help="unstructured: one threshold per layer (default) or across all pruned layers")
+        g.add_argument("--prune", default="unstructured", metavar="PATTERN",
+                       help="unstructured (default), structured (whole channels; default S 0.5) or N:M (e.g. 2:4)")
+        g.add_argument("--sparsity-per-layer", metavar="NAME=S,...",
+                       help="per-layer fractions (ONNX node names); these layers are pruned even if excluded by default")
+        g.add_argument("--no-bias-correction", action="store_true",
+                       help="do not re-centre pruned layers' mean error on the calibration set")
+        g.add_argument("--encoding", choices=("auto", "dense", "sparse"), default="auto",
+                       help="int8 weight tables: chosen per layer by a cost model (default), always dense, "
+                            "or sparse wherever a weight is zero")
 
     c = sub.add_parser("compile", help="write the C folder for a model")
     common(c)
@@ -68,14 +82,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _compiled(args):
     from codegen.compiler import check_budget, compile_model
+    from codegen.passes.prune import PruneOptions, parse_per_layer
     from codegen.targets import load_target
 
     load_target(args.target)
     if args.float and args.float_io:
         raise CompileError("--float-io applies to int8 models; drop --float")
     mode = "float32" if args.float else "int8"
+    prune = PruneOptions(sparsity=args.sparsity, scope=args.prune_scope, pattern=args.prune,
+                         per_layer=parse_per_layer(args.sparsity_per_layer),
+                         bias_correction=not args.no_bias_correction)
     compiled = compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib,
-                             float_io=args.float_io, target=args.target)
+                             float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding)
     check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)
     return compiled
 
@@ -120,6 +138,8 @@ def _verify(args) -> int:
             f"{100 * result['float_top1_agreement']:.1f}%")
     if result["accuracy_float"] is not None:
         line += f", accuracy float {100 * result['accuracy_float']:.1f}%"
+    if result["accuracy_pruned"] is not None:
+        line += f", pruned {100 * result['accuracy_pruned']:.1f}%"
     if result["accuracy_quantized"] is not None:
         line += f", int8 {100 * result['accuracy_quantized']:.1f}%"
     if "target" in result:
@@ -137,18 +157,38 @@ def _inspect(args) -> int:
 def format_table(report: dict) -> str:
     int8 = report["options"]["mode"] == "int8"
     rows = [("#", "layer", "op", "output", "params", "MACs", "weights B", "output at")
-            + (("SQNR dB",) if int8 else ())]
+            + (("SQNR dB", "zeros", "encoding") if int8 else ())]
+    notes = []
     for layer in report["layers"]:
         sqnr = layer.get("sqnr_db", "-")  # absent: no calibration data to measure it on
         sqnr = "exact" if sqnr is None else sqnr if isinstance(sqnr, str) else f"{sqnr:.1f}"
+        zeros = f"{100 * layer['sparsity']:.0f}%" if "sparsity" in layer else ""
         rows.append((str(layer["index"]), layer["name"][:32], layer["op"], "x".join(map(str, layer["output_shape"])),
                      str(layer["params"]), str(layer["macs"]), str(layer["weights_bytes"]), layer["output_location"])
-                    + ((sqnr,) if int8 else ()))
+                    + ((sqnr, zeros, layer.get("encoding", "")) if int8 else ()))
+        if "encoding" in layer:
+            notes.append(f"[{layer['index']}] {layer['name']}: weights {layer['weight_bytes_encoded']} B "
+                         f"(dense {layer['weight_bytes_dense']} B); {layer['encoding_reason']}")
     rows.append(("", "total", "", "", str(report["params"]), str(report["macs"]), str(report["weights_bytes"]),
-                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})") + (("",) if int8 else ()))
+                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})") + (("", "", "") if int8 else ()))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if k < 3 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    pruning = report.get("pruning")
+    if pruning:
+        what = ", ".join(f"{k} {v}" for k, v in pruning.items() if k not in ("layers", "channel_groups"))
+        lines += ["", f"pruning: {what}"]
+        for layer in pruning["layers"]:
+            after = layer.get("sparsity_after")
+            state = "removed" if after is None else f"{100 * layer['sparsity_before']:.0f}% -> {100 * after:.0f}% zeros"
+            why = f"; kept: {layer['kept_because']}" if "kept_because" in layer else ""
+            fixed = "; bias corrected" if layer["bias_corrected"] else ""
+            lines.append(f"  {layer['name']}: {state}{why}{fixed}")
+        for group in pruning.get("channel_groups", []):
+            why = f" ({group['reason']})" if group["reason"] else ""
+            lines.append(f"  channels of {', '.join(group['layers'])}: {group['channels']} -> {group['kept']}{why}")
+    if notes:
+        lines += ["", "weight encodings:"] + [f"  {n}" for n in notes]
     return "\n".join(lines)

@@ -22,7 +22,9 @@ from codegen.errors import CompileError
 from codegen.frontend import import_model
 from codegen.frontend.load import load_model
 from codegen.ir import Graph
-from codegen.passes import calibrate, plan_memory, quantize
+from codegen.passes import calibrate, encode, plan_memory, quantize
+from codegen.passes import prune as prune_pass
+from codegen.passes.prune import PruneOptions
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.reference import run_float, run_int8
 from codegen.targets import load_target
@@ -56,12 +58,15 @@ MODES = ("int8", "float32")
 
 
 def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
-                  calib=None, float_io: bool = False, target: str = "host") -> CompiledModel:
+                  calib=None, float_io: bool = False, target: str = "host", prune: PruneOptions | None = None,
+                  encoding: str = "auto") -> CompiledModel:
     """Compile a model (path or ModelProto) to C.
 
     mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples.
     `measure` compiles the folder for size with `target`'s toolchain and adds flash and RAM
-    figures to the report."""
+    figures to the report. `prune` prunes the float weights first (codegen/passes/prune.py;
+    bias correction uses `calib`); `encoding` ("auto", "dense" or "sparse") picks the int8
+    layers' weight encodings (codegen/passes/encode.py)."""
     if mode not in MODES:
         raise CompileError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
     model, label = load_model(source)
@@ -76,13 +81,19 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
         options["float_io"] = True
     float_graph = None
     layer_sqnr: list[float | None] = []
+    samples: list = []
+    given = graph.meta.get("qdq", {})
+    pruning = prune is not None and prune.active
+    if (mode == "int8" and (calib is not None or not given)) or (pruning and calib is not None):
+        samples, calib_label = _calibration_samples(calib, graph, label)
+        calibrate.check_samples(samples, calib_label)
+    if pruning:
+        pruned = prune_pass.run(graph, prune, samples)
+        options["prune"] = prune.describe()
     if mode == "int8":
         float_graph = copy.deepcopy(graph)
-        given = graph.meta.get("qdq", {})
-        ranges, samples = {}, []
-        if calib is not None or not given:
-            samples, calib_label = _calibration_samples(calib, graph, label)
-            calibrate.check_samples(samples, calib_label)
+        ranges = {}
+        if samples:
             ranges = calibrate.run(graph, samples)
         options["quantization"] = "qdq" if given else "calibrated"
         quantize.run(graph, ranges, given)
@@ -90,6 +101,12 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
             layer_sqnr = layer_errors(float_graph, graph, samples[:SQNR_SAMPLES])
     spec = load_target(target)
     features = tuple(sorted(k for k, on in spec.get("features", {}).items() if on))
+    if mode == "int8":
+        encode.run(graph, features, encoding)
+        if encoding != "auto":
+            options["encoding"] = encoding
+    elif pruning:
+        float_graph = graph  # what the pruned float C computes
     plan = plan_memory.run(graph, features)
     if target != "host":
         options["target"] = target
@@ -100,6 +117,14 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
         host_files = emit_model(graph, plan, prefix, {k: v for k, v in options.items() if k != "cflags"}).files
     for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
+    if pruning:
+        emitted.report["pruning"] = pruned
+    for layer, node in zip(emitted.report["layers"], graph.nodes):
+        choice = node.attrs.get("encoding")
+        if choice is not None:
+            layer.update(sparsity=round(choice.sparsity, 4), encoding=choice.encoding,
+                         weight_bytes_dense=choice.dense_bytes, weight_bytes_encoded=choice.bytes,
+                         encoding_reason=choice.reason)
     if measure:
         sizes = cross.measure(emitted.files, target)
         emitted.report.update(

@@ -239,24 +239,35 @@ def estimate(w: np.ndarray, kind: str, encoding: str, features: tuple[str, ...] 
     return int(round(sum(c * n for c, n in zip(costs[key], work(np.asarray(w), kind, encoding, geometry)))))
 
 
-def choose(w: np.ndarray, kind: str, features: tuple[str, ...] = (), geometry: dict | None = None) -> Choice:
+POLICIES = ("auto", "dense", "sparse")
+
+
+def choose(w: np.ndarray, kind: str, features: tuple[str, ...] = (), geometry: dict | None = None,
+           policy: str = "auto") -> Choice:
     """Dense or one of ENCODINGS for a layer's int8 weights (w and geometry as for `estimate`)
-    on a target with these CPU features (e.g. ("dsp", "fpu")), by the rule above."""
+    on a target with these CPU features (e.g. ("dsp", "fpu")). policy "auto": by the rule above;
+    "sparse": the best sparse encoding whenever a weight is zero; "dense": dense."""
+    if policy not in POLICIES:
+        raise CompileError(f"unknown encoding policy '{policy}' (choose from {', '.join(POLICIES)})")
     w = np.asarray(w)
-    dense_bytes, est_dense = int(w.size), estimate(w, kind, "dense", features, geometry)
-    s = sparsity(w)
+    dense_bytes, s = int(w.size), sparsity(w)
+    est_dense = estimate(w, kind, "dense", features, geometry)
+    if policy == "dense" or s == 0:
+        why = "--encoding dense" if policy == "dense" else "no zero weights"
+        return Choice("dense", s, dense_bytes, dense_bytes, est_dense, est_dense, dense_bytes, f"dense: {why}")
     options = []
     for encoding in ENCODINGS:
         size, est = encoded_bytes(w, encoding), estimate(w, kind, encoding, features, geometry)
         b, i = size / dense_bytes, est / max(est_dense, 1)
         qualifies = (b <= 1 and i <= 1) or (b <= CLEAR and i <= LITTLE) or (i <= CLEAR and b <= LITTLE)
-        options.append((b * i, not qualifies, encoding, size, est, b, i))
+        options.append((b * i, not qualifies and policy == "auto", encoding, size, est, b, i))
     score, rejected, encoding, size, est, b, i = min(options, key=lambda o: (o[1], o[0]))
     figures = f"{b:.2f}x the bytes and {i:.2f}x the instructions of dense at {s:.0%} sparsity"
     if rejected:
         return Choice("dense", s, dense_bytes, dense_bytes, est_dense, est, size,
                       f"dense: the best sparse form, {encoding}, would take {figures}")
-    return Choice(encoding, s, dense_bytes, size, est_dense, est, size, f"{encoding}: {figures}")
+    why = " (--encoding sparse)" if policy == "sparse" else ""
+    return Choice(encoding, s, dense_bytes, size, est_dense, est, size, f"{encoding}: {figures}{why}")
 
 
 def work(w: np.ndarray, kind: str, encoding: str, geometry: dict | None = None) -> tuple[float, ...]:

@@ -160,12 +160,16 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         "float_top1_agreement": top1_same / len(samples),
         "sqnr_db": _sqnr_db(o_cat, c_cat.astype(np.float64) - o_cat),
         "accuracy_float": None,
+        "accuracy_pruned": None,
         "accuracy_quantized": None,
     }
     if labels is not None:
         result["accuracy_float"] = float(np.mean(np.array(top1_o) == labels))
         if int8:
             result["accuracy_quantized"] = float(np.mean(np.array(top1_c) == labels))
+        if "pruning" in compiled.report:  # the pruned float model, before quantization
+            pruned = [int(np.argmax(run_float(compiled.float_graph, feeds)[graph.outputs[0]])) for feeds in samples]
+            result["accuracy_pruned"] = float(np.mean(np.array(pruned) == labels))
     if target != "host":
         from codegen.cross import run_samples
 

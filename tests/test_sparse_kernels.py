@@ -342,7 +342,7 @@ def test_choose_follows_its_rule(features):
 
 
 def test_choose_on_the_benchmark_layers():
-    """The decisions the measured table supports (python3 -m codegen.sparse table)."""
+    """The decisions the measured table supports (python -m benchmarks.sparse table)."""
     dsp = ("dsp", "fpu")
     picks = {}
     for s in (0.0, 0.5, 0.75, 0.9, 1.0):

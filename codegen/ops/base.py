@@ -108,6 +108,11 @@ class Op:
     def scratch_bytes(self, node: Node, graph: Graph, in_place: bool, features: tuple[str, ...] = ()) -> int:
         return 0
 
+    def sparse_layer(self, node: Node, graph: Graph) -> tuple[str, np.ndarray, dict] | None:
+        """int8 layers a sparse kernel can run: (kind, int8 weights, geometry) as
+        codegen.sparse.choose takes them; None for the others."""
+        return None
+
     keeps_qparams = False
 
     def output_qparams(self, node: Node, graph: Graph, choose: Callable[[str], QParams]) -> list[QParams]:
@@ -166,6 +171,20 @@ def apply_activation(node: Node, y: np.ndarray) -> np.ndarray:
     if lo == -np.inf and hi == np.inf:
         return y
     return np.minimum(np.maximum(y, np.float32(lo)), np.float32(hi)).astype(y.dtype)
+
+
+def is_sparse(node: Node) -> bool:
+    """Whether the encoding pass chose sparse weights for the node (codegen/passes/encode.py)."""
+    choice = node.attrs.get("encoding")
+    return choice is not None and choice.encoding != "dense"
+
+
+def sparse_tables(weight: np.ndarray, encoding: str) -> list[Const]:
+    """The counts, positions and values tables of int8 weights in a sparse encoding."""
+    from codegen import sparse
+
+    tables = sparse.encode(weight, encoding)
+    return [Const(tables["counts"], "wc"), Const(tables["positions"], "wp"), Const(tables["values"], "wv")]
 
 
 def require_const(graph: Graph, node: Node, index: int, what: str) -> np.ndarray:

@@ -18,10 +18,11 @@ import math
 
 import numpy as np
 
+from codegen import sparse
 from codegen.errors import Unsupported
 from codegen.fixedpoint import requantize
-from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, qparams,
-                              register, require_const, shape_of)
+from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, is_sparse,
+                              qparams, register, require_const, shape_of, sparse_tables)
 from codegen.qparams import multipliers, quantize_bias, quantize_weights
 
 
@@ -168,13 +169,21 @@ class Conv(Op):
         w, b = self._weights(node, graph)
         wq, scales = quantize_weights(w, axis=0)
         bias = quantize_bias(b, x.scale, scales)
-        bound = np.abs(bias.astype(np.int64)) + 255 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
+        bound = np.abs(bias.astype(np.int64)) + 256 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
         if bound.max(initial=0) >= 2**31:
             raise Unsupported("an int32 accumulator could overflow (bias or reduction too large)")
         m0, shift = multipliers(x.scale * scales.astype(np.float64) / y.scale)
         act_min, act_max = y.clamp_range(*activation(node))
         return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift, "input_offset": -x.zero_point,
                 "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
+
+    def sparse_layer(self, node, graph):
+        geo, weight = self.geometry(node, graph), node.attrs["q"]["weight"]
+        if self._depthwise(geo):
+            return "dw", weight.reshape(geo["out_channels"], -1), self._params(geo)
+        if geo["groups"] == 1:
+            return "conv", weight, self._params(geo)
+        return None  # grouped: dense only
 
     def reference_s8(self, node, graph, inputs):
         geo, q = self.geometry(node, graph), node.attrs["q"]
@@ -199,7 +208,7 @@ class Conv(Op):
         # int8 only: the depthwise kernel copies each input plane aside before writing its
         # output plane; the 1x1 kernel copies each column before writing its outputs (the
         # planner checks that the input dies here and that the sizes match)
-        if not is_int8(graph, node):
+        if not is_int8(graph, node) or is_sparse(node):  # the sparse kernels read the input throughout
             return None
         geo = self.geometry(node, graph)
         return 0 if self._depthwise(geo) or self._pointwise(geo) else None
@@ -208,6 +217,8 @@ class Conv(Op):
         if not is_int8(graph, node):
             return 0
         geo = self.geometry(node, graph)
+        if is_sparse(node):
+            return sparse.scratch_bytes("dw" if self._depthwise(geo) else "conv", self._params(geo))
         if self._depthwise(geo):  # the padded input plane (nn_conv.h)
             padded = any(geo["begin"]) or any(geo["end"])
             span = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in
@@ -226,6 +237,14 @@ class Conv(Op):
                       "act_min": q["act_min"], "act_max": q["act_max"]}
             tables = [Const(q["bias"], "b"), Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s")]
             rows = q["weight"].reshape(geo["out_channels"], -1)
+            if is_sparse(node):
+                kind, weight, _ = self.sparse_layer(node, graph)
+                encoding = node.attrs["encoding"].encoding
+                function, source, params_type = sparse.sparse_kernel(kind)
+                scratch = [Scratch("int8_t")] if kind == "dw" else []
+                return [KernelCall(function, (source,), params_type, sparse.sparse_params(kind, params, encoding),
+                                   [node.inputs[0], *sparse_tables(weight, encoding), *tables, *scratch,
+                                    node.outputs[0]])]
             if self._depthwise(geo):
                 return [KernelCall("nn_conv_dw_s8", ("src/conv/nn_conv_dw_s8.c",), "nn_conv_s8_params", params,
                                    [node.inputs[0], Const(rows, "w"), *tables, Scratch("int8_t"), node.outputs[0]])]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codegen import sparse
 from codegen.errors import Unsupported
 from codegen.ir import Graph, Node
 from codegen.fixedpoint import requantize
@@ -24,7 +25,9 @@ from codegen.ops.base import (
     is_int8,
     qparams,
     register,
+    is_sparse,
     shape_of,
+    sparse_tables,
 )
 from codegen.qparams import fold_input_offset, multipliers, quantize_bias, quantize_weights
 
@@ -194,6 +197,9 @@ class FullyConnected(Op):
         return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift,
                 "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
 
+    def sparse_layer(self, node, graph):
+        return "fc", node.attrs["q"]["weight"], self._strides(self.layout(node, graph))
+
     def reference_s8(self, node, graph, inputs):
         fc, q = self.layout(node, graph), node.attrs["q"]
         flat = inputs[graph.const(node.inputs[0]) is not None].reshape(-1).astype(np.int64)
@@ -215,16 +221,14 @@ class FullyConnected(Op):
             q = node.attrs["q"]
             params = {**self._strides(fc), "output_offset": q["output_offset"],
                       "act_min": q["act_min"], "act_max": q["act_max"]}
-            return [
-                KernelCall(
-                    "nn_fc_s8",
-                    ("src/fc/nn_fc_s8.c",),
-                    "nn_fc_s8_params",
-                    params,
-                    [act, Const(q["weight"], "w"), Const(q["bias"], "b"), Const(q["multiplier"], "m"),
-                     Const(q["shift"].astype(np.int8), "s"), node.outputs[0]],
-                )
-            ]
+            tables = [Const(q["bias"], "b"), Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s")]
+            if is_sparse(node):
+                encoding = node.attrs["encoding"].encoding
+                function, source, params_type = sparse.sparse_kernel("fc")
+                return [KernelCall(function, (source,), params_type, sparse.sparse_params("fc", params, encoding),
+                                   [act, *sparse_tables(q["weight"], encoding), *tables, node.outputs[0]])]
+            return [KernelCall("nn_fc_s8", ("src/fc/nn_fc_s8.c",), "nn_fc_s8_params", params,
+                               [act, Const(q["weight"], "w"), *tables, node.outputs[0]])]
         lo, hi = activation(node)
         params = {**self._strides(fc), "act_min": float(lo), "act_max": float(hi)}
         bias = None if fc.bias is None else Const(fc.bias.astype(np.float32), "b")

@@ -1,1 +1,2 @@
-"""Graph passes, in pipeline order: plan_memory (prune, calibrate and quantize join later)."""
+"""Graph passes, in pipeline order: prune (float weights), calibrate, quantize, encode (dense or
+sparse weights per layer), plan_memory."""
