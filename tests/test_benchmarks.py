@@ -71,7 +71,7 @@ def test_suite_runs_on_one_model(tmp_path, capsys):
     for row in rows:
         assert row["instructions"] > row["macs"] / 4 and row["arena_bytes"] >= row["arena_lower_bound"] > 0
         assert row["code_bytes"] > 0 and row["const_bytes"] >= row["weights_bytes"]
-        assert f"| digits | int8 | {row['target']} | {row['macs']:,} |" in table
+        assert f"| digits | int8 | {row['target']} | 0.0 | {row['macs']:,} |" in table
     assert main(["--models", "nonsense"]) == 2
 
 
