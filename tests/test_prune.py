@@ -21,7 +21,8 @@ from codegen.passes import prune
 from codegen.passes.prune import PruneOptions
 from codegen.reference import run_float, run_int8
 from codegen.verify import load_samples, verify
-from tests.conftest import make_model, random_feeds
+from conftest import make_model, random_feeds
+from test_targets import need
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits"
 
@@ -210,6 +211,20 @@ def test_pruned_models_are_bit_exact(rng, encoding):
         assert {k for l in compiled.report["layers"] for k in l["kernels"]} >= {
             "nn_conv_sparse_s8", "nn_conv_dw_sparse_s8", "nn_fc_sparse_s8"}
     check_exact(compiled, calib)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_sparse_model_is_identical_on_target(rng, target):
+    """Every sparse kernel in one model, on a DSP core and on the smallest one."""
+    need(target)
+    calib = random_feeds(rng, {"x": (1, 3, 10, 10)}, count=6)
+    options = PruneOptions(sparsity=0.7, per_layer={"conv1": 0.5, "dw": 0.6, "fc2": 0.5})
+    compiled = compile_model(cnn(rng), "net", mode="int8", calib=calib, prune=options, encoding="sparse",
+                             target=target)
+    assert {"nn_conv_sparse_s8", "nn_conv_dw_sparse_s8", "nn_fc_sparse_s8"} <= {
+        k for l in compiled.report["layers"] for k in l["kernels"]}
+    result = verify(compiled, calib, target=target)
+    assert result["bit_exact"] and result["target_equal"]
 
 
 def test_example_at_75_percent(tmp_path):
