@@ -9,7 +9,6 @@ and both encodings, so a target builds and boots one image.
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 
 import numpy as np
@@ -22,6 +21,7 @@ from codegen.errors import CompileError
 from codegen.fixedpoint import quantize_multipliers, requantize
 from codegen.ops.conv import windows
 from codegen.targets import load_target
+from test_targets import need
 
 SPARSITIES = (0.0, 0.5, 0.75, 0.9, 0.99)
 PATTERNS = SPARSITIES + ("empty-rows", "zero", "single", "gaps")
@@ -285,14 +285,6 @@ def test_depthwise_padding_wider_than_the_windows():
         out = HostModel(files, api).run([np.concatenate([x for _, x in layers])])[0]
         want = np.concatenate([reference_s8(layer, x) for layer, x in layers])
         np.testing.assert_array_equal(out, want)
-
-
-def need(target: str) -> None:
-    problem = cross.missing_tools(load_target(target))
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{target}: {problem}")
-        pytest.skip(f"{target}: {problem}")
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m3"])
