@@ -72,12 +72,13 @@ typedef struct {
 /*
  * Any int8 convolution. weight [out_channels][in_channels / groups][kernel_h][kernel_w].
  * scratch NULL: the windows are read from the input directly. scratch of one column,
- * K = in_channels / groups * kernel_h * kernel_w int16 (the DSP kernel of runtime_c/opt/dsp
- * needs two): each window, plus input_offset and 0 in padding, is first copied there
- * (nn_im2col_s16) and every output channel of the group is a dot product with it. With scratch
- * the kernel works in place (out == in) for a 1x1 convolution with stride 1, no padding, one
- * group and in_channels == out_channels: a position's inputs are copied before its outputs are
- * written.
+ * K = in_channels / groups * kernel_h * kernel_w int16: each window, plus input_offset and 0 in
+ * padding, is first copied there (nn_im2col_s16) and every output channel of the group is a dot
+ * product with it. The DSP kernel of runtime_c/opt/dsp needs two columns, 2 K int16, 4-byte
+ * aligned (it loads them by words): the windows of two output positions, interleaved, which it
+ * copies before writing either position's outputs. With scratch the kernel works in place
+ * (out == in) for a 1x1 convolution with stride 1, no padding, one group and
+ * in_channels == out_channels: a position's inputs are copied before its outputs are written.
  */
 void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                 const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int8_t *out);

@@ -1,64 +1,324 @@
+/* nn_conv_dw_s8 for cores with the DSP extension (Cortex-M4, M7, M33, M55): the portable
+ * kernel's plane-by-plane order. The padded plane is built once per call and only its inside
+ * is copied per channel; 3x3 windows (stride 1 or 2) are taken two outputs at a time by dual
+ * 16-bit multiply-accumulates, whole output rows into one buffer of accumulators; the buffer is
+ * requantized at once with the channel's constants (requant_dsp.h, or nn_output_s8 for a
+ * channel that does not fit it). Integer sums in another order: the portable kernel's result,
+ * bit for bit. Without the DSP extension (a strict build on the host) the same code runs with C
+ * in place of the instructions. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O2") /* the hot loops keep their registers even in an -Os build */
 #endif
-/* nn_conv_dw_s8 for cores with the DSP extension (Cortex-M4, M7, M33, M55): the portable
- * kernel with 3x3 stride-1 windows taken two outputs at a time by dual 16-bit multiply-
- * accumulates. Integer sums in another order: the portable kernel's result, bit for bit. */
 #include <string.h>
 
 #include "nn.h"
 #include "requant.h"
+#include "requant_dsp.h"
 
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 
-static inline int32_t nn_load32(const void *p)
+static inline int32_t nn_dw_sat_s8(int32_t v)
+{
+    return __ssat(v, 8);
+}
+#else
+static inline int32_t nn_dw_sat_s8(int32_t v)
+{
+    return nn_clamp_s32(v, -128, 127);
+}
+#endif
+
+static inline int32_t nn_dw_pack16(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+}
+
+/* 3x3 windows (stride 1 or 2): `rows` output rows of `count` >= 2 outputs each, the first
+ * reading input r (rows row_w apart), the next row's first `skip` bytes past where a row ends,
+ * into consecutive accumulators `acc`. Weights as the pairs (w0, w2), (w3, w5), (w6, w8) of each
+ * kernel row and the middle taps (w1, w4), (w7, 0); the loop's state, in the order its loads
+ * expect. */
+typedef struct {
+    const int8_t *r;  /* 0 */
+    int32_t *acc;     /* 4 */
+    int32_t count;    /* 8 */
+    int32_t rows;     /* 12 */
+    int32_t skip;     /* 16 */
+    int32_t row_w;    /* 20 */
+    int32_t inner;    /* 24: bias plus the input offset times every tap */
+    int32_t w02a;     /* 28 */
+    int32_t w02b;     /* 32 */
+    int32_t w02c;     /* 36 */
+    int32_t w1ab;     /* 40 */
+    int32_t w1c;      /* 44 */
+} nn_dw3x3_rows;
+
+static void nn_dw3x3_pack(const int8_t *w, nn_dw3x3_rows *k)
+{
+    k->w02a = nn_dw_pack16(w[0], w[2]);
+    k->w02b = nn_dw_pack16(w[3], w[5]);
+    k->w02c = nn_dw_pack16(w[6], w[8]);
+    k->w1ab = nn_dw_pack16(w[1], w[4]);
+    k->w1c = nn_dw_pack16(w[7], 0);
+}
+
+#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_UNALIGNED) /* word loads at any address */
+/* Two adjacent outputs a0 (r5), a1 (r6) at a time, stride 1: input r0 (row_w r7 between the
+ * kernel rows), accumulators r1, inner r8, weights w02a..w1c in r9..r12, lr. A word of four
+ * inputs b0..b3 splits (r4, r3) into (b0, b2) and (b1, b3); with the weight pairs (w0, w2) that
+ * is b0 w0 + b2 w2 and b1 w0 + b3 w2 by SMLAD, and the middle taps b1 w1 and b2 w1 by halfword
+ * multiply-accumulates: two outputs read exactly their four inputs per row. r0 moves on by 2. */
+#define NN_DW3X3S1_PAIR                                                                                           \
+    "ldr r3, [r0, r7, lsl #1]\n\t" /* kernel row 2 */                                                            \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r11, r8\n\t"                                                                                   \
+    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
+    "smlad r6, r3, r11, r8\n\t"                                                                                   \
+    "smlatb r6, r4, lr, r6\n\t"                                                                                   \
+    "ldr r3, [r0, r7]\n\t" /* kernel row 1 */                                                                    \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r10, r5\n\t"                                                                                   \
+    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
+    "smlad r6, r3, r10, r6\n\t"                                                                                   \
+    "smlatt r6, r4, r12, r6\n\t"                                                                                  \
+    "ldr r3, [r0], #2\n\t" /* kernel row 0 */                                                                    \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r9, r5\n\t"                                                                                    \
+    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
+    "smlad r6, r3, r9, r6\n\t"                                                                                    \
+    "smlatb r6, r4, r12, r6\n\t"                                                                                  \
+    "strd r5, r6, [r1], #8\n\t"
+
+/* Stride 2: the first output's window is b0..b2, the second's b2..b4. The word b0..b3 gives
+ * the first's (b0, b2) and b1 and the second's b3, the word b1..b4 the second's (b2, b4) as
+ * its odd bytes. r0 moves on by 4. */
+#define NN_DW3X3S2_PAIR                                                                                           \
+    "ldr r3, [r0, r7, lsl #1]\n\t" /* kernel row 2: b0..b3 */                                                    \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r11, r8\n\t"                                                                                   \
+    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
+    "smlatb r6, r3, lr, r8\n\t"                                                                                   \
+    "ldr r3, [r0, r7]\n\t" /* kernel row 1 */                                                                    \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r10, r5\n\t"                                                                                   \
+    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
+    "smlatt r6, r3, r12, r6\n\t"                                                                                  \
+    "ldr r3, [r0], #1\n\t" /* kernel row 0 */                                                                    \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r9, r5\n\t"                                                                                    \
+    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
+    "smlatb r6, r3, r12, r6\n\t"                                                                                  \
+    "ldr r3, [r0, r7, lsl #1]\n\t" /* the words b1..b4 */                                                        \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r6, r3, r11, r6\n\t"                                                                                   \
+    "ldr r3, [r0, r7]\n\t"                                                                                        \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r6, r3, r10, r6\n\t"                                                                                   \
+    "ldr r3, [r0], #3\n\t"                                                                                        \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r6, r3, r9, r6\n\t"                                                                                    \
+    "strd r5, r6, [r1], #8\n\t"
+
+/* The rows, in fixed registers saving those used as a call would (the state's address waits on
+ * the stack): pairs of outputs, an odd count taking outputs 0, 1, then 1, 2 (output 1 twice,
+ * the same value), 3, 4 and so on; `back` input bytes per output. */
+#define NN_DW3X3_ROWS(pair, back)                                                                                 \
+    "push {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                                         \
+    "add r3, r0, #20\n\t"                                                                                         \
+    "ldmia r3, {r7, r8, r9, r10, r11, r12, lr}\n\t"                                                               \
+    "ldr r1, [r0, #4]\n\t"                                                                                        \
+    "ldr r0, [r0]\n"                                                                                              \
+    "3:\n\t"                                                                                                      \
+    "ldr r3, [sp]\n\t"                                                                                            \
+    "ldr r2, [r3, #8]\n\t"                                                                                        \
+    "lsrs r2, r2, #1\n\t" /* pairs, carry: the count is odd */                                                   \
+    pair "itte cs\n\t"                                                                                            \
+    "subcs r0, r0, #" back "\n\t"                                                                                 \
+    "subcs r1, r1, #4\n\t"                                                                                        \
+    "subcc r2, r2, #1\n\t"                                                                                        \
+    "cmp r2, #0\n\t"                                                                                              \
+    "beq 2f\n"                                                                                                    \
+    "1:\n\t" pair "subs r2, r2, #1\n\t"                                                                           \
+    "bne 1b\n"                                                                                                    \
+    "2:\n\t"                                                                                                      \
+    "ldr r3, [sp]\n\t"                                                                                            \
+    "ldr r4, [r3, #12]\n\t"                                                                                       \
+    "subs r4, r4, #1\n\t"                                                                                         \
+    "beq 9f\n\t"                                                                                                  \
+    "str r4, [r3, #12]\n\t"                                                                                       \
+    "ldr r4, [r3, #16]\n\t"                                                                                       \
+    "add r0, r0, r4\n\t"                                                                                          \
+    "b 3b\n"                                                                                                      \
+    "9:\n\t"                                                                                                      \
+    "pop {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+
+__attribute__((noinline)) static void nn_dw3x3s1_rows(nn_dw3x3_rows *state)
+{
+    register nn_dw3x3_rows *k __asm__("r0") = state;
+    __asm__ volatile(NN_DW3X3_ROWS(NN_DW3X3S1_PAIR, "1") : "+r"(k) : : "r1", "r2", "r3", "r12", "cc", "memory");
+}
+
+__attribute__((noinline)) static void nn_dw3x3s2_rows(nn_dw3x3_rows *state)
+{
+    register nn_dw3x3_rows *k __asm__("r0") = state;
+    __asm__ volatile(NN_DW3X3_ROWS(NN_DW3X3S2_PAIR, "2") : "+r"(k) : : "r1", "r2", "r3", "r12", "cc", "memory");
+}
+#else
+static inline int32_t nn_dw_lo(int32_t v)
+{
+    return (int16_t)(v & 0xFFFF);
+}
+
+static inline int32_t nn_dw_hi(int32_t v)
+{
+    return v >> 16;
+}
+
+static inline int32_t nn_dw_sxtb16(int32_t v)
+{
+    return (int32_t)(((uint32_t)(int8_t)((v >> 16) & 0xFF) << 16) | ((uint32_t)(int8_t)(v & 0xFF) & 0xFFFFu));
+}
+
+static inline int32_t nn_dw_sxtb16_ror8(int32_t v)
+{
+    return nn_dw_sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
+}
+
+static inline int32_t nn_dw_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return acc + nn_dw_lo(a) * nn_dw_lo(b) + nn_dw_hi(a) * nn_dw_hi(b);
+}
+
+static inline int32_t nn_dw_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return acc + nn_dw_lo(a) * nn_dw_lo(b);
+}
+
+static inline int32_t nn_dw_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return acc + nn_dw_hi(a) * nn_dw_lo(b);
+}
+
+static inline int32_t nn_dw_load32(const void *p)
 {
     int32_t v;
     memcpy(&v, p, 4);
     return v;
 }
 
-static inline int32_t nn_pack16(int32_t lo, int32_t hi)
+/* The same in C: per kernel row, (b0, b2) and (b1, b3) of the first output's word, (b1, b3)
+ * and (b2, b4) of the second's (one byte on for stride 1, two for stride 2) */
+static void nn_dw3x3_rows_c(nn_dw3x3_rows *k, int32_t stride)
 {
-    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFFu));
+    const int32_t w02[3] = {k->w02a, k->w02b, k->w02c}, w1[3] = {k->w1ab, k->w1ab >> 16, k->w1c};
+    const int8_t *r = k->r;
+    int32_t *acc = k->acc;
+    for (; k->rows > 0; --k->rows, r += k->skip) {
+        int32_t skew = k->count & 1, n = (k->count + 1) >> 1, ky;
+        for (; n > 0; --n, r += 2 * stride, acc += 2) {
+            int32_t a0 = k->inner, a1 = k->inner;
+            for (ky = 0; ky < 3; ++ky) {
+                const int8_t *b = r + ky * k->row_w;
+                const int32_t first = nn_dw_load32(b), second = nn_dw_load32(b + stride - 1);
+                a0 = nn_dw_smlabb(nn_dw_sxtb16_ror8(first), w1[ky], nn_dw_smlad(nn_dw_sxtb16(first), w02[ky], a0));
+                a1 = nn_dw_smlatb(nn_dw_sxtb16(second), w1[ky], nn_dw_smlad(nn_dw_sxtb16_ror8(second), w02[ky], a1));
+            }
+            acc[0] = a0;
+            acc[1] = a1;
+            if (skew) { /* the first pair only */
+                skew = 0;
+                r -= stride;
+                --acc;
+            }
+        }
+    }
 }
 
-/* 3x3, stride 1: two adjacent outputs per step. A word of four inputs b0..b3 splits into
- * (b0, b2) and (b1, b3); with the weight pairs (w0, w2) that is b0 w0 + b2 w2 and b1 w0 + b3 w2
- * by SMLAD, and the middle taps b1 w1 and b2 w1 by the halfword multiply-accumulates. Runs while
- * the word of the last pair stays inside the row (`pairs` steps); returns the outputs done. */
-static int32_t nn_dw3x3_pairs(const int8_t *r, int32_t row_w, const int8_t *w, int32_t inner, int32_t pairs,
-                              int32_t *acc)
+static void nn_dw3x3s1_rows(nn_dw3x3_rows *k)
 {
-    const int32_t w02a = nn_pack16(w[0], w[2]), w02b = nn_pack16(w[3], w[5]), w02c = nn_pack16(w[6], w[8]);
-    const int32_t w1ab = nn_pack16(w[1], w[4]), w1c = nn_pack16(w[7], 0);
-    int32_t i;
-    for (i = 0; i < pairs; ++i, r += 2, acc += 2) {
-        int32_t a0 = inner, a1 = inner, v, even, odd;
-        v = nn_load32(r);
-        even = __sxtb16(v);
-        odd = __sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
-        a0 = __smlabb(odd, w1ab, __smlad(even, w02a, a0));
-        a1 = __smlatb(even, w1ab, __smlad(odd, w02a, a1));
-        v = nn_load32(r + row_w);
-        even = __sxtb16(v);
-        odd = __sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
-        a0 = __smlabt(odd, w1ab, __smlad(even, w02b, a0));
-        a1 = __smlatt(even, w1ab, __smlad(odd, w02b, a1));
-        v = nn_load32(r + 2 * row_w);
-        even = __sxtb16(v);
-        odd = __sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
-        a0 = __smlabb(odd, w1c, __smlad(even, w02c, a0));
-        a1 = __smlatb(even, w1c, __smlad(odd, w02c, a1));
-        acc[0] = a0;
-        acc[1] = a1;
-    }
-    return 2 * pairs;
+    nn_dw3x3_rows_c(k, 1);
+}
+
+static void nn_dw3x3s2_rows(nn_dw3x3_rows *k)
+{
+    nn_dw3x3_rows_c(k, 2);
 }
 #endif
 
-#define NN_DW_CHUNK 32 /* outputs accumulated before they are requantized together */
+/* Any window: `count` outputs from r, stride sw, rows row_w apart */
+static void nn_dw_row(const nn_conv_geometry *g, const int8_t *r, int32_t row_w, const int8_t *w, int32_t inner,
+                      int32_t count, int32_t *acc)
+{
+    int32_t i, ky, kx;
+    for (i = 0; i < count; ++i, r += g->stride_w) {
+        const int8_t *rr = r;
+        const int8_t *wr = w;
+        int32_t a = inner;
+        for (ky = 0; ky < g->kernel_h; ++ky, rr += g->dilation_h * row_w, wr += g->kernel_w) {
+            for (kx = 0; kx < g->kernel_w; ++kx) {
+                a += rr[kx * g->dilation_w] * wr[kx];
+            }
+        }
+        acc[i] = a;
+    }
+}
+
+/* The plane x (in_h x in_w), its first copy_h rows and copy_w columns, into dst at (pad_top,
+ * pad_left), rows span_w apart; the border around them is left as it is. */
+static void nn_dw_copy_plane(const nn_conv_geometry *g, const int8_t *x, int32_t span_w, int32_t copy_h,
+                             int32_t copy_w, int8_t *dst)
+{
+    int32_t y, i;
+    dst += g->pad_top * span_w + g->pad_left;
+    for (y = 0; y < copy_h; ++y, x += g->in_w, dst += span_w) {
+        const int8_t *s = x;
+        int8_t *d = dst;
+        for (i = copy_w; i >= 4; i -= 4, s += 4, d += 4) {
+            memcpy(d, s, 4);
+        }
+        for (; i > 0; --i) {
+            *d++ = *s++;
+        }
+    }
+}
+
+/* Accumulators of one channel out to int8 */
+static void nn_dw_flush(const nn_conv_s8_params *p, const int32_t *acc, int32_t count, int32_t fast, int32_t m0,
+                        int32_t shift, int8_t *dst)
+{
+    int32_t i;
+    if (fast) {
+        const int32_t e = -shift, c = nn_requant_dsp_c(shift, p->output_offset);
+        const int32_t lo = p->act_min, hi = p->act_max;
+        if (lo == -128 && hi == 127) {
+            for (i = count >> 1; i > 0; --i, acc += 2, dst += 2) {
+                const int32_t a0 = acc[0], a1 = acc[1];
+                dst[0] = (int8_t)nn_dw_sat_s8(nn_requant_dsp(a0, m0, e, c));
+                dst[1] = (int8_t)nn_dw_sat_s8(nn_requant_dsp(a1, m0, e, c));
+            }
+            if (count & 1) {
+                dst[0] = (int8_t)nn_dw_sat_s8(nn_requant_dsp(acc[0], m0, e, c));
+            }
+        } else {
+            for (i = 0; i < count; ++i) {
+                dst[i] = (int8_t)nn_clamp_s32(nn_requant_dsp(acc[i], m0, e, c), lo, hi);
+            }
+        }
+        return;
+    }
+    for (i = 0; i < count; ++i) {
+        dst[i] = nn_output_s8(acc[i], m0, shift, p->output_offset, p->act_min, p->act_max);
+    }
+}
+
+#define NN_DW_CHUNK 48 /* accumulators of consecutive outputs requantized together */
 
 void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                    const int32_t *multiplier, const int8_t *shift, int8_t *scratch, int8_t *out)
@@ -74,61 +334,64 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
     const int32_t copy_h = g->in_h < span_h - g->pad_top ? g->in_h : span_h - g->pad_top;
     const int32_t copy_w = g->in_w < span_w - g->pad_left ? g->in_w : span_w - g->pad_left;
     const int32_t row_w = scratch ? span_w : g->in_w;
-    const int32_t is3x3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1;
-    int32_t n, c, t, oy, ox, ky, kx, y;
+    const int32_t is3x3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1 &&
+                          (sw == 1 || sw == 2);
+    /* whole output rows per flush while they fit, else pieces of rows */
+    const int32_t piece = g->out_w < NN_DW_CHUNK ? g->out_w : NN_DW_CHUNK;
+    const int32_t rows = NN_DW_CHUNK / piece;
+    int32_t n, c, t, oy, ox, i;
+    if (scratch) { /* padding holds the input's zero point, which adds nothing; every plane fills the rest */
+        memset(scratch, -p->input_offset, (size_t)(span_h * span_w));
+    }
     for (n = 0; n < g->batch; ++n) {
         for (c = 0; c < g->out_channels; ++c) {
             const int8_t *x = in + (n * g->in_channels + c) * plane_in;
             const int8_t *w = weight + c * taps;
             int8_t *dst = out + (n * g->out_channels + c) * plane_out;
-            const int32_t m0 = multiplier[c], rshift = shift[c];
+            const int64_t bound = (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) + ((int64_t)taps << 15);
+            const int32_t fast = nn_requant_dsp_fits(bound, shift[c], p->output_offset);
+            int32_t acc[NN_DW_CHUNK];
             int32_t inner = bias[c]; /* bias plus the input offset times every tap */
+            nn_dw3x3_rows k3;
             for (t = 0; t < taps; ++t) {
                 inner += p->input_offset * w[t];
             }
-            if (scratch) { /* the plane with its padding (the zero point, which adds nothing) */
-                memset(scratch, -p->input_offset, (size_t)(span_h * span_w));
-                for (y = 0; copy_w > 0 && y < copy_h; ++y) {
-                    memcpy(scratch + (y + g->pad_top) * span_w + g->pad_left, x + y * g->in_w, (size_t)copy_w);
+            if (is3x3) {
+                nn_dw3x3_pack(w, &k3);
+            }
+            if (scratch) {
+                if (copy_h > 0 && copy_w > 0) {
+                    nn_dw_copy_plane(g, x, span_w, copy_h, copy_w, scratch);
                 }
                 x = scratch;
             }
-            for (oy = 0; oy < g->out_h; ++oy) {
-                const int8_t *row = x + oy * sh * row_w;
-                for (ox = 0; ox < g->out_w; ox += NN_DW_CHUNK) {
-                    const int32_t count = g->out_w - ox < NN_DW_CHUNK ? g->out_w - ox : NN_DW_CHUNK;
-                    const int8_t *r = row + ox * sw;
-                    int32_t acc[NN_DW_CHUNK], i;
-                    i = 0;
-#if defined(__ARM_FEATURE_DSP)
-                    if (is3x3 && sw == 1) { /* pairs whose word (4 inputs) ends before the row's last input */
-                        const int32_t room = ox + count < g->out_w ? count : count - 1;
-                        i = nn_dw3x3_pairs(r, row_w, w, inner, room / 2, acc);
-                        r += i;
-                    }
-#endif
-                    if (is3x3) {
-                        const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
-                                      w7 = w[7], w8 = w[8];
-                        for (; i < count; ++i, r += sw) {
-                            const int8_t *r1 = r + row_w, *r2 = r1 + row_w;
-                            acc[i] = inner + r[0] * w0 + r[1] * w1 + r[2] * w2 + r1[0] * w3 + r1[1] * w4 + r1[2] * w5 +
-                                     r2[0] * w6 + r2[1] * w7 + r2[2] * w8;
+            for (oy = 0; oy < g->out_h; oy += rows) {
+                const int32_t m = g->out_h - oy < rows ? g->out_h - oy : rows;
+                for (ox = 0; ox < g->out_w; ox += piece) {
+                    const int32_t count = g->out_w - ox < piece ? g->out_w - ox : piece;
+                    const int8_t *r = x + oy * sh * row_w + ox * sw;
+                    if (is3x3 && count >= 2) {
+                        k3.r = r;
+                        k3.acc = acc;
+                        k3.count = count;
+                        k3.rows = m;
+                        k3.skip = sh * row_w - sw * count; /* the pairs move r on by sw count */
+                        k3.row_w = row_w;
+                        k3.inner = inner;
+                        if (sw == 1) {
+                            nn_dw3x3s1_rows(&k3);
+                        } else {
+                            nn_dw3x3s2_rows(&k3);
                         }
                     } else {
-                        for (i = 0; i < count; ++i, r += sw) {
-                            const int8_t *rr = r;
-                            int32_t a = inner;
-                            for (ky = 0; ky < g->kernel_h; ++ky, rr += g->dilation_h * row_w) {
-                                for (kx = 0; kx < g->kernel_w; ++kx) {
-                                    a += rr[kx * g->dilation_w] * w[ky * g->kernel_w + kx];
-                                }
-                            }
-                            acc[i] = a;
+                        for (i = 0; i < m; ++i, r += sh * row_w) {
+                            nn_dw_row(g, r, row_w, w, inner, count, acc + i * count);
                         }
                     }
-                    for (i = 0; i < count; ++i) {
-                        *dst++ = nn_output_s8(acc[i], m0, rshift, p->output_offset, p->act_min, p->act_max);
+                    if (m == 1) {
+                        nn_dw_flush(p, acc, count, fast, multiplier[c], shift[c], dst + oy * g->out_w + ox);
+                    } else { /* whole rows: consecutive outputs */
+                        nn_dw_flush(p, acc, m * count, fast, multiplier[c], shift[c], dst + oy * g->out_w);
                     }
                 }
             }
