@@ -343,7 +343,7 @@ def test_choose_on_the_benchmark_layers():
             geometry = layer.params if kind == "fc" else layer.params["g"]
             picks[(kind, s)] = sparse.choose(layer.encoded_weight(), kind, dsp, geometry).encoding
     assert [picks[("fc", s)] for s in (0.0, 0.5, 0.75, 0.9)] == ["dense", "dense", "delta4", "index8"]
-    assert [picks[("conv", s)] for s in (0.0, 0.5, 0.75, 0.9)] == ["dense", "dense", "delta4", "index8"]
+    assert [picks[("conv", s)] for s in (0.0, 0.5, 0.75, 0.9)] == ["dense", "dense", "dense", "index8"]
     assert picks[("fc", 1.0)] != "dense" and picks[("conv", 1.0)] != "dense"
 
 
