@@ -67,6 +67,20 @@ class Graph:
             return None
         return self.tensors[name].data
 
+    def fresh_name(self, base: str) -> str:
+        """`base`, or `base_2`, `base_3`, ... : the first name no tensor has."""
+        name, k = base, 1
+        while name in self.tensors:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def add_const(self, base: str, value: np.ndarray) -> str:
+        """A new constant tensor under a fresh name built from `base`; returns the name."""
+        name = self.fresh_name(base)
+        self.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
+        return name
+
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
 

@@ -26,20 +26,6 @@ def run(graph: Graph) -> None:
     graph.remove_unused()
 
 
-def _fresh(graph: Graph, base: str) -> str:
-    name, k = base, 1
-    while name in graph.tensors:
-        k += 1
-        name = f"{base}_{k}"
-    return name
-
-
-def _add_const(graph: Graph, base: str, value: np.ndarray) -> str:
-    name = _fresh(graph, base)
-    graph.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
-    return name
-
-
 def _sole_reader(graph: Graph, tensor: str, node: Node) -> bool:
     return tensor not in graph.outputs and all(c is node for c in graph.consumers(tensor))
 
@@ -81,8 +67,8 @@ def _fold_into(graph: Graph, producer: Node, s: np.ndarray, t: np.ndarray) -> bo
         b = graph.const(ins[2]) if len(ins) > 2 and ins[2] else np.zeros(w.shape[0])
         w2 = w * s.reshape((-1,) + (1,) * (w.ndim - 1))
         b2 = b * s + t
-        producer.inputs = [ins[0], _add_const(graph, f"{producer.name}_w", w2.astype(np.float32)),
-                           _add_const(graph, f"{producer.name}_b", b2.astype(np.float32))]
+        producer.inputs = [ins[0], graph.add_const(f"{producer.name}_w", w2.astype(np.float32)),
+                           graph.add_const(f"{producer.name}_b", b2.astype(np.float32))]
         return True
     if producer.op_type == "Gemm":
         w, a = graph.const(ins[1]), graph.const(ins[0])
@@ -98,8 +84,8 @@ def _fold_into(graph: Graph, producer: Node, s: np.ndarray, t: np.ndarray) -> bo
             return False
         w2 = alpha * w * (s[:, None] if trans_b else s[None, :])
         c2 = c_rows[0] * s + t
-        producer.inputs = [ins[0], _add_const(graph, f"{producer.name}_w", w2.astype(np.float32)),
-                           _add_const(graph, f"{producer.name}_b", c2.astype(np.float32))]
+        producer.inputs = [ins[0], graph.add_const(f"{producer.name}_w", w2.astype(np.float32)),
+                           graph.add_const(f"{producer.name}_b", c2.astype(np.float32))]
         producer.attrs.update(alpha=1.0, beta=1.0)
         return True
     return False
@@ -110,19 +96,19 @@ def _to_depthwise_conv(graph: Graph, bn: Node, s: np.ndarray, t: np.ndarray) -> 
     shape = graph.tensors[x].shape
     channels = shape[1]
     spatial = max(len(shape) - 2, 1)
-    w = _add_const(graph, f"{bn.name}_w", s.reshape((channels, 1) + (1,) * spatial).astype(np.float32))
-    b = _add_const(graph, f"{bn.name}_b", t.astype(np.float32))
+    w = graph.add_const(f"{bn.name}_w", s.reshape((channels, 1) + (1,) * spatial).astype(np.float32))
+    b = graph.add_const(f"{bn.name}_b", t.astype(np.float32))
     attrs = {"group": channels, "kernel_shape": [1] * spatial}
     at = graph.nodes.index(bn)
     if len(shape) >= 3:
         graph.nodes[at] = Node("Conv", bn.name, [x, w, b], [y], attrs)
         return
     # rank 2: [N, C] -> [N, C, 1] -> conv -> [N, C]
-    x3, y3 = _fresh(graph, f"{x}_3d"), _fresh(graph, f"{y}_3d")
+    x3, y3 = graph.fresh_name(f"{x}_3d"), graph.fresh_name(f"{y}_3d")
     graph.tensors[x3] = Tensor(x3, shape + (1,), "float32")
     graph.tensors[y3] = Tensor(y3, shape + (1,), "float32")
-    to3 = _add_const(graph, f"{bn.name}_shape3", np.array(shape + (1,), np.int64))
-    to2 = _add_const(graph, f"{bn.name}_shape2", np.array(shape, np.int64))
+    to3 = graph.add_const(f"{bn.name}_shape3", np.array(shape + (1,), np.int64))
+    to2 = graph.add_const(f"{bn.name}_shape2", np.array(shape, np.int64))
     graph.nodes[at: at + 1] = [
         Node("Reshape", f"{bn.name}/reshape_in", [x, to3], [x3]),
         Node("Conv", bn.name, [x3, w, b], [y3], attrs),

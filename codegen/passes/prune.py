@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from codegen.errors import CompileError
-from codegen.ir import Graph, Node, Tensor
+from codegen.ir import Graph, Node
 from codegen.ops import get_op
 
 PATTERNS = ("unstructured", "structured")  # and "N:M"
@@ -140,13 +140,8 @@ def _own_const(graph: Graph, node: Node, k: int) -> np.ndarray:
     name = node.inputs[k]
     value = graph.tensors[name].data
     if any(c is not node for c in graph.consumers(name)) or name in graph.outputs:
-        fresh, i = f"{name}_{node.name}", 1
-        while fresh in graph.tensors:
-            i += 1
-            fresh = f"{name}_{node.name}_{i}"
-        graph.tensors[fresh] = Tensor(fresh, tuple(value.shape), str(value.dtype), value.copy())
-        node.inputs[k] = fresh
-        return graph.tensors[fresh].data
+        node.inputs[k] = graph.add_const(f"{name}_{node.name}", value.copy())
+        return graph.tensors[node.inputs[k]].data
     graph.tensors[name].data = value = np.array(value, copy=True)
     return value
 
@@ -379,9 +374,5 @@ def _add_bias(graph: Graph, node: Node, k: int, delta: np.ndarray) -> None:
         b = _own_const(graph, node, k)
         b.reshape(-1)[...] = (b.reshape(-1).astype(np.float32) + delta).astype(b.dtype)
         return
-    name, i = f"{node.name}_bias", 1
-    while name in graph.tensors:
-        i += 1
-        name = f"{node.name}_bias_{i}"
-    graph.tensors[name] = Tensor(name, (delta.size,), "float32", delta.astype(np.float32))
+    name = graph.add_const(f"{node.name}_bias", delta.astype(np.float32))
     node.inputs = list(node.inputs) + [""] * (k - len(node.inputs)) + [name]

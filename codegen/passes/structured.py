@@ -326,15 +326,7 @@ def _replace(graph: Graph, node: Node, k: int, value: np.ndarray, role: str) -> 
     and the node gets its own copy under a fresh name."""
     name = node.inputs[k]
     if name in graph.outputs or any(c is not node for c in graph.consumers(name)):
-        name = _fresh(graph, f"{node.name}_{role}")
+        name = graph.fresh_name(f"{node.name}_{role}")
         node.inputs[k] = name
     value = np.ascontiguousarray(value)
     graph.tensors[name] = Tensor(name, tuple(value.shape), str(value.dtype), value)
-
-
-def _fresh(graph: Graph, base: str) -> str:
-    name, k = base, 1
-    while name in graph.tensors:
-        k += 1
-        name = f"{base}_{k}"
-    return name
