@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.icount import count_instructions as icount
-from codegen.sparse import (ENCODINGS, KERNELS, choose, encode, encoded_bytes, scratch_bytes, sparse_kernel,
-                            sparse_params, work)
+from codegen.sparse import (ENCODINGS, KERNELS, SPAN_ENCODINGS, choose, conv_span, encode, encoded_bytes,
+                            scratch_bytes, sparse_kernel, sparse_params, work)
 from codegen.targets import load_target
 
 
@@ -95,7 +95,7 @@ def layer_folder(calls: list[tuple[Layer, str]], features: tuple[str, ...] = (),
             if layer.kind != "fc":
                 scratch_type, size = _dense_scratch(layer, features)
                 scratch[scratch_type] = max(scratch[scratch_type], size)
-                args.append(f"scratch_{scratch_type[:-2]}" if size else "0")
+                args.append(f"scratch_{scratch_type[:-2]}.values" if size else "0")
         else:
             function, source, params_type = sparse_kernel(layer.kind)
             params = sparse_params(layer.kind, layer.params, encoding)
@@ -106,15 +106,15 @@ def layer_folder(calls: list[tuple[Layer, str]], features: tuple[str, ...] = (),
             if layer.kind == "dw":
                 size = scratch_bytes("dw", layer.params["g"])
                 scratch["int8_t"] = max(scratch["int8_t"], size)
-                args.append("scratch_int8" if size else "0")
+                args.append("scratch_int8.values" if size else "0")
         sources.add(source)
         head.append(f"static const {params_type} params{i} = {literal(params)};")
         body.append(f"    {function}(&params{i}, in + {at_in}, {', '.join(args)}, out + {at_out});")
         at_in += layer.in_size
         at_out += layer.out_size
-    for ctype, size in scratch.items():
+    for ctype, size in scratch.items():  # word-aligned, as the arena places scratch (the DSP kernels load words)
         if size:
-            head.append(f"static {ctype} scratch_{ctype[:-2]}[{size}];")
+            head.append(f"static union {{ {ctype} values[{size}]; int32_t align_int32; }} scratch_{ctype[:-2]};")
     text = "\n".join(head + ["", f"int {name}_invoke(const int8_t *in, int8_t *out)", "{", *body,
                               "    return 0;", "}", ""])
     files = {h.name: h.read_text() for h in sorted((RUNTIME_DIR / "include").glob("*.h"))}
@@ -197,6 +197,10 @@ CALIBRATION = {
            dict(x_shape=(1, 16, 12, 12), kernel=(5, 5), pads=(2, 2, 2, 2))],
 }
 CALIBRATION_SPARSITIES = (0.5, 0.75, 0.9, 1.0)
+# More for the sparse convolution: small ones like the example's, where segments of several taps
+# matter most.
+CALIBRATION_SPARSE = {"conv": [dict(x_shape=(1, 8, 8, 8), out_channels=16, kernel=(3, 3), pads=(1, 1, 1, 1)),
+                               dict(x_shape=(1, 4, 12, 12), out_channels=8, kernel=(3, 3))]}
 
 
 def calibrate(targets=("cortex-m4", "cortex-m3")) -> dict:
@@ -219,10 +223,15 @@ def calibrate(targets=("cortex-m4", "cortex-m3")) -> dict:
         klass = "dsp" if target == "cortex-m4" else "base"
         for kind, shapes in CALIBRATION.items():
             costs = fitted.setdefault(klass, {}).setdefault(kind, {})
-            for encoding in ("dense", *ENCODINGS):
+            sparse_shapes = shapes + CALIBRATION_SPARSE.get(kind, [])
+            for encoding in ("dense", *ENCODINGS, *(SPAN_ENCODINGS if kind == "conv" else ())):
                 # a sparse convolution's rows cost nothing measurable beyond their blocks (and the
                 # term would only trade places with the per-output one)
-                fits = [(encoding, shapes, (3,) if kind == "conv" and encoding != "dense" else ())]
+                fits = [(encoding, shapes, ())] if encoding == "dense" else \
+                    [(encoding, sparse_shapes, (3,) if kind == "conv" else ())]
+                if encoding in SPAN_ENCODINGS:
+                    fits = [(encoding, [s for s in sparse_shapes
+                                        if conv_span(s["x_shape"][1], int(np.prod(s.get("kernel", (1, 1))))) > 1], (3,))]
                 if encoding == "dense" and kind == "dw":  # per MAC and per output are one term at 3x3
                     fits = [("dense3x3", [s for s in shapes if s["kernel"] == (3, 3)], (0,)),
                             ("dense", [s for s in shapes if s["kernel"] != (3, 3)], ())]
@@ -230,7 +239,7 @@ def calibrate(targets=("cortex-m4", "cortex-m3")) -> dict:
                     a, n = measure(kind, encoding, use, (0.75,) if encoding == "dense" else CALIBRATION_SPARSITIES,
                                    target)
                     used = [i for i in range(a.shape[1]) if a[:, i].any() and i not in dropped]
-                    coef = np.linalg.lstsq(a[:, used], n, rcond=None)[0]
+                    coef = np.linalg.lstsq(a[:, used] / n[:, None], np.ones(len(n)), rcond=None)[0]  # relative
                     full = [0.0] * a.shape[1]
                     for i, c in zip(used, coef):
                         full[i] = round(float(c), 2)

@@ -5,8 +5,9 @@ A weight matrix is given as the dense kernels read it:
 - fully connected: 2-D [out_features, in_features];
 - depthwise convolution: 2-D [channels, kernel_h * kernel_w];
 - convolution with groups 1: 4-D [out_channels, in_channels, kernel_h, kernel_w]; its rows are
-  cut into segments tap by tap (nn_sparse.h), so the kernel knows each segment's window offset
-  without a table.
+  cut into segments of whole taps (nn_sparse.h): up to 127 input channels, as many taps as fit
+  in 255 positions, and the kernel steps from tap to tap as an entry's position passes the
+  tap's end; from 128 channels, a tap (and chunk of 255 channels) a segment, with no steps.
 
 Two encodings, each three byte tables (counts uint8, positions uint8, values int8):
 - "index8": an entry per non-zero, its uint8 index in a segment of up to 255 positions: the
@@ -49,7 +50,10 @@ from codegen.errors import CompileError
 
 SEGMENT = 255  # NN_SPARSE_SEGMENT
 ENCODINGS = ("index8", "delta4")
-ENCODING_IDS = {"index8": 0, "delta4": 1}  # NN_SPARSE_INDEX8, NN_SPARSE_DELTA4
+SPANS = "-span"  # a convolution's encoding + SPANS: segments of several taps (conv_span)
+SPAN_ENCODINGS = tuple(e + SPANS for e in ENCODINGS)
+# NN_SPARSE_INDEX8, NN_SPARSE_DELTA4, or'ed with NN_SPARSE_SPANS
+ENCODING_IDS = {"index8": 0, "delta4": 1, "index8-span": 2, "delta4-span": 3}
 KINDS = ("fc", "conv", "dw")
 _MAX_STEP = 15
 
@@ -60,8 +64,24 @@ def sparsity(w: np.ndarray) -> float:
     return float(np.count_nonzero(w == 0)) / w.size if w.size else 0.0
 
 
-def _segments(w: np.ndarray) -> np.ndarray:
-    """[rows * segments, SEGMENT] int8: every segment of every row in table order, zero-padded."""
+def conv_span(in_channels: int, taps: int) -> int:
+    """Taps of a convolution segment (nn_sparse_span): as many whole taps as fit in SEGMENT
+    positions; 1 from 128 input channels (and for 1x1 kernels)."""
+    fit = SEGMENT // in_channels if in_channels < SEGMENT else 1
+    return min(fit, taps)
+
+
+def encodings(w: np.ndarray, kind: str) -> tuple[str, ...]:
+    """The sparse encodings for a layer's weights (as `encode` takes them): ENCODINGS, and for a
+    convolution whose segments can hold several taps, SPAN_ENCODINGS too."""
+    w = np.asarray(w)
+    spans = kind == "conv" and w.ndim == 4 and conv_span(w.shape[1], w.shape[2] * w.shape[3]) > 1
+    return ENCODINGS + SPAN_ENCODINGS if spans else ENCODINGS
+
+
+def _segments(w: np.ndarray, spans: bool = False) -> np.ndarray:
+    """[rows * segments, SEGMENT] int8: every segment of every row in table order, zero-padded;
+    `spans`: a convolution's segments of several taps."""
     w = np.asarray(w)
     if w.dtype != np.int8:
         raise CompileError(f"sparse encoding needs int8 weights, got {w.dtype}")
@@ -69,7 +89,14 @@ def _segments(w: np.ndarray) -> np.ndarray:
         raise CompileError(f"sparse encoding needs a 2-D or 4-D weight array without empty dimensions, "
                            f"got shape {list(w.shape)}")
     if w.ndim == 4:  # [oc, ic, kh, kw] -> tap-major [oc, taps, ic]
-        w = w.reshape(w.shape[0], w.shape[1], w.shape[2] * w.shape[3]).transpose(0, 2, 1)
+        oc, ic, taps = w.shape[0], w.shape[1], w.shape[2] * w.shape[3]
+        w = w.reshape(oc, ic, taps).transpose(0, 2, 1)
+        span = conv_span(ic, taps) if spans else 1
+        if span > 1:  # [oc, groups of span taps, span * ic]
+            groups = -(-taps // span)
+            grouped = np.zeros((oc, groups * span, ic), np.int8)
+            grouped[:, :taps] = w
+            w = grouped.reshape(oc, groups, span * ic)
     else:
         w = w[:, None, :]
     rows, groups, length = w.shape
@@ -79,16 +106,21 @@ def _segments(w: np.ndarray) -> np.ndarray:
     return padded.reshape(rows * groups * chunks, SEGMENT)
 
 
-def _check(encoding: str) -> None:
-    if encoding not in ENCODINGS:
-        raise CompileError(f"unknown sparse encoding '{encoding}' (known: {', '.join(ENCODINGS)})")
+def _check(encoding: str, w_ndim: int | None = None) -> tuple[str, bool]:
+    """(the encoding of the entries, whether segments span taps)."""
+    if encoding not in ENCODING_IDS:
+        raise CompileError(f"unknown sparse encoding '{encoding}' (known: {', '.join(ENCODING_IDS)})")
+    spans = encoding.endswith(SPANS)
+    if spans and w_ndim is not None and w_ndim != 4:
+        raise CompileError(f"'{encoding}' is for convolution weights [out, in, kh, kw] only")
+    return encoding.removesuffix(SPANS), spans
 
 
 def encode(w: np.ndarray, encoding: str) -> dict[str, np.ndarray]:
     """The tables a sparse kernel call passes, in argument order: counts (uint8), positions
     (uint8) and values (int8)."""
-    _check(encoding)
-    seg = _segments(w)
+    encoding, spans = _check(encoding, np.ndim(w))
+    seg = _segments(w, spans)
     nonzero = seg != 0
     if encoding == "index8":
         return {"counts": nonzero.sum(axis=1).astype(np.uint8),
@@ -118,9 +150,9 @@ def encode(w: np.ndarray, encoding: str) -> dict[str, np.ndarray]:
 
 def decode(tables: dict[str, np.ndarray], encoding: str, shape: tuple[int, ...]) -> np.ndarray:
     """The dense int8 weights of `shape` (2-D or 4-D, as given to `encode`) back from the tables."""
-    _check(encoding)
+    encoding, spans = _check(encoding, len(shape))
     shape = tuple(int(d) for d in shape)
-    template = _segments(np.zeros(shape, np.int8))
+    template = _segments(np.zeros(shape, np.int8), spans)
     seg = np.zeros_like(template)
     counts, positions, values = (np.asarray(tables[k]) for k in ("counts", "positions", "values"))
     if len(counts) != len(seg):
@@ -145,9 +177,14 @@ def decode(tables: dict[str, np.ndarray], encoding: str, shape: tuple[int, ...])
         raise CompileError("sparse tables hold more entries than their counts")
     if len(shape) == 4:
         oc, ic, kh, kw = shape
-        chunks = -(-ic // SEGMENT)
-        dense = seg.reshape(oc, kh * kw, chunks * SEGMENT)[:, :, :ic].transpose(0, 2, 1)
-        return np.ascontiguousarray(dense).reshape(shape)
+        taps, span = kh * kw, conv_span(ic, kh * kw) if spans else 1
+        if span > 1:
+            groups = -(-taps // span)
+            dense = seg.reshape(oc, groups, SEGMENT)[:, :, :span * ic].reshape(oc, groups * span, ic)[:, :taps]
+        else:
+            chunks = -(-ic // SEGMENT)
+            dense = seg.reshape(oc, taps, chunks * SEGMENT)[:, :, :ic]
+        return np.ascontiguousarray(dense.transpose(0, 2, 1)).reshape(shape)
     rows, k = shape
     return seg.reshape(rows, -1)[:, :k].copy()
 
@@ -167,36 +204,41 @@ COST_TERMS = ("entry", "output", "segment, column input or copied byte", "row", 
 # Instructions per COST_TERMS item (dense: per MAC, per output, ...), per target class ("dsp":
 # the Cortex-M4 build with runtime_c/opt/dsp; "base": the portable kernels, measured on the
 # Cortex-M3), kind and encoding; "dense3x3": nn_conv_dw_s8's own 3x3 loop. Counted on the
-# CALIBRATION layers at CALIBRATION_SPARSITIES and least-squares fitted (worst fit 8% but for
-# padded convolutions without a single non-zero, 19%) by
+# CALIBRATION (and CALIBRATION_SPARSE) layers at CALIBRATION_SPARSITIES and fitted by least
+# squares of the relative error (worst fit 8%, a tap a segment 12%; segments of several taps
+# 33%: on small padded layers their checked blocks step through taps at a cost no term follows) by
 #     python -m benchmarks.sparse calibrate
-# (QEMU with the instruction-counting plugin of benchmarks/icount.py; about 100 s). The portable
+# (QEMU with the instruction-counting plugin of benchmarks/icount.py; about 5 minutes). The portable
 # dense convolution without scratch loops per input channel and kernel row, which no term
 # follows: its "base" constants fit the calibration layers (4%) but not more.
 COSTS = {
     "dsp": {
-        "fc": {"dense": (2.5, 48.63, 0.0, 0.0, 0.0, 0.0),
-               "index8": (5.08, 64.59, 14.49, 0.0, 0.0, 0.0),
-               "delta4": (5.62, 65.41, 19.4, 0.0, 0.0, 0.0)},
-        "conv": {"dense": (0.8, 21.19, 12.73, 1.43, 0.0, 0.0),
-                 "index8": (3.53, 39.88, 31.14, 0.0, 3.03, 77.47),
-                 "delta4": (3.81, 39.38, 39.51, 0.0, 3.44, 70.25)},
+        "fc": {"dense": (2.5, 48.7, 0.0, 0.0, 0.0, 0.0),
+               "index8": (5.23, 61.77, 13.72, 0.0, 0.0, 0.0),
+               "delta4": (5.78, 63.75, 18.66, 0.0, 0.0, 0.0)},
+        "conv": {"dense": (0.79, 21.75, 12.77, 1.47, 0.0, 0.0),
+                 "index8": (3.54, 40.0, 31.38, 0.0, 3.84, 66.88),
+                 "delta4": (3.85, 39.36, 39.25, 0.0, 4.08, 60.25),
+                 "index8-span": (4.65, 57.33, 13.53, 0.0, 14.29, 13.06),
+                 "delta4-span": (5.7, 58.0, 13.99, 0.0, 15.18, 7.95)},
         "dw": {"dense": (7.03, 64.68, 2.06, 4.07, 0.0, 0.0),
                "dense3x3": (0.0, 18.15, 1.78, 112.95, 0.0, 0.0),
-               "index8": (5.33, 34.84, 2.84, 149.74, 0.0, 0.0),
-               "delta4": (8.59, 39.18, 2.86, 152.61, 0.0, 0.0)},
+               "index8": (5.35, 34.75, 2.51, 150.68, 0.0, 0.0),
+               "delta4": (8.65, 38.96, 2.53, 153.6, 0.0, 0.0)},
     },
     "base": {
-        "fc": {"dense": (9.0, 48.11, 0.0, 0.0, 0.0, 0.0),
-               "index8": (5.08, 62.6, 14.49, 0.0, 0.0, 0.0),
-               "delta4": (5.6, 67.14, 21.36, 0.0, 0.0, 0.0)},
-        "conv": {"dense": (21.11, 2644.33, -114.72, 173.98, 0.0, 0.0),
-                 "index8": (3.54, 39.49, 29.62, 0.0, 2.85, 77.82),
-                 "delta4": (3.94, 39.3, 39.96, 0.0, 3.14, 68.79)},
-        "dw": {"dense": (7.03, 87.2, 3.7, 5.49, 0.0, 0.0),
-               "dense3x3": (0.0, 57.4, 2.8, 150.17, 0.0, 0.0),
-               "index8": (5.34, 35.39, 2.95, 142.83, 0.0, 0.0),
-               "delta4": (8.34, 38.84, 2.95, 146.18, 0.0, 0.0)},
+        "fc": {"dense": (9.0, 48.15, 0.0, 0.0, 0.0, 0.0),
+               "index8": (5.23, 59.73, 13.72, 0.0, 0.0, 0.0),
+               "delta4": (5.72, 65.36, 20.78, 0.0, 0.0, 0.0)},
+        "conv": {"dense": (21.02, 2649.61, -114.3, 174.33, 0.0, 0.0),
+                 "index8": (3.57, 39.59, 29.63, 0.0, 3.6, 67.76),
+                 "delta4": (4.0, 39.27, 39.45, 0.0, 3.81, 59.02),
+                 "index8-span": (4.63, 57.44, 13.43, 0.0, 14.6, 12.16),
+                 "delta4-span": (5.67, 58.1, 13.92, 0.0, 15.47, 7.17)},
+        "dw": {"dense": (7.03, 87.2, 3.71, 5.49, 0.0, 0.0),
+               "dense3x3": (0.0, 57.38, 2.81, 150.47, 0.0, 0.0),
+               "index8": (5.37, 35.24, 2.62, 143.88, 0.0, 0.0),
+               "delta4": (8.4, 38.61, 2.62, 147.26, 0.0, 0.0)},
     },
 }
 
@@ -212,7 +254,7 @@ class Choice:
     """The encoding chosen for a layer and why: bytes of its weights (dense and chosen),
     estimated instructions per call (dense and the best sparse encoding), one line for reports."""
 
-    encoding: str  # "dense" or one of ENCODINGS
+    encoding: str  # "dense" or one of ENCODINGS or SPAN_ENCODINGS
     sparsity: float
     dense_bytes: int
     bytes: int
@@ -256,7 +298,7 @@ def choose(w: np.ndarray, kind: str, features: tuple[str, ...] = (), geometry: d
         why = "--encoding dense" if policy == "dense" else "no zero weights"
         return Choice("dense", s, dense_bytes, dense_bytes, est_dense, est_dense, dense_bytes, f"dense: {why}")
     options = []
-    for encoding in ENCODINGS:
+    for encoding in encodings(w, kind):
         size, est = encoded_bytes(w, encoding), estimate(w, kind, encoding, features, geometry)
         b, i = size / dense_bytes, est / max(est_dense, 1)
         qualifies = (b <= 1 and i <= 1) or (b <= CLEAR and i <= LITTLE) or (i <= CLEAR and b <= LITTLE)
@@ -272,8 +314,9 @@ def choose(w: np.ndarray, kind: str, features: tuple[str, ...] = (), geometry: d
 
 def work(w: np.ndarray, kind: str, encoding: str, geometry: dict | None = None) -> tuple[float, ...]:
     """What the cost model counts for one call, COST_TERMS in order: entries visited (dense:
-    MACs); outputs; for fc and a sparse conv the segment visits, for a dense conv the inputs
-    gathered into columns, for dw (both kernels) the input bytes copied into the padded scratch;
+    MACs); outputs; for fc and a sparse conv the segment visits (segments of several taps: the
+    taps stepped through), for a dense conv the inputs gathered into columns, for dw (both
+    kernels) the input bytes copied into the padded scratch;
     output rows (conv, dw: per channel and image); the entries and segments visited in conv
     blocks checked for padding. The sparse convolutions count the positions they compute,
     overlapping blocks included. w as `encode` takes it; geometry: nn_fc_s8_params fields (fc)
@@ -300,8 +343,21 @@ def work(w: np.ndarray, kind: str, encoding: str, geometry: dict | None = None) 
     outputs = float(rows * computed)
     if kind == "dw":
         return entries, outputs, copied, lines, 0.0, 0.0
-    segments = float(len(tables["counts"])) * computed / (1 if kind == "fc" else NN_BLOCK)
+    visits = _taps_stepped(w) if encoding.endswith(SPANS) else len(tables["counts"])
+    segments = float(visits) * computed / (1 if kind == "fc" else NN_BLOCK)
     return entries, outputs, segments, lines, entries * checked, segments * checked
+
+
+def _taps_stepped(w: np.ndarray) -> int:
+    """Steps from tap to tap per block of a convolution whose segments hold several taps: in
+    every segment but a row's last, on to the next segment's first tap; in the last, up to the
+    tap of its last non-zero."""
+    oc, ic, kh, kw = w.shape
+    taps, span = kh * kw, conv_span(ic, kh * kw)
+    last_group = (taps - 1) // span
+    nonzero = np.any(w.reshape(oc, ic, taps)[:, :, last_group * span:] != 0, axis=1)  # [oc, taps of the last]
+    reached = np.where(nonzero.any(axis=1), nonzero.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1), 0)
+    return int(oc * last_group * span + reached.sum())
 
 
 def _computed_positions(g: dict, kind: str) -> tuple[int, int]:

@@ -25,7 +25,11 @@ from test_targets import need
 
 SPARSITIES = (0.0, 0.5, 0.75, 0.9, 0.99)
 PATTERNS = SPARSITIES + ("empty-rows", "zero", "single", "gaps")
-RUNS = ["dense", *sparse.ENCODINGS]
+
+
+def runs(layer) -> list[str]:
+    """The kernels a case runs with: dense and every sparse encoding for its weights."""
+    return ["dense", *sparse.encodings(layer.encoded_weight(), layer.kind)]
 
 
 # ---- weights, layers and the NumPy int8 reference ----
@@ -180,6 +184,11 @@ def cases() -> list[tuple[str, bench.Layer, np.ndarray]]:
                                                         pads=(0, 4, 0, 4), depthwise=True)))
         out.append((f"dw-17x17-{pattern}", *conv_layer(rng, (1, 2, 18, 18), 0, (17, 17), pattern, pads=(1, 0, 0, 1),
                                                        depthwise=True)))
+        # segments of 2 taps (the last one of 1), of 6 taps (3 in the last), a tap a segment at 3x3
+        out.append((f"conv-span2-{pattern}", *conv_layer(rng, (1, 100, 5, 6), 3, (3, 3), pattern, pads=(1, 1, 1, 1))))
+        out.append((f"conv-span6-s2-{pattern}", *conv_layer(rng, (1, 40, 9, 13), 4, (3, 3), pattern, stride=(2, 2),
+                                                            pads=(1, 1, 0, 0))))
+        out.append((f"conv-128ch-{pattern}", *conv_layer(rng, (1, 128, 4, 9), 2, (3, 3), pattern, pads=(1, 1, 1, 1))))
     return out
 
 
@@ -189,13 +198,13 @@ def expected() -> list[np.ndarray]:
 
 def run_folder(runner, features: tuple[str, ...]) -> dict[tuple[str, str], np.ndarray]:
     """Every case with every kernel in one folder; output per (case, run)."""
-    calls = [(layer, run) for _, layer, _ in cases() for run in RUNS]
+    calls = [(layer, run) for _, layer, _ in cases() for run in runs(layer)]
     files, api = bench.layer_folder(calls, features, name="sparse_suite")
-    x = np.concatenate([x for _, _, x in cases() for _ in RUNS])
+    x = np.concatenate([x for _, layer, x in cases() for _ in runs(layer)])
     out = runner(files, api, x)
     results, at = {}, 0
     for name, layer, _ in cases():
-        for run in RUNS:
+        for run in runs(layer):
             results[(name, run)] = out[at:at + layer.out_size]
             at += layer.out_size
     assert at == out.size
@@ -204,23 +213,26 @@ def run_folder(runner, features: tuple[str, ...]) -> dict[tuple[str, str], np.nd
 
 def check(results: dict) -> None:
     for (name, layer, _), want in zip(cases(), expected()):
-        for run in RUNS:
+        for run in runs(layer):
             np.testing.assert_array_equal(results[(name, run)], want, err_msg=f"{name}: {run} kernel")
 
 
 # ---- tests ----
 
-@pytest.mark.parametrize("encoding", sparse.ENCODINGS)
 @pytest.mark.parametrize("shape", [(5, 37), (3, 600), (1, 255), (2, 256), (4, 3, 3, 3), (2, 300, 1, 2), (6, 1, 3, 3),
-                                   (1, 1)])
+                                   (1, 1), (3, 100, 1, 5), (2, 40, 3, 3), (2, 128, 3, 3), (1, 255, 1, 2), (2, 1, 17, 17)])
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_encoding_round_trip(encoding, shape, pattern):
-    rng = np.random.default_rng(zlib.crc32(f"{encoding} {shape} {pattern}".encode()))
+def test_encoding_round_trip(shape, pattern):
+    rng = np.random.default_rng(zlib.crc32(f"{shape} {pattern}".encode()))
     w = sparse_weights(rng, shape, pattern)
-    tables = sparse.encode(w, encoding)
-    assert [t.dtype for t in tables.values()] == [np.uint8, np.uint8, np.int8]
-    np.testing.assert_array_equal(sparse.decode(tables, encoding, shape), w)
-    assert sparse.encoded_bytes(w, encoding) == sum(t.nbytes for t in tables.values())
+    kind = "conv" if len(shape) == 4 else "fc"
+    spans = len(shape) == 4 and sparse.conv_span(shape[1], shape[2] * shape[3]) > 1
+    assert sparse.encodings(w, kind) == sparse.ENCODINGS + (sparse.SPAN_ENCODINGS if spans else ())
+    for encoding in sparse.encodings(w, kind):
+        tables = sparse.encode(w, encoding)
+        assert [t.dtype for t in tables.values()] == [np.uint8, np.uint8, np.int8]
+        np.testing.assert_array_equal(sparse.decode(tables, encoding, shape), w, err_msg=encoding)
+        assert sparse.encoded_bytes(w, encoding) == sum(t.nbytes for t in tables.values())
 
 
 def test_table_layout():
@@ -239,8 +251,19 @@ def test_table_layout():
     assert d4["values"][:20][np.nonzero(steps[:20] != 15)[0][1:3]].tolist() == [-2, 3]
     conv = np.zeros((1, 2, 1, 2), np.int8)
     conv[0, 1, 0, 0], conv[0, 0, 0, 1] = 7, 9  # tap-major: tap 0 holds channel 1, tap 1 channel 0
-    np.testing.assert_array_equal(sparse.encode(conv, "index8")["counts"], [1, 1])
+    np.testing.assert_array_equal(sparse.encode(conv, "index8")["counts"], [1, 1])  # a tap a segment
     np.testing.assert_array_equal(sparse.encode(conv, "index8")["positions"], [1, 0])
+    np.testing.assert_array_equal(sparse.encode(conv, "index8-span")["counts"], [2])  # both taps in one
+    np.testing.assert_array_equal(sparse.encode(conv, "index8-span")["positions"], [1, 2])
+    wide = np.zeros((1, 100, 1, 5), np.int8)  # two taps a segment: taps {0, 1}, {2, 3}, {4}
+    wide[0, [3, 99, 0, 50], 0, [0, 1, 2, 4]] = [1, 2, 3, 4]
+    assert sparse.conv_span(100, 5) == 2
+    np.testing.assert_array_equal(sparse.encode(wide, "index8-span")["counts"], [2, 1, 1])
+    np.testing.assert_array_equal(sparse.encode(wide, "index8-span")["positions"], [3, 199, 0, 50])
+    assert sparse.conv_span(128, 9) == 1 and sparse.conv_span(127, 9) == 2 and sparse.conv_span(8, 1) == 1
+    assert sparse.encodings(np.zeros((1, 128, 3, 3), np.int8), "conv") == sparse.ENCODINGS
+    with pytest.raises(CompileError, match="convolution weights"):
+        sparse.encode(w, "delta4-span")
 
 
 def test_bytes_per_nonzero():
@@ -321,7 +344,7 @@ def test_choose_follows_its_rule(features):
         assert (choice.dense_bytes, choice.est_dense, choice.sparsity) == (dense_bytes, est_dense, sparse.sparsity(w))
         assert "\n" not in choice.reason and choice.reason.startswith(choice.encoding)
         ratios = {e: (sparse.encoded_bytes(w, e) / dense_bytes,
-                      sparse.estimate(w, kind, e, features, geometry) / est_dense) for e in sparse.ENCODINGS}
+                      sparse.estimate(w, kind, e, features, geometry) / est_dense) for e in sparse.encodings(w, kind)}
         qualify = {e for e, (b, i) in ratios.items()
                    if (b <= 1 and i <= 1) or (b <= sparse.CLEAR and i <= sparse.LITTLE)
                    or (i <= sparse.CLEAR and b <= sparse.LITTLE)}
@@ -348,17 +371,20 @@ def test_choose_on_the_benchmark_layers():
 
 
 def test_estimates_match_the_emulated_cortex_m4():
-    """COSTS still describes the kernels: estimates within 12% of the counted instructions."""
+    """COSTS still describes the kernels: estimates within 12% of the counted instructions
+    (segments of several taps: 35%, their worst fit)."""
     need("cortex-m4")
     layers = [("fc", 0.75, dict(in_features=256, out_features=256)),
               ("fc", 0.9, dict(in_features=300, out_features=40, rows=2)),
               ("conv", 0.9, dict(x_shape=(1, 64, 16, 16), out_channels=64)),
               ("conv", 0.75, dict(x_shape=(1, 24, 12, 12), out_channels=16, kernel=(3, 3), pads=(1, 1, 1, 1))),
+              ("conv", 0.75, dict(x_shape=(1, 8, 10, 10), out_channels=16, kernel=(3, 3), pads=(1, 1, 1, 1))),
               ("dw", 0.75, dict(x_shape=(1, 32, 12, 12), kernel=(3, 3), pads=(1, 1, 1, 1)))]
     for kind, s, shape in layers:
         layer, x = bench.bench_layer(kind, s, seed=5, **shape)
         geometry = layer.params if kind == "fc" else layer.params["g"]
-        for encoding in ("dense", *sparse.ENCODINGS):
+        for encoding in ("dense", *sparse.encodings(layer.encoded_weight(), kind)):
             counted = bench.count_instructions(layer, x, encoding, "cortex-m4")
             estimated = sparse.estimate(layer.encoded_weight(), kind, encoding, ("dsp", "fpu"), geometry)
-            assert abs(estimated / counted - 1) <= 0.12, (kind, s, encoding, estimated, counted)
+            bound = 0.35 if encoding in sparse.SPAN_ENCODINGS else 0.12
+            assert abs(estimated / counted - 1) <= bound, (kind, s, encoding, estimated, counted)

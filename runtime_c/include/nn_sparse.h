@@ -15,9 +15,12 @@
  * consecutive positions, in this order:
  *   FC, depthwise: positions k in [0, K) (FC: the input feature; depthwise: the tap
  *     ky * kernel_w + kx), segment s covering [s * 255, min(K, (s + 1) * 255));
- *   convolution: for each tap t = ky * kernel_w + kx, for each chunk c of input channels,
- *     the input channels [c * 255, min(in_channels, (c + 1) * 255)) at that tap; the
- *     segments never mix taps, so a kernel knows the window offset of a whole segment.
+ *   convolution: for each tap t = ky * kernel_w + kx, for each chunk c of input channels, the
+ *     input channels [c * 255, min(in_channels, (c + 1) * 255)) at that tap; or, with
+ *     NN_SPARSE_SPANS in the encoding, the taps in groups of span = nn_sparse_span(in_channels,
+ *     taps): segment g holds the taps [g * span, min(taps, (g + 1) * span)), position
+ *     (t - g * span) * in_channels + channel, so that a segment of few non-zeros per tap costs
+ *     a count byte for several taps (the kernel then checks each entry for the next tap).
  * Three tables, walked front to back, row after row, segment after segment; a segment
  * starts at a byte boundary in each of them, so no decoding state crosses a segment:
  *   counts    uint8, one per segment (rows * segments in all);
@@ -40,6 +43,15 @@
 #define NN_SPARSE_SEGMENT 255
 #define NN_SPARSE_INDEX8 0
 #define NN_SPARSE_DELTA4 1
+#define NN_SPARSE_SPANS 2 /* or'ed into a convolution's encoding: segments of several taps */
+
+/* Taps of a convolution segment with NN_SPARSE_SPANS: as many whole taps as fit in
+ * NN_SPARSE_SEGMENT positions (1 from 128 input channels: a tap a segment). */
+static inline int32_t nn_sparse_span(int32_t in_channels, int32_t taps)
+{
+    const int32_t fit = in_channels < NN_SPARSE_SEGMENT ? NN_SPARSE_SEGMENT / in_channels : 1;
+    return fit < taps ? fit : taps;
+}
 
 /*
  * Fully connected: the same result as nn_fc_s8 (nn_fc.h) with the same fields and the
@@ -59,15 +71,14 @@ void nn_fc_sparse_s8(const nn_fc_sparse_s8_params *p, const int8_t *in, const ui
 /*
  * Convolution with groups == 1: the same result as nn_conv_s8 (nn_conv.h) with the same
  * fields, any kernel, stride, padding and dilation. The weight [out_channels][in_channels]
- * [kernel_h][kernel_w] is given in `encoding`, rows = out_channels, segments tap by tap as
- * above. The input offset is added to every real input; padding contributes nothing. The
+ * [kernel_h][kernel_w] is given in `encoding`, rows = out_channels, segments as above. The input offset is added to every real input; padding contributes nothing. The
  * accumulator starts at bias + input_offset * (the sum of the channel's weights), so its
  * partial sums reach |bias| + 256 * sum |weights|, which must stay below 2^31. No scratch;
  * `in` and `out` must not overlap.
  */
 typedef struct {
     nn_conv_s8_params conv;
-    int32_t encoding; /* NN_SPARSE_INDEX8 or NN_SPARSE_DELTA4 */
+    int32_t encoding; /* NN_SPARSE_INDEX8 or NN_SPARSE_DELTA4, convolution: or NN_SPARSE_SPANS */
 } nn_conv_sparse_s8_params;
 
 void nn_conv_sparse_s8(const nn_conv_sparse_s8_params *p, const int8_t *in, const uint8_t *counts,
