@@ -33,11 +33,14 @@ def _parser() -> argparse.ArgumentParser:
                         help="int8 only: also write NAME_invoke_float, taking and returning float tensors")
         g = sp.add_argument_group("pruning and sparse weights")
         g.add_argument("--sparsity", type=float, metavar="S",
-                       help="prune this fraction of each layer's weights by magnitude (structured: of its channels)")
+                       help="prune this fraction of each layer's weights (structured: of its channels)")
         g.add_argument("--prune-scope", choices=("layer", "global"), default="layer",
                        help="unstructured: one threshold per layer (default) or across all pruned layers")
         g.add_argument("--prune", default="unstructured", metavar="PATTERN",
                        help="unstructured (default), structured (whole channels; default S 0.5) or N:M (e.g. 2:4)")
+        g.add_argument("--prune-criterion", choices=("activation", "magnitude"), default="activation",
+                       help="unstructured and N:M: drop the weights of least |w| x RMS of their input on the "
+                            "calibration set (default), or of least |w|")
         g.add_argument("--sparsity-per-layer", metavar="NAME=S,...",
                        help="per-layer fractions (ONNX node names); these layers are pruned even if excluded by default")
         g.add_argument("--no-bias-correction", action="store_true",
@@ -91,7 +94,7 @@ def _compiled(args):
     mode = "float32" if args.float else "int8"
     prune = PruneOptions(sparsity=args.sparsity, scope=args.prune_scope, pattern=args.prune,
                          per_layer=parse_per_layer(args.sparsity_per_layer),
-                         bias_correction=not args.no_bias_correction)
+                         bias_correction=not args.no_bias_correction, criterion=args.prune_criterion)
     compiled = compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib,
                              float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding)
     check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)

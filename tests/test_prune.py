@@ -11,6 +11,7 @@ import onnx
 import pytest
 from onnx import helper
 
+from codegen import sparse
 from codegen.build import HostModel
 from codegen.cli import main
 from codegen.compiler import compile_model, quantize_inputs
@@ -135,6 +136,49 @@ def test_n_of_m_keeps_n_largest_of_every_m_along_the_reduction(rng, n, m):
             assert (largest_pruned <= smallest_kept).all(), node.name
 
 
+@pytest.mark.parametrize("pattern", ["unstructured", "2:4"])
+def test_activation_criterion_weighs_each_weight_by_its_input(rng, pattern):
+    """With calibration samples a weight's score is |w| times the RMS of the input feature it
+    multiplies; every pruned weight scores no higher than any kept one in its comparison group."""
+    model = cnn(rng)
+    graph = import_model(model)
+    samples = random_feeds(rng, {"x": (1, 3, 10, 10)}, count=6)
+    layers = prune.prunable(graph)
+    before = {n.name: weights(graph, n.name).copy() for n in layers}
+    values = [run_float(graph, s, keep_all=True) for s in samples]
+    options = PruneOptions(sparsity=0.6 if pattern == "unstructured" else None, pattern=pattern, bias_correction=False)
+    section = prune.run(graph, options, samples)
+    assert section["criterion"] == "activation" and "fallback" not in section
+    for node in prune.prunable(graph):
+        if node.name in ("conv1", "dw", "fc2"):  # excluded
+            continue
+        x = np.stack([np.asarray(v[node.inputs[0]], np.float64) for v in values])
+        if node.op_type == "Conv":  # per input channel, over samples and positions
+            rms = np.sqrt((np.moveaxis(x, 2, 0) ** 2).reshape(x.shape[2], -1).mean(axis=1))
+            scale = rms[None, :, None, None]
+        else:
+            rms = np.sqrt((x.reshape(-1, x.shape[-1]) ** 2).mean(axis=0))
+            k = prune.weight_input(node, graph)
+            scale = rms[None, :] if node.attrs.get("transB", 0) else rms[:, None]
+        w, score = weights(graph, node.name), np.abs(before[node.name].astype(np.float64)) * scale
+        if pattern == "unstructured":
+            assert np.count_nonzero(w == 0) == round(0.6 * w.size)
+            assert score[w == 0].max() <= score[w != 0].min() * (1 + 1e-12), node.name
+        else:
+            k = prune.weight_input(node, graph)
+            rows, _ = prune._rows(node, graph, w, k)
+            srows, _ = prune._rows(node, graph, np.broadcast_to(score, w.shape), k)
+            for start in range(0, rows.shape[1], 4):
+                got, s = rows[:, start:start + 4], srows[:, start:start + 4]
+                assert (np.where(got == 0, s, -np.inf).max(axis=1) <= np.where(got != 0, s, np.inf).min(axis=1)).all()
+    magnitude = import_model(model)
+    prune.run(magnitude, PruneOptions(sparsity=0.6, criterion="magnitude", bias_correction=False), samples)
+    changed = [n for n in ("pw", "fc1") if not np.array_equal(weights(magnitude, n) == 0, weights(graph, n) == 0)]
+    assert pattern != "unstructured" or changed, "the activation criterion chose the magnitude mask"
+    fallback = prune.run(import_model(model), PruneOptions(sparsity=0.6, bias_correction=False))
+    assert fallback["criterion"].startswith("magnitude")
+
+
 def test_bad_options_are_one_line_errors():
     for kwargs, words in ((dict(sparsity=1.0), "[0, 1)"), (dict(pattern="4:4"), "N:M"),
                           (dict(pattern="2:4", sparsity=0.5), "does not apply"),
@@ -207,7 +251,7 @@ def test_pruned_models_are_bit_exact(rng, encoding):
     compiled = compile_model(model, "net", mode="int8", calib=calib, prune=options, encoding=encoding)
     kinds = {l["name"]: l["encoding"] for l in compiled.report["layers"] if "encoding" in l}
     if encoding == "sparse":
-        assert set(kinds.values()) <= {"index8", "delta4"} and len(kinds) == 5
+        assert set(kinds.values()) <= set(sparse.ENCODING_IDS) and len(kinds) == 5
         assert {k for l in compiled.report["layers"] for k in l["kernels"]} >= {
             "nn_conv_sparse_s8", "nn_conv_dw_sparse_s8", "nn_fc_sparse_s8"}
     check_exact(compiled, calib)
