@@ -158,7 +158,6 @@ def test_activation_criterion_weighs_each_weight_by_its_input(rng, pattern):
             scale = rms[None, :, None, None]
         else:
             rms = np.sqrt((x.reshape(-1, x.shape[-1]) ** 2).mean(axis=0))
-            k = prune.weight_input(node, graph)
             scale = rms[None, :] if node.attrs.get("transB", 0) else rms[:, None]
         w, score = weights(graph, node.name), np.abs(before[node.name].astype(np.float64)) * scale
         if pattern == "unstructured":

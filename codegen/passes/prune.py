@@ -198,6 +198,10 @@ def run(graph: Graph, options: PruneOptions, samples: list[dict] | None = None) 
     notes: dict[str, str] = dict(skip)
     fallback = None
     groups = []
+    samples = (samples or [])[:BIAS_SAMPLES]
+    weigh = options.criterion == "activation" and options.pattern != "structured"
+    # the unpruned model's float activations: the activation criterion's and bias correction's
+    activations = [_run_all(graph, s) for s in samples] if samples and (weigh or original is not None) else []
     if options.pattern == "structured":
         from codegen.passes import structured
 
@@ -208,9 +212,9 @@ def run(graph: Graph, options: PruneOptions, samples: list[dict] | None = None) 
         targets.update(options.per_layer)
         nm = n_of_m(options.pattern)
         scores = {}
-        if options.criterion == "activation" and samples:
-            scores = input_scales(graph, layers, samples[:BIAS_SAMPLES])
-        elif options.criterion == "activation":
+        if weigh and activations:
+            scores = input_scales(graph, layers, activations)
+        elif weigh:
             fallback = "magnitude (no calibration samples)"
         for node in layers:
             if node.name not in targets:
@@ -234,7 +238,7 @@ def run(graph: Graph, options: PruneOptions, samples: list[dict] | None = None) 
                     _prune_layer(graph, node, targets[node.name], scores.get(node.name))
     corrected = []
     if original is not None:
-        corrected = correct_bias(original, graph, samples[:BIAS_SAMPLES], groups)
+        corrected = correct_bias(original, graph, samples, groups, activations)
     kept = {n.name: n for n in prunable(graph)}
     per_layer = []
     for node in layers:
@@ -257,16 +261,14 @@ def run(graph: Graph, options: PruneOptions, samples: list[dict] | None = None) 
     return section
 
 
-def input_scales(graph: Graph, layers: list[Node], samples: list[dict]) -> dict[str, np.ndarray]:
-    """Per layer, the root mean square over `samples` of the input each weight multiplies, as an
-    array that broadcasts against the weight (criterion "activation")."""
-    from codegen.reference import run_float
-
+def input_scales(graph: Graph, layers: list[Node], activations: list[dict]) -> dict[str, np.ndarray]:
+    """Per layer, the root mean square over the samples' `activations` (every tensor of the
+    float graph, per sample) of the input each weight multiplies, as an array that broadcasts
+    against the weight (criterion "activation")."""
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}
     axes = {n.name: _feature_axis(n, graph) for n in layers}
-    for sample in samples:
-        values = run_float(graph, sample, keep_all=True)
+    for values in activations:
         for node in layers:
             x = np.asarray(values[node.inputs[axes[node.name][0]]], np.float64)
             feature = axes[node.name][1] % x.ndim
@@ -300,7 +302,7 @@ def _broadcast_features(node: Node, graph: Graph, w: np.ndarray, rms: np.ndarray
         per_group = rms.reshape(groups, -1)  # [groups, ic / groups]
         rows = np.repeat(per_group, w.shape[0] // groups, axis=0)  # [oc, ic / groups]
         return rows[:, :, None, None]
-    rows, transposed = _rows(node, graph, w, weight_input(node, graph))
+    _, transposed = _rows(node, graph, w, weight_input(node, graph))
     return rms[:, None] if transposed else rms[None, :]  # the reduction runs along the view's columns
 
 
@@ -383,12 +385,12 @@ def _channels_kept(groups: list[dict]) -> dict[str, np.ndarray]:
     return kept
 
 
-def correct_bias(original: Graph, pruned: Graph, samples: list[dict], groups: list[dict]) -> list[str]:
-    """Centre each layer's mean output error over `samples` (see the module's docstring);
-    returns the names of the corrected layers."""
+def correct_bias(original: Graph, pruned: Graph, samples: list[dict], groups: list[dict],
+                 orig_values: list[dict]) -> list[str]:
+    """Centre each layer's mean output error over `samples` (see the module's docstring), given
+    the original model's activations on them; returns the names of the corrected layers."""
     kept = _channels_kept(groups)
     originals = {n.name: n for n in original.nodes}
-    orig_values = [_run_all(original, s) for s in samples]
     values = [{n: np.asarray(s[n], np.float32).reshape(pruned.tensors[n].shape) for n in pruned.inputs}
               for s in samples]
     corrected = []

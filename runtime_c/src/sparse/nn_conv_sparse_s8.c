@@ -64,6 +64,17 @@ static NN_ALWAYS_INLINE nn_acc4 nn_segment4(nn_acc4 a, const int8_t *xs, int32_t
     return a;
 }
 
+/* acc[j] -= d for the positions j < nb of a block outside [j0, j1). */
+static NN_ALWAYS_INLINE void nn_outside(int32_t *acc, int32_t nb, int32_t j0, int32_t j1, int32_t d)
+{
+    int32_t j;
+    for (j = 0; j < nb; ++j) {
+        if (j < j0 || j >= j1) {
+            acc[j] -= d;
+        }
+    }
+}
+
 /* One segment at the positions j in [j0, j1) of a block (the others, j < nb, are padding);
  * at = the input index of the segment's first plane under position 0. A padded input is the
  * zero point, (in + input_offset) == 0, so a padded position subtracts the input_offset *
@@ -84,22 +95,7 @@ static NN_NOINLINE void nn_segment_checked(const nn_sparse_conv *k, const int8_t
         }
         sum += w;
     }
-    for (j = 0; j < nb; ++j) {
-        if (j < j0 || j >= j1) {
-            acc[j] -= k->input_offset * sum;
-        }
-    }
-}
-
-/* acc[j] -= d for the positions j < nb of a block outside [j0, j1). */
-static NN_ALWAYS_INLINE void nn_outside(int32_t *acc, int32_t nb, int32_t j0, int32_t j1, int32_t d)
-{
-    int32_t j;
-    for (j = 0; j < nb; ++j) {
-        if (j < j0 || j >= j1) {
-            acc[j] -= d;
-        }
-    }
+    nn_outside(acc, nb, j0, j1, k->input_offset * sum);
 }
 
 /* One segment of several taps (span > 1) at the positions of a block, each tap checked for
@@ -187,33 +183,34 @@ static NN_NOINLINE void nn_row_checked(const nn_sparse_conv *k, const int8_t *im
             a.a1 = acc[1];
             a.a2 = acc[2];
             a.a3 = acc[3];
-        }
-        for (ky = 0; ky < k->kernel_h && k->span == 1; ++ky) { /* a tap (and chunk) a segment */
-            const int32_t row = (y0 + ky * k->dilation_h) * k->in_w;
-            for (kx = 0; kx < k->kernel_w; ++kx) {
-                const int32_t xs = x0 + kx * k->dilation_w;
-                int32_t j0 = 0, j1 = 0; /* the positions of the block that this tap finds inside */
-                if (ky >= ky0 && ky < ky1) {
-                    nn_window_taps(xs, nb, s, k->in_w, &j0, &j1);
-                }
-                for (ch = 0; ch < k->chunks; ++ch) {
-                    const int32_t n = *c++, at = ch * k->chunk_step + row + xs;
-                    if (j0 == 0 && j1 == NN_BLOCK) {
-                        a = nn_segment4(a, image + at, plane, pos, v, n, delta4, s);
-                    } else if (n) {
-                        int32_t acc[NN_BLOCK];
-                        acc[0] = a.a0;
-                        acc[1] = a.a1;
-                        acc[2] = a.a2;
-                        acc[3] = a.a3;
-                        nn_segment_checked(k, image, at, nb, j0, j1, pos, v, n, acc);
-                        a.a0 = acc[0];
-                        a.a1 = acc[1];
-                        a.a2 = acc[2];
-                        a.a3 = acc[3];
+        } else { /* a tap (and chunk) a segment */
+            for (ky = 0; ky < k->kernel_h; ++ky) {
+                const int32_t row = (y0 + ky * k->dilation_h) * k->in_w;
+                for (kx = 0; kx < k->kernel_w; ++kx) {
+                    const int32_t xs = x0 + kx * k->dilation_w;
+                    int32_t j0 = 0, j1 = 0; /* the positions of the block that this tap finds inside */
+                    if (ky >= ky0 && ky < ky1) {
+                        nn_window_taps(xs, nb, s, k->in_w, &j0, &j1);
                     }
-                    pos += n;
-                    v += delta4 ? 2 * n : n;
+                    for (ch = 0; ch < k->chunks; ++ch) {
+                        const int32_t n = *c++, at = ch * k->chunk_step + row + xs;
+                        if (j0 == 0 && j1 == NN_BLOCK) {
+                            a = nn_segment4(a, image + at, plane, pos, v, n, delta4, s);
+                        } else if (n) {
+                            int32_t acc[NN_BLOCK];
+                            acc[0] = a.a0;
+                            acc[1] = a.a1;
+                            acc[2] = a.a2;
+                            acc[3] = a.a3;
+                            nn_segment_checked(k, image, at, nb, j0, j1, pos, v, n, acc);
+                            a.a0 = acc[0];
+                            a.a1 = acc[1];
+                            a.a2 = acc[2];
+                            a.a3 = acc[3];
+                        }
+                        pos += n;
+                        v += delta4 ? 2 * n : n;
+                    }
                 }
             }
         }
