@@ -5,7 +5,11 @@ Rules (DESIGN.md, "Quantization scheme"):
    always contains 0 so that 0 is exact (padding, Relu); a range of zero width gets scale 1.
 2. Weights: int8, symmetric, per output channel, in [-127, 127]: scale = max|w| / 127. A
    channel of zeros gets the median scale of the other channels (or 1), never 0.
-3. Bias: int32 at scale input_scale * weight_scale[c], zero point 0, saturated to int32.
+3. Bias: int32 at scale input_scale * weight_scale[c], zero point 0. A channel whose weights
+   are all nearly zero but whose bias is not (a dead neuron) would need a bias beyond int32:
+   its weight scale is raised to |b[c]| / (input_scale * 2^30), so the bias takes at most half
+   of the int32 accumulator and the reduction keeps the other half (the channel's output is
+   its bias anyway; its weights round to 0 at that scale).
 4. A real multiplier (input and weight scales over the output scale) becomes (m0, shift)
    through fixedpoint.quantize_multiplier.
 Scales are kept as float32 values so that the numbers in NAME.h are the numbers used here.
@@ -67,6 +71,26 @@ def weight_scales(w: np.ndarray, axis: int = 0) -> np.ndarray:
     good = scales[(scales > 0) & np.isfinite(scales)]
     fill = np.float32(np.median(good)) if good.size else np.float32(1.0)
     return np.where((scales > 0) & np.isfinite(scales), scales, fill).astype(np.float32)
+
+
+BIAS_HEADROOM = 2**30
+
+
+def floor_for_bias(scales: np.ndarray, b: np.ndarray | None, input_scale: float) -> np.ndarray:
+    """Rule 3: each channel's weight scale raised so that |b[c]| / (input_scale * scale) <= 2^30.
+
+    >>> floor_for_bias(np.float32([0.01, 1e-9]), np.float32([1.0, 1000.0]), 0.5).tolist()
+    [0.009999999776482582, 1.862645149230957e-06]
+    """
+    scales = np.asarray(scales, np.float32)
+    if b is None:
+        return scales
+    with np.errstate(all="ignore"):
+        need = np.abs(np.asarray(b, np.float64).reshape(-1)) / (np.float64(input_scale) * BIAS_HEADROOM)
+    need = np.where(np.isfinite(need), need, 0.0)
+    floored = np.maximum(scales, need.astype(np.float32))
+    short = floored.astype(np.float64) < need  # float32 rounding went below the need
+    return np.where(short, np.nextafter(floored, np.float32(np.inf)), floored).astype(np.float32)
 
 
 def quantize_weights(w: np.ndarray, axis: int = 0, scales: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,8 @@ from codegen.ops.base import (
     shape_of,
     sparse_tables,
 )
-from codegen.qparams import fold_input_offset, multipliers, quantize_bias, quantize_weights
+from codegen.qparams import (floor_for_bias, fold_input_offset, multipliers, quantize_bias, quantize_weights,
+                              weight_scales)
 
 
 @dataclass
@@ -190,7 +191,8 @@ class FullyConnected(Op):
     def quantize(self, node, graph):
         fc = self.layout(node, graph)
         x, y = qparams(graph, self._activation_input(node, graph)), qparams(graph, node.outputs[0])
-        wq, w_scales = quantize_weights(fc.weight, axis=0)
+        wq, w_scales = quantize_weights(fc.weight, axis=0,
+                                        scales=floor_for_bias(weight_scales(fc.weight, 0), fc.bias, x.scale))
         bias = fold_input_offset(quantize_bias(fc.bias, x.scale, w_scales), wq, x.zero_point)
         m0, shift = multipliers(x.scale * w_scales.astype(np.float64) / y.scale)
         act_min, act_max = y.clamp_range(*activation(node))
