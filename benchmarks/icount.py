@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=0, help="which calibration sample to run (default 0)")
     args = parser.parse_args(argv)
     from codegen.compiler import compile_model, quantize_inputs
-    from codegen.verify import load_samples
+    from codegen.samples import load_samples
 
     try:
         mode = "float32" if args.float else "int8"

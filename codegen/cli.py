@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--ram-budget", type=int, help="RAM bytes allowed (default: the target's)")
         sp.add_argument("--float", action="store_true", help="float32 weights and activations (default: int8)")
         sp.add_argument("--calib", help=".npz of calibration inputs for int8 (optional for a QDQ model)")
+        sp.add_argument("--calib-samples", type=int, default=1000, metavar="N",
+                        help="calibrate on a seeded subset of at most N samples of --calib (default 1000)")
         sp.add_argument("--float-io", action="store_true",
                         help="int8 only: also write NAME_invoke_float, taking and returning float tensors")
         g = sp.add_argument_group("pruning and sparse weights")
@@ -96,7 +98,8 @@ def _compiled(args):
                          per_layer=parse_per_layer(args.sparsity_per_layer),
                          bias_correction=not args.no_bias_correction, criterion=args.prune_criterion)
     compiled = compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib,
-                             float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding)
+                             float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding,
+                             calib_samples=args.calib_samples)
     check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)
     return compiled
 
@@ -123,12 +126,13 @@ def _compile(args) -> int:
 
 def _verify(args) -> int:
     from codegen import verify
+    from codegen.samples import load_samples, random_samples
 
     compiled = _compiled(args)
     if args.data:
-        samples, labels = verify.load_samples(args.data, compiled.graph)
+        samples, labels = load_samples(args.data, compiled.graph)
     else:
-        samples, labels = verify.random_samples(compiled.graph, args.samples), None
+        samples, labels = random_samples(compiled.graph, args.samples), None
     result = verify.verify(compiled, samples, labels, target=args.target)
     if args.json:
         with open(args.json, "w") as f:

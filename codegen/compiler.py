@@ -27,6 +27,7 @@ from codegen.passes import prune as prune_pass
 from codegen.passes.prune import PruneOptions
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.reference import run_float, run_int8
+from codegen.samples import DEFAULT_CALIB_SAMPLES, calibration_samples
 from codegen.targets import load_target
 
 
@@ -59,10 +60,11 @@ MODES = ("int8", "float32")
 
 def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
                   calib=None, float_io: bool = False, target: str = "host", prune: PruneOptions | None = None,
-                  encoding: str = "auto") -> CompiledModel:
+                  encoding: str = "auto", calib_samples: int | None = DEFAULT_CALIB_SAMPLES) -> CompiledModel:
     """Compile a model (path or ModelProto) to C.
 
-    mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples.
+    mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples, of which
+    at most `calib_samples` are used (a seeded subset, codegen/samples.py; None: all).
     `measure` compiles the folder for size with `target`'s toolchain and adds flash and RAM
     figures to the report. `prune` prunes the float weights first (codegen/passes/prune.py;
     bias correction uses `calib`); `encoding` ("auto", "dense" or "sparse") picks the int8
@@ -82,10 +84,11 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     float_graph = None
     layer_sqnr: list[float | None] = []
     samples: list = []
+    calibration = None
     given = graph.meta.get("qdq", {})
     pruning = prune is not None and prune.active
     if (mode == "int8" and (calib is not None or not given)) or (pruning and calib is not None):
-        samples, calib_label = _calibration_samples(calib, graph, label)
+        samples, calib_label, calibration = calibration_samples(calib, graph, label, calib_samples)
         calibrate.check_samples(samples, calib_label)
     if pruning:
         pruned = prune_pass.run(graph, prune, samples)
@@ -119,6 +122,8 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
     if pruning:
         emitted.report["pruning"] = pruned
+    if calibration is not None:
+        emitted.report["calibration"] = {"source": calib_label, **calibration}
     for layer, node in zip(emitted.report["layers"], graph.nodes):
         choice = node.attrs.get("encoding")
         if choice is not None:
@@ -145,16 +150,6 @@ def check_budget(report: dict, target: str, flash_budget: int | None = None, ram
 
 
 SQNR_SAMPLES = 32
-
-
-def _calibration_samples(calib, graph: Graph, label: str):
-    from codegen.verify import load_samples
-
-    if calib is None:
-        raise CompileError(f"{label}: int8 needs calibration data: pass --calib CALIB.npz (or --float)")
-    if isinstance(calib, (str, os.PathLike)):
-        return load_samples(calib, graph)[0], str(calib)
-    return list(calib), "calibration samples"
 
 
 def quantize_inputs(graph: Graph, feeds: dict) -> dict:

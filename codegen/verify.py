@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,7 +20,6 @@ from codegen.build import HostModel
 from codegen.compiler import CompiledModel, quantize_inputs
 from codegen.errors import CompileError
 from codegen.frontend.load import default_opset
-from codegen.ir import Graph
 from codegen.reference import run_float, run_int8
 
 FLOAT_TOLERANCE = 1e-4
@@ -37,55 +35,6 @@ def within_tolerance(actual: np.ndarray, expected: np.ndarray, rel: float = FLOA
         return False
     scale = max(1.0, float(np.max(np.abs(e[finite]), initial=0.0)))
     return bool(np.all(np.abs(a[finite] - e[finite]) <= rel * scale))
-
-
-def load_samples(path: str | Path, graph: Graph) -> tuple[list[dict[str, np.ndarray]], np.ndarray | None]:
-    """Samples from an .npz: one array per model input (key = input name, or `x` for a
-    single-input model), stacked along a leading sample axis; optional integer labels `y`."""
-    label = str(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-        arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-        raise CompileError(f"{label}: cannot read samples: {e}") from None
-    columns = {}
-    for name in graph.inputs:
-        key = name if name in arrays else ("x" if len(graph.inputs) == 1 and "x" in arrays else None)
-        if key is None:
-            raise CompileError(f"{label}: no array for input '{name}' (keys: {', '.join(sorted(arrays))})")
-        columns[name] = _stack(arrays[key], graph.tensors[name].shape, label, name)
-    counts = {len(v) for v in columns.values()}
-    if len(counts) != 1 or 0 in counts:
-        raise CompileError(f"{label}: inputs hold different or zero numbers of samples")
-    n = counts.pop()
-    labels = arrays.get("y")
-    if labels is not None:
-        labels = np.asarray(labels).reshape(-1)
-        if labels.size != n or labels.dtype.kind not in "iu":
-            raise CompileError(f"{label}: 'y' must hold {n} integer labels")
-    return [{k: v[i] for k, v in columns.items()} for i in range(n)], labels
-
-
-def _stack(arr: np.ndarray, shape: tuple[int, ...], label: str, name: str) -> np.ndarray:
-    if arr.dtype.kind not in "fiu":
-        raise CompileError(f"{label}: input '{name}' has dtype {arr.dtype}; numbers are needed")
-    arr = arr.astype(np.float32)
-    if tuple(arr.shape) == shape:
-        return arr[None]
-    if tuple(arr.shape[1:]) == shape:
-        return arr
-    if shape and shape[0] == 1 and tuple(arr.shape[1:]) == shape[1:]:
-        return arr[:, None]
-    raise CompileError(f"{label}: input '{name}' has shape {list(arr.shape)}; expected {list(shape)} "
-                       f"or [N, ...] of it")
-
-
-def random_samples(graph: Graph, count: int = 8, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [
-        {n: rng.standard_normal(graph.tensors[n].shape).astype(np.float32) for n in graph.inputs}
-        for _ in range(count)
-    ]
 
 
 def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:

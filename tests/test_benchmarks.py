@@ -17,6 +17,7 @@ from benchmarks.icount import count_instructions
 from codegen import cross
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.targets import load_target
+from conftest import onnxruntime_oracle
 
 
 def need_tools():
@@ -79,12 +80,10 @@ def test_suite_runs_on_one_model(tmp_path, capsys):
 def test_generated_models_compile_and_match_onnxruntime(name):
     """Each MLPerf Tiny model: valid ONNX, the imported float graph agrees with onnxruntime,
     and its convolution and dense MACs are the architecture's."""
-    import onnxruntime
-
     model = models.MODELS[name]()
     sample = models.calibration(model, 1, 0)[0]
     compiled = compile_model(model, name)
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = onnxruntime_oracle(model)
     expected = session.run(None, sample)[0]
     from codegen.reference import run_float
 

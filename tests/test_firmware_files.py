@@ -55,7 +55,7 @@ def test_single_header_builds_and_computes_the_same(tmp_path):
 
     from codegen.build import HostModel
     from codegen.cli import main
-    from codegen.verify import load_samples
+    from codegen.samples import load_samples
 
     calib = str(EXAMPLE / "calib.npz")
     assert main(["compile", str(EXAMPLE / "digits.onnx"), "--calib", calib, "-o", str(tmp_path / "one"),

@@ -21,7 +21,7 @@ from codegen import cross
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.targets import load_target, target_names
-from codegen.verify import load_samples
+from codegen.samples import load_samples
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits"
 SEMIHOSTING = [t for t in target_names() if load_target(t).get("run", {}).get("kind") == "semihosting"]

@@ -21,7 +21,8 @@ from codegen.ops import get_op
 from codegen.passes import prune
 from codegen.passes.prune import PruneOptions
 from codegen.reference import run_float, run_int8
-from codegen.verify import load_samples, verify
+from codegen.samples import load_samples
+from codegen.verify import verify
 from conftest import make_model, random_feeds
 from test_targets import need
 

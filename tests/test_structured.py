@@ -20,7 +20,8 @@ from codegen.passes import calibrate, encode, plan_memory, quantize
 from codegen.passes.prune import PruneOptions
 from codegen.passes.structured import prune_channels
 from codegen.reference import run_float, run_int8
-from codegen.verify import load_samples, verify
+from codegen.samples import load_samples
+from codegen.verify import verify
 from conftest import make_model, random_feeds
 from test_prune import check_exact
 

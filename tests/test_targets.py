@@ -16,7 +16,8 @@ from codegen.build import HostModel
 from codegen.cli import main
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.targets import load_target, target_names
-from codegen.verify import load_samples, verify
+from codegen.samples import load_samples
+from codegen.verify import verify
 from conftest import make_model, random_feeds
 from test_conv import conv_chain_model
 from test_end_to_end import EXAMPLE
