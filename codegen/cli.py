@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 
 from codegen import __version__
 from codegen.errors import CompileError
@@ -71,7 +72,17 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"compile": _compile, "verify": _verify, "inspect": _inspect}[args.command](args)
+        # NumPy's RuntimeWarnings (overflow, invalid value) never reach the terminal: what they
+        # reveal that matters (NaN or Inf weights and activations) is a CompileError of its own.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return {"compile": _compile, "verify": _verify, "inspect": _inspect}[args.command](args)
+            finally:
+                if os.environ.get("ONNX2MCU_DEBUG"):
+                    for w in caught:
+                        print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno),
+                              end="", file=sys.stderr)
     except CompileError as e:
         print(f"onnx2mcu: error: {e}", file=sys.stderr)
         return 2

@@ -66,8 +66,9 @@ class _Importer:
 
     def run(self, name: str) -> Graph:
         g = self.model.graph
+        bounds = {i for n in g.node if n.op_type == "Clip" for i in n.input[1:3]}
         for init in g.initializer:
-            self._add_const(init.name, numpy_helper.to_array(init))
+            self._add_const(init.name, _tensor_array(init, f"{self.label}: initializer", init.name in bounds))
         inputs = [vi for vi in g.input if vi.name not in self.tensors]
         for vi in inputs:
             self.tensors[vi.name] = Tensor(vi.name, self._input_shape(vi), "float32")
@@ -209,7 +210,14 @@ class _Importer:
 
     def _fold(self, proto: onnx.NodeProto, name: str) -> None:
         if proto.op_type == "DequantizeLinear":  # weights of a QDQ model, at any opset
-            return self._add_const(proto.output[0], self._dequantize(proto))
+            try:
+                return self._add_const(proto.output[0], self._dequantize(proto))
+            except Unsupported as e:
+                return self._reject(proto, name, str(e))
+        if proto.op_type == "Constant":
+            for a in proto.attribute:
+                if a.type == onnx.AttributeProto.TENSOR:
+                    _tensor_array(a.t, f"{self.label}: Constant node '{_printable(name)}' value", True)
         feeds = {}
         for i in proto.input:
             if not i:
@@ -232,8 +240,15 @@ class _Importer:
         x = self.tensors[ins[0]].data.astype(np.float64)
         scale = self.tensors[ins[1]].data.astype(np.float64)
         zp = self.tensors[ins[2]].data.astype(np.float64) if ins[2] else np.zeros_like(scale)
+        if x.size == 0 or scale.size == 0:
+            raise Unsupported("zero-size weights or scale")
+        if zp.shape != scale.shape:
+            raise Unsupported(f"zero point of shape {zp.shape} for a scale of shape {scale.shape}")
         if scale.size > 1:
-            axis = int({a.name: a.i for a in proto.attribute}.get("axis", 1)) % x.ndim
+            axis = int({a.name: a.i for a in proto.attribute}.get("axis", 1))
+            if not -x.ndim <= axis < x.ndim or scale.ndim != 1 or x.shape[axis] != scale.size:
+                raise Unsupported(f"{scale.size} scales along axis {axis} of weights of shape {x.shape}")
+            axis %= x.ndim
             shape = [1] * x.ndim
             shape[axis] = -1
             scale, zp = scale.reshape(shape), zp.reshape(shape)
@@ -244,12 +259,35 @@ class _Importer:
         self.unknown.update(proto.output)
 
 
+def _tensor_array(tensor: onnx.TensorProto, where: str, inf_ok: bool = False) -> np.ndarray:
+    """The tensor's values; a CompileError naming it when its data cannot be read, is text,
+    or holds NaN or Inf (Inf is allowed where `inf_ok`: Clip bounds)."""
+    what = f"{where} '{_printable(tensor.name)}'"
+    try:
+        value = numpy_helper.to_array(tensor)
+    except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as e:
+        dtype = onnx.TensorProto.DataType.Name(tensor.data_type) if tensor.data_type in \
+            onnx.TensorProto.DataType.values() else str(tensor.data_type)
+        raise CompileError(f"{what}: cannot read its {dtype} data of dims {list(tensor.dims)} "
+                           f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+    if value.dtype.kind in "OSU":
+        raise CompileError(f"{what}: holds strings; numeric data is required")
+    if value.dtype.kind not in "biuf":
+        raise CompileError(f"{what}: element type {value.dtype} is not supported")
+    if value.dtype.kind == "f":
+        if np.isnan(value).any():
+            raise CompileError(f"{what} holds NaN")
+        if not inf_ok and np.isinf(value).any():
+            raise CompileError(f"{what} holds Inf")
+    return value
+
+
 def _attr_value(attr: onnx.AttributeProto):
     value = onnx.helper.get_attribute_value(attr)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, onnx.TensorProto):
-        return numpy_helper.to_array(value)
+        return _tensor_array(value, f"attribute '{attr.name}' tensor")
     if isinstance(value, list) and value and isinstance(value[0], bytes):
         return [v.decode("utf-8", "replace") for v in value]
     return value

@@ -28,10 +28,14 @@ def clip_bounds(node, graph) -> tuple[float, float]:
             value = graph.const(node.inputs[index])
             if value is None:
                 raise Unsupported(f"{which} must be a constant")
+            if value.size != 1 or value.ndim > 1:
+                raise Unsupported(f"{which} must be a scalar; it has shape {value.shape}")
             if index == 1:
                 lo = float(value.reshape(-1)[0])
             else:
                 hi = float(value.reshape(-1)[0])
+    if np.isnan(lo) or np.isnan(hi):
+        raise Unsupported("min and max must not be NaN")
     return lo, hi
 
 

@@ -7,6 +7,8 @@ kernel moves the bytes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from codegen.errors import Unsupported
@@ -42,18 +44,25 @@ class Reshape(Op):
             return [tuple(d for i, d in enumerate(shape) if i not in axes)]
         if node.op_type == "Unsqueeze":
             return [self._unsqueeze(node, graph, shape)]
-        target = [int(d) for d in require_const(graph, node, 1, "shape").tolist()]
+        value = require_const(graph, node, 1, "shape")
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise Unsupported(f"the shape must be a 1-D integer tensor; it is {value.dtype} of shape {value.shape}")
+        target = [int(d) for d in value.tolist()]
         allowzero = int(node.attrs.get("allowzero", 0))
+        if any(d < -1 for d in target):
+            raise Unsupported(f"negative dimension in the target shape {target}")
+        if not allowzero and any(d == 0 and i >= len(shape) for i, d in enumerate(target)):
+            raise Unsupported(f"a 0 in the target shape {target} copies a dimension the input {shape} lacks")
         out = [shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
         if out.count(-1) > 1:
             raise Unsupported("more than one -1 in the target shape")
-        total = int(np.prod(shape, dtype=np.int64))
+        total = math.prod(shape)
         if -1 in out:
-            known = int(np.prod([d for d in out if d != -1], dtype=np.int64))
+            known = math.prod(d for d in out if d != -1)
             if known == 0 or total % known:
                 raise Unsupported(f"cannot reshape {shape} to {target}")
             out[out.index(-1)] = total // known
-        if int(np.prod(out, dtype=np.int64)) != total:
+        if math.prod(out) != total:
             raise Unsupported(f"cannot reshape {shape} to {target}")
         return [tuple(out)]
 
