@@ -19,7 +19,7 @@ from codegen import cross
 from codegen.emit import EmittedModel, emit_model
 from codegen.emit.cnames import Identifiers
 from codegen.errors import CompileError
-from codegen.frontend import import_model
+from codegen.frontend import import_model, qdq
 from codegen.frontend.load import load_model
 from codegen.ir import Graph
 from codegen.passes import calibrate, encode, plan_memory, quantize
@@ -74,6 +74,8 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     model, label = load_model(source)
     prefix = model_prefix(source, name)
     graph = import_model(model, label=label, name=prefix)
+    if mode == "int8":  # Q/DQ pairs become the tensors' own scales and zero points
+        qdq.for_int8(graph, label)
     graph.meta["source"] = label
     graph.meta["sha256"] = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     options: dict = {"mode": mode}

@@ -1,13 +1,23 @@
 """Frontend: folding, simplification, static shapes, loading, and names that reach C."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
 from onnx import helper
 
+from codegen.cli import main
 from codegen.compiler import compile_model
 from codegen.errors import CompileError
+from codegen.ops import get_op
 from conftest import check_float_model, make_model
+
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "digits"
 
 
 def _w(rng, *shape):
@@ -154,3 +164,172 @@ def test_same_model_gives_identical_files(rng):
                        {"W": _w(rng, 4, 3)})
     a, b = compile_model(model, "m"), compile_model(model.SerializeToString() and model, "m")
     assert a.emitted.files == b.emitted.files and a.report == b.report
+
+
+def _resize_erf_lstm():
+    """Three operators that stay out of reach of an int8 MCU compiler, in a chain."""
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [24, 1, 1, 8])
+    inits = [onnx.numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+             onnx.numpy_helper.from_array(np.ones((1, 32, 8), np.float32), "W"),
+             onnx.numpy_helper.from_array(np.ones((1, 32, 8), np.float32), "R"),
+             onnx.numpy_helper.from_array(np.array([24, 1, 8], np.int64), "seq")]
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["r"], name="resize", mode="nearest"),
+             helper.make_node("Erf", ["r"], ["e"], name="erf"),
+             helper.make_node("Reshape", ["e", "seq"], ["s"], name="to_sequence"),
+             helper.make_node("LSTM", ["s", "W", "R"], ["y"], name="lstm", hidden_size=8)]
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _lstm_nms():
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [5, 1, 8])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.INT64, [None, 3])
+    inits = [onnx.numpy_helper.from_array(np.ones((1, 16, 8), np.float32), "W"),
+             onnx.numpy_helper.from_array(np.ones((1, 16, 4), np.float32), "R"),
+             onnx.numpy_helper.from_array(np.array([1, 5, 4], np.int64), "box_shape"),
+             onnx.numpy_helper.from_array(np.array([1], np.int64), "axis1")]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["h"], name="lstm", hidden_size=4),
+             helper.make_node("Reshape", ["h", "box_shape"], ["boxes"], name="to_boxes"),
+             helper.make_node("ReduceMean", ["boxes"], ["s"], name="score", axes=[2], keepdims=0),
+             helper.make_node("Unsqueeze", ["s", "axis1"], ["scores"], name="scores"),
+             helper.make_node("NonMaxSuppression", ["boxes", "scores"], ["y"], name="nms")]
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("model, expected", [
+    (_resize_erf_lstm, ["Resize node 'resize'", "Erf node 'erf'", "LSTM node 'lstm'"]),
+    (_lstm_nms, ["LSTM node 'lstm'", "NonMaxSuppression node 'nms'"]),
+])
+def test_nodes_after_an_unsupported_one_are_checked(model, expected):
+    """The outputs of an unsupported node get onnx's inferred shapes, so the nodes after it
+    are checked too and every unsupported one is named in the one error."""
+    for op in ("Resize", "Erf", "LSTM", "NonMaxSuppression"):
+        assert get_op(op) is None, f"{op} is supported now: pick another unsupported operator"
+    with pytest.raises(CompileError) as e:
+        compile_model(model())
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert f"{len(expected)} unsupported nodes" in msg
+    for part in expected:
+        assert f"{part}: operator not supported" in msg
+
+
+def _digits():
+    return onnx.load(str(EXAMPLE / "digits.onnx"))
+
+
+def _set_init(model, name, array):
+    init = next(i for i in model.graph.initializer if i.name == name)
+    init.CopyFrom(onnx.numpy_helper.from_array(array, name))
+    return init
+
+
+def _poison(value, where=(0,)):
+    def mutate(model):
+        init = next(i for i in model.graph.initializer if i.name == "classifier.bias")
+        a = onnx.numpy_helper.to_array(init).copy()
+        a[where] = value
+        _set_init(model, init.name, a)
+    return mutate
+
+
+def _conv_weight_nan(model):
+    a = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "onnx::Conv_27")).copy()
+    a[3, 0, 1, 1] = np.nan
+    _set_init(model, "onnx::Conv_27", a)
+
+
+def _conv_weight_huge(model):
+    a = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "onnx::Conv_27")).copy()
+    a[:, 0, 1, 1] = 3e38
+    _set_init(model, "onnx::Conv_27", a)
+
+
+def _bias_dtype(data_type):
+    def mutate(model):
+        next(i for i in model.graph.initializer if i.name == "classifier.bias").data_type = data_type
+    return mutate
+
+
+def _string_bias(model):
+    _set_init(model, "classifier.bias", np.array(["a"] * 10, dtype=object))
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (_poison(np.nan), "initializer 'classifier.bias' holds NaN"),
+    (_poison(-np.inf), "initializer 'classifier.bias' holds Inf"),
+    (_conv_weight_nan, "initializer 'onnx::Conv_27' holds NaN"),
+    (_conv_weight_huge, "reaches NaN or Inf on the calibration data"),
+    (_bias_dtype(999), "initializer 'classifier.bias': cannot read its 999 data"),
+    (_bias_dtype(onnx.TensorProto.INT8), "initializer 'classifier.bias': cannot read its INT8 data of dims [10]"),
+    (_string_bias, "initializer 'classifier.bias': holds strings"),
+], ids=["nan-bias", "-inf-bias", "nan-weight", "huge-weight", "dtype-999", "dtype-changed", "string"])
+def test_bad_weights_are_one_line_errors_from_the_cli(tmp_path, mutate, message):
+    """Run as a user would: stderr is exactly one line naming the initializer, status 2, and
+    no NumPy RuntimeWarning (the 3e38 weights overflow in calibration) reaches the terminal."""
+    model = _digits()
+    mutate(model)
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model.SerializeToString())
+    proc = subprocess.run([sys.executable, "-m", "codegen", "compile", str(path), "-o", str(tmp_path / "out"),
+                           "--calib", str(EXAMPLE / "calib.npz")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("onnx2mcu: error:"), proc.stderr
+    assert message in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def _clip_model(lo, hi):
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])
+    inits = [onnx.numpy_helper.from_array(np.asarray(lo, np.float32), "lo"),
+             onnx.numpy_helper.from_array(np.asarray(hi, np.float32), "hi")]
+    graph = helper.make_graph([helper.make_node("Clip", ["x", "lo", "hi"], ["y"], name="clip")], "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _reshape_model(shape):
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "s"], ["y"], name="rs")]
+    graph = helper.make_graph(nodes, "g", [x], [y], [onnx.numpy_helper.from_array(np.asarray(shape, np.int64), "s")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _qdq_axis(axis=None, empty=False):
+    model = onnx.load(str(ROOT / "tests" / "fixtures" / "qdq_convnet.onnx"))
+    for node in model.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] == "body.0.weight_quantized":
+            del node.attribute[:]
+            if axis is not None:
+                node.attribute.append(helper.make_attribute("axis", axis))
+    if empty:
+        w = onnx.numpy_helper.to_array(next(i for i in model.graph.initializer if i.name == "body.0.weight_quantized"))
+        _set_init(model, "body.0.weight_quantized", w[:0])
+    return model
+
+
+@pytest.mark.parametrize("model, message", [
+    (lambda: _clip_model([0, 1], 6), "Clip node 'clip': min must be a scalar; it has shape (2,)"),
+    (lambda: _clip_model(0, np.zeros(0)), "Clip node 'clip': max must be a scalar; it has shape (0,)"),
+    (lambda: _reshape_model(4), "Reshape node 'rs': the shape must be a 1-D integer tensor"),
+    (lambda: _reshape_model([2 ** 62, 4]), "Reshape node 'rs': cannot reshape (1, 4)"),
+    (lambda: _reshape_model([2 ** 40, 2 ** 40, 0]), "Reshape node 'rs': a 0 in the target shape"),
+    (lambda: _reshape_model([-2, -2]), "Reshape node 'rs': negative dimension"),
+    (lambda: _qdq_axis(7), "DequantizeLinear node 'body.0.weight_DequantizeLinear': 8 scales along axis 7"),
+    (lambda: _qdq_axis(-9), "8 scales along axis -9"),
+    (lambda: _qdq_axis(None), "8 scales along axis 1"),
+    (lambda: _qdq_axis(0, empty=True), "DequantizeLinear node 'body.0.weight_DequantizeLinear': zero-size"),
+], ids=["clip-vector", "clip-empty", "reshape-scalar", "reshape-huge", "reshape-zero-past-rank",
+        "reshape-negative", "dq-axis-7", "dq-axis-neg", "dq-axis-default", "dq-empty"])
+@pytest.mark.parametrize("mode", [[], ["--float"]])
+def test_malformed_nodes_are_one_line_errors(tmp_path, capsys, model, message, mode):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model().SerializeToString())
+    assert main(["compile", str(path), "-o", str(tmp_path / "out"), *mode]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("onnx2mcu: error:"), err
+    assert message in err

@@ -255,8 +255,57 @@ class _Importer:
         return ((x - zp) * scale).astype(np.float32)
 
     def _reject(self, proto: onnx.NodeProto, name: str, why: str) -> None:
+        """Record why; the node's outputs get the shapes onnx's shape inference gives them, so
+        that every later node is still checked (those it cannot infer make their users unknown)."""
         self.rejected.append((proto.op_type, name, why))
-        self.unknown.update(proto.output)
+        inferred = self._inferred_outputs(proto)
+        for o in proto.output:
+            if o in inferred:
+                self.tensors[o] = inferred[o]
+            elif o:
+                self.unknown.add(o)
+
+    def _inferred_outputs(self, proto: onnx.NodeProto) -> dict[str, Tensor]:
+        """Static output shapes and types of one node: onnx's shape inference run on the node
+        alone with its inputs' shapes (small constants as values), else the model's value_info."""
+        found = {}
+        inputs, consts = {}, []
+        known = all(i in self.tensors for i in proto.input if i)
+        for i in proto.input:
+            if not i or i in inputs or not known:
+                continue
+            t = self.tensors[i]
+            try:
+                elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
+            except (KeyError, TypeError):
+                known = False
+                break
+            inputs[i] = onnx.helper.make_tensor_value_info(i, elem, t.shape)
+            if t.is_const and t.data.size <= 1024:
+                consts.append(numpy_helper.from_array(t.data, i))
+        infos = list(self.model.graph.value_info) + list(self.model.graph.output)
+        if known:
+            graph = onnx.helper.make_graph([proto], "node", list(inputs.values()), [], consts)
+            single = onnx.helper.make_model(graph, opset_imports=self.model.opset_import,
+                                            ir_version=self.model.ir_version)
+            try:
+                infos = list(onnx.shape_inference.infer_shapes(single, data_prop=True).graph.value_info) + infos
+            except Exception:  # noqa: BLE001 - then the model's own value_info is all there is
+                pass
+        outputs = set(o for o in proto.output if o)
+        for vi in infos:
+            if vi.name not in outputs or vi.name in found or not vi.type.HasField("tensor_type"):
+                continue
+            tt = vi.type.tensor_type
+            dims = tt.shape.dim if tt.HasField("shape") else None
+            if dims is None or not all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
+                continue
+            try:
+                dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)).name
+            except (KeyError, TypeError):
+                continue
+            found[vi.name] = Tensor(vi.name, tuple(d.dim_value for d in dims), dtype)
+        return found
 
 
 def _tensor_array(tensor: onnx.TensorProto, where: str, inf_ok: bool = False) -> np.ndarray:

@@ -7,6 +7,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     gemm,
     movement,
     pool,
+    quantize,
     reduce,
     reshape,
     softmax,

@@ -154,7 +154,8 @@ def get_op(op_type: str) -> Op | None:
 
 
 def supported_op_types() -> list[str]:
-    return sorted(_REGISTRY)
+    """The ONNX op types a model may use (not the frontend's own, `internal` ones)."""
+    return sorted(t for t, op in _REGISTRY.items() if not getattr(op, "internal", False))
 
 
 # ---- helpers shared by the families -------------------------------------------------

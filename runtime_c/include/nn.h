@@ -29,5 +29,6 @@
 #include "nn_reduce.h"
 #include "nn_shape.h"
 #include "nn_sparse.h"
+#include "nn_quantize.h"
 
 #endif /* NN_H */
