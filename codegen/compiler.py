@@ -17,7 +17,7 @@ import onnx
 
 from codegen import cross
 from codegen.emit import EmittedModel, emit_model
-from codegen.emit.cnames import Identifiers
+from codegen.emit.cnames import prefix_identifier
 from codegen.errors import CompileError
 from codegen.frontend import import_model, qdq
 from codegen.frontend.load import load_model
@@ -50,9 +50,11 @@ class CompiledModel:
 
 
 def model_prefix(source, name: str | None) -> str:
+    """The model's C prefix from --name, else the file's stem (the graph's name for a ModelProto):
+    short and never a reserved name (codegen/emit/cnames.py prefix_identifier)."""
     if name is None:
         name = Path(str(source)).stem if not isinstance(source, onnx.ModelProto) else (source.graph.name or "model")
-    return Identifiers().make(name)
+    return prefix_identifier(name)
 
 
 MODES = ("int8", "float32")

@@ -1,62 +1,189 @@
 """C identifiers, literals and comments: the only way model-supplied text reaches C source.
 
+Every name from the model becomes an identifier that is plain ASCII, never begins with `_`
+or holds `__` (reserved in C and C++), is no keyword, macro, typedef or function of C, C++
+or the standard headers, does not begin with a prefix the generated code uses itself (the
+model's, the runtime's `nn_`), is unique even after upper-casing (macros are made from it)
+and fits a length, shortened with a stable hash of the original text when it is too long.
+
 >>> unique = Identifiers()
 >>> unique.make('x; system("rm -rf /")')
-'x__system__rm__rf____'
->>> unique.make("x;system")
-'x_system'
->>> unique.make("x_system")
-'x_system_2'
->>> unique.make("int"), unique.make("3d"), unique.make("")
-('int_', 't_3d', 't')
->>> Identifiers(reserved_prefixes=("nn_",)).make("nn_copy")
-'t_nn_copy'
+'x_system_rm_rf'
+>>> unique.make("x;system"), unique.make("x_system"), unique.make("X_SYSTEM")
+('x_system', 'x_system_2', 'X_SYSTEM_3')
+>>> unique.make("int"), unique.make("3d"), unique.make(""), unique.make("INT8_MAX"), unique.make("memcpy")
+('t_int', 't_3d', 't', 't_INT8_MAX', 't_memcpy')
+>>> Identifiers(reserved_prefixes=("m_",)).make("M_arena"), Identifiers(reserved_prefixes=("m_",)).make("m")
+('t_M_arena', 't_m')
+>>> Identifiers(max_length=20).make("a" * 5000)
+'aaaaaaaaaaa_c526c622'
+>>> prefix_identifier("mobilenet_v2.int8"), prefix_identifier("all"), prefix_identifier("x" * 5000)
+('mobilenet_v2_int8', 't_all', 'xxxxxxxxxxxxxxx_c59d3c04')
 >>> c_comment("conv */ evil\\r\\nnext \\x00 \u00e9")
 'conv * / evil??next ? ?'
 >>> float_literal(1.0), float_literal(-0.5), float_literal(1e-45), float_literal(float("inf"))
 ('1.0f', '-0.5f', '1.40129846e-45f', 'INFINITY')
+>>> macro_literal(-128), macro_literal(5), macro_literal(-0.5), macro_literal(-2**31)
+('(-128)', '5', '(-0.5f)', '(-2147483647 - 1)')
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 
 import numpy as np
 
+MAX_IDENTIFIER = 63  # significant characters C99 guarantees for internal identifiers and macros
+MAX_PREFIX = 24  # a model prefix; leaves room for "_" and the longest runtime or API suffix
+
 C_KEYWORDS = frozenset(
     """auto break case char const continue default do double else enum extern float for goto if
     inline int long register restrict return short signed sizeof static struct switch typedef
-    union unsigned void volatile while _Bool _Complex _Imaginary main""".split()
+    union unsigned void volatile while _Bool _Complex _Imaginary main
+    alignas alignof bool constexpr false nullptr static_assert thread_local true typeof typeof_unqual""".split()
+)
+
+# NAME.h is included from C++ too.
+CXX_KEYWORDS = frozenset(
+    """and and_eq asm bitand bitor catch char8_t char16_t char32_t class compl concept consteval
+    constinit const_cast co_await co_return co_yield decltype delete dynamic_cast explicit export
+    final friend import module mutable namespace new noexcept not not_eq operator or or_eq override
+    private protected public reinterpret_cast requires static_cast template this throw try typeid
+    typename using virtual wchar_t xor xor_eq""".split()
+)
+
+_MATH_FUNCTIONS = """acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1
+    frexp ilogb ldexp log log10 log1p log2 logb modf scalbn scalbln cbrt fabs hypot pow sqrt erf erfc
+    lgamma tgamma ceil floor nearbyint rint lrint llrint round lround llround trunc fmod remainder
+    remquo copysign nan nextafter nexttoward fdim fmax fmin fma""".split()
+
+# Names the standard headers declare or define (object-like macros, typedefs, functions,
+# variables), those of <stdint.h>, <stddef.h>, <string.h> and <math.h> that the generated
+# files include and the common ones a firmware includes beside NAME.h, plus the GNU
+# dialect's predefined system macros.
+STANDARD_NAMES = frozenset(
+    """NULL offsetof size_t ptrdiff_t max_align_t wchar_t
+    SIZE_MAX PTRDIFF_MIN PTRDIFF_MAX SIG_ATOMIC_MIN SIG_ATOMIC_MAX WCHAR_MIN WCHAR_MAX WINT_MIN WINT_MAX
+    memcpy memmove memset memcmp memchr strcpy strncpy strcat strncat strcmp strncmp strcoll strxfrm
+    strchr strrchr strspn strcspn strpbrk strstr strtok strerror strlen strdup strndup strnlen
+    bzero bcopy bcmp index rindex ffs strcasecmp strncasecmp
+    float_t double_t HUGE_VAL HUGE_VALF HUGE_VALL INFINITY NAN MATH_ERRNO MATH_ERREXCEPT
+    math_errhandling signgam isnan isinf isfinite isnormal signbit fpclassify isgreater
+    isgreaterequal isless islessequal islessgreater isunordered DOMAIN SING OVERFLOW UNDERFLOW TLOSS PLOSS
+    EOF BUFSIZ FILENAME_MAX FOPEN_MAX TMP_MAX L_tmpnam stdin stdout stderr FILE fpos_t
+    EXIT_SUCCESS EXIT_FAILURE RAND_MAX MB_CUR_MAX MB_LEN_MAX div_t ldiv_t lldiv_t
+    CHAR_BIT errno assert NDEBUG va_list va_start va_arg va_end va_copy jmp_buf setjmp longjmp
+    CLOCKS_PER_SEC TIME_UTC clock_t time_t tm timespec DECIMAL_DIG I complex imaginary
+    noreturn bool true false sig_atomic_t mbstate_t wint_t fenv_t fexcept_t lconv
+    linux unix i386 sun sparc mips vax""".split()
+    + _MATH_FUNCTIONS + [f + "f" for f in _MATH_FUNCTIONS] + [f + "l" for f in _MATH_FUNCTIONS]
+)
+
+# Families of reserved names: <stdint.h>/<limits.h>/<inttypes.h> types and limits, <math.h>,
+# <float.h>, <fenv.h>, <errno.h>, <signal.h>, <locale.h> and <stdio.h> macros.
+_RESERVED_FAMILIES = re.compile(
+    r"u?int\w*_t|(S|U)?(CHAR|SHRT|INT|LONG|LLONG|SIZE|PTRDIFF|SIG_ATOMIC|WCHAR|WINT)\w*_(MAX|MIN|C|WIDTH)"
+    r"|(FP|FE|FLT|DBL|LDBL|M|LC|SEEK|MATH)_\w*|(PRI|SCN)[a-zX]\w*|E[0-9A-Z]\w*|SIG[A-Z_]\w*")
+
+# Target names CMake reserves (policy CMP0037); the model prefix names the CMake library.
+CMAKE_RESERVED = frozenset(
+    """all all_build help install preinstall clean edit_cache rebuild_cache zero_check package
+    package_source test run_tests depend list_install_components""".split()
 )
 
 
-class Identifiers:
-    """Hands out sanitized identifiers, never the same one twice."""
+def is_reserved(name: str) -> bool:
+    """True for names that C, C++ or the standard headers own.
 
-    def __init__(self, reserved_prefixes: tuple[str, ...] = ()):
-        self.used: set[str] = set()
-        self.reserved_prefixes = reserved_prefixes
+    >>> [is_reserved(n) for n in ("x", "int8_t", "UINT16_MAX", "class", "NAN", "EDOM", "Edge")]
+    [False, True, True, True, True, True, False]
+    """
+    return (name in C_KEYWORDS or name in CXX_KEYWORDS or name in STANDARD_NAMES
+            or _RESERVED_FAMILIES.fullmatch(name) is not None)
+
+
+def short_hash(text: str) -> str:
+    """8 hex digits of the SHA-256 of `text`: the same text always gets the same."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _sanitize(text: str) -> str:
+    """ASCII letters, digits and single inner underscores ('' when nothing is left)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
+
+
+def _fit(base: str, suffix: str, max_length: int) -> str:
+    return base[: max_length - len(suffix)].rstrip("_") + suffix
+
+
+def _shorten(base: str, text: str, max_length: int) -> str:
+    """`base` if it fits, else its start and "_" + the hash of the original `text`."""
+    return base if len(base) <= max_length else _fit(base, "_" + short_hash(str(text)), max_length)
+
+
+class Identifiers:
+    """Hands out sanitized identifiers, never the same one twice, even ignoring case.
+
+    `reserved_prefixes` (compared ignoring case) and `reserved` (exact) are names taken by the
+    generated code itself; `max_length` bounds every identifier handed out."""
+
+    def __init__(self, reserved_prefixes: tuple[str, ...] = (), reserved: tuple[str, ...] = (),
+                 max_length: int = MAX_IDENTIFIER):
+        if max_length < 12:
+            raise ValueError("identifiers need at least 12 characters (a short hash and a count)")
+        self.used: set[str] = set()  # upper-cased
+        self.reserved_prefixes = tuple(p.lower() for p in reserved_prefixes)
+        self.reserved = frozenset(reserved)
+        self.max_length = max_length
+
+    def _taken(self, name: str) -> bool:
+        return (name[0].isdigit() or name.lower().startswith(self.reserved_prefixes)
+                or name in self.reserved or is_reserved(name))
 
     def make(self, text: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", text) or "t"
-        base = re.sub(r"^_+", "", base) or "t"  # leading underscores are reserved in C
-        if base[0].isdigit() or base.lower().startswith(self.reserved_prefixes):
-            base = "t_" + base
-        if base in C_KEYWORDS:
-            base += "_"
-        name, k = base, 1
-        while name in self.used:
+        base = _sanitize(text) or "t"
+        # A stem that neither is taken nor leads into a reserved prefix once "_<k>" is added;
+        # each reserved prefix can rule out one lead at most.
+        for lead in ("", "t_", "v_", "w_", "z_", "q_", "r_"):
+            stem = _shorten(lead + base, text, self.max_length)
+            if not self._taken(stem) and not any(p.startswith(stem.lower() + "_") for p in self.reserved_prefixes):
+                break
+        else:
+            raise ValueError(f"no identifier for {text!r} outside the reserved prefixes {self.reserved_prefixes}")
+        name, k = stem, 1
+        while name.upper() in self.used or self._taken(name):
             k += 1
-            name = f"{base}_{k}"
-        self.used.add(name)
+            name = _fit(stem, f"_{k}", self.max_length)
+        self.used.add(name.upper())
         return name
+
+
+def prefix_identifier(text: str) -> str:
+    """A model's C prefix (NAME.h, NAME_invoke, NAME_ARENA_BYTES, the CMake library NAME):
+    at most MAX_PREFIX characters, not itself a reserved name."""
+    base = _sanitize(text) or "model"
+    if base[0].isdigit() or is_reserved(base) or base.lower() in CMAKE_RESERVED:
+        base = "t_" + base
+    return _shorten(base, text, MAX_PREFIX)
 
 
 def c_comment(text: str) -> str:
     """Printable ASCII only, and no sequence that could end the comment."""
     out = "".join(c if " " <= c <= "~" else "?" for c in str(text))
     return out.replace("*/", "* /").replace("/*", "/ *")
+
+
+def short_name(text: str, max_length: int = 80) -> str:
+    """A model name for a comment or a message: as it is, or its start, "..." and its hash
+    when longer than `max_length` (C99 promises 4095 characters per source line, no more).
+
+    >>> short_name("conv1"), short_name("n" * 5000, 24)
+    ('conv1', 'nnnnnnnnnnnnn...91c45f5c')
+    """
+    text = str(text)
+    return text if len(text) <= max_length else text[: max_length - 11] + "..." + short_hash(text)
 
 
 def float_literal(value: float) -> str:
@@ -70,6 +197,13 @@ def float_literal(value: float) -> str:
     if not any(c in text for c in ".e"):
         text += ".0"
     return text + "f"
+
+
+def macro_literal(value) -> str:
+    """A number as the value of a #define: a negative one in parentheses, so that
+    `x-NAME_ZERO_POINT` or `-NAME_ZERO_POINT` parse as meant."""
+    text = float_literal(value) if isinstance(value, (float, np.floating)) else int_literal(value)
+    return f"({text})" if text.startswith("-") else text
 
 
 def int_literal(value: int) -> str:
