@@ -15,12 +15,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from string import Template
 
 import numpy as np
 
+from codegen import workdirs
 from codegen.errors import CompileError
 from codegen.paths import TARGETS_DIR
 from codegen.targets import load_target
@@ -72,9 +72,9 @@ def measure(files: dict[str, str], target_name: str) -> dict:
     _require(target, run=False)
     flags = [*target["cflags"], "-std=c99", "-Os", "-ffunction-sections", "-fdata-sections", "-fstack-usage", "-c"]
     sizes = {"target": target_name, "code_bytes": 0, "const_bytes": 0, "data_bytes": 0, "bss_bytes": 0}
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+    with workdirs.build_folder() as folder:
         sources = _write(files, folder)
+        workdirs.checkpoint("measure")
         _run([target["cc"], *flags, *sources], folder, f"{target['cc']} (target {target_name})")
         objects = [str(folder / Path(s).with_suffix(".o").name) for s in sources]
         out = _run([target.get("size", "size"), "-A", *objects], folder, "size")
@@ -94,7 +94,7 @@ def measure(files: dict[str, str], target_name: str) -> dict:
             if section == prefix or section.startswith(prefix + "."):
                 sizes[key] += size
     invoke = [v for k, v in frames.items() if k.endswith("_invoke")]
-    kernels = [v for k, v in frames.items() if k.startswith("nn_")]
+    kernels = [v for k, v in frames.items() if "_nn_" in k and not k.endswith("_invoke")]  # PREFIX_nn_*
     sizes["stack_bytes"] = (max(invoke) if invoke else 0) + (max(kernels) if kernels else 0)
     return sizes
 
@@ -177,8 +177,7 @@ def run_samples(files: dict[str, str], api: dict, inputs: list[dict[str, np.ndar
                 ) -> list[list[np.ndarray]]:
     """Run the model on every sample on the emulated target; outputs per sample, in API order."""
     target = load_target(target_name)
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+    with workdirs.build_folder() as folder:
         image = build_image(files, harness_source(api, inputs), target_name, folder)
         out = _run(emulator_command(target_name, image), folder, f"{target['run']['emulator']} (target {target_name})",
                    env={"PATH": os.environ["PATH"]}, merge=True)

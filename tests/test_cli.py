@@ -29,7 +29,7 @@ def test_compile_float_writes_a_folder_that_builds(model_path, tmp_path):
     out = tmp_path / "out"
     assert main(["compile", str(model_path), "-o", str(out), "--float"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert {"fc.c", "fc.h", "nn.h", "nn_fc_f32.c", "report.json"} <= set(names)
+    assert {"fc.c", "fc.h", "fc_nn.h", "fc_nn_fc_f32.c", "report.json"} <= set(names)
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c", *[n for n in names if n.endswith(".c")]],
                    cwd=out, check=True)
     report = json.loads((out / "report.json").read_text())

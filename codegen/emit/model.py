@@ -10,7 +10,8 @@ import jinja2
 import numpy as np
 
 from codegen import __version__
-from codegen.emit.cnames import Identifiers, array_body, c_comment, float_literal, literal
+from codegen.emit.cnames import MAX_IDENTIFIER, Identifiers, array_body, c_comment, literal, macro_literal, short_name
+from codegen.errors import CompileError
 from codegen.ir import Graph
 from codegen.ops import get_op
 from codegen.ops.base import Const, Scratch, c_type
@@ -42,6 +43,9 @@ def provenance(graph: Graph, options: dict) -> str:
     )
 
 
+IO_LOCALS = ("i", "status")  # the locals of NAME_invoke_float (model_io.c.j2) beside its parameters
+LONGEST_IO_SUFFIX = "_ZERO_POINT"  # of the per-tensor macros in model.h.j2
+
 API_KEYS = ("name", "cname", "ctype", "dtype", "shape", "size", "scale", "zero_point")
 
 
@@ -55,14 +59,61 @@ def kernel_source(path: str, features: tuple[str, ...]) -> Path:
     return RUNTIME_DIR / path
 
 
+_RUNTIME_NAME = re.compile(r'#include "([^"]+)"|\b(nn_|NN_|REQUANT)')
+
+
+def prefix_runtime(text: str, runtime_prefix: str, local_files: set[str] | frozenset[str]) -> str:
+    r"""A runtime file's text under a folder's runtime prefix: its identifiers (nn_*, NN_*,
+    REQUANT*: functions, types, macros, include guards) and its #includes of `local_files`
+    gain the prefix, so that runtimes copied into separately generated folders never clash
+    or stand in for each other when the folders link into one firmware.
+
+    >>> prefix_runtime('#include "nn.h"\n#ifndef REQUANT_H\nnn_fc_s8(NN_MAX_DIMS); x_nn_y;', "m", {"nn.h"})
+    '#include "m_nn.h"\n#ifndef M_REQUANT_H\nm_nn_fc_s8(M_NN_MAX_DIMS); x_nn_y;'
+    """
+    upper = runtime_prefix.upper()
+
+    def rename(m: re.Match) -> str:
+        if m.group(1) is not None:
+            return f'#include "{runtime_prefix}_{m.group(1)}"' if m.group(1) in local_files else m.group(0)
+        return f"{runtime_prefix}_nn_" if m.group(2) == "nn_" else f"{upper}_{m.group(2)}"
+
+    return _RUNTIME_NAME.sub(rename, text)
+
+
+def add_file(files: dict[str, str], name: str, text: str) -> None:
+    """files[name] = text; two different files under one name are a CompileError."""
+    if name in files and files[name] != text:
+        raise CompileError(f"two generated files would be named {name}; choose another --name (or -o for several models)")
+    files[name] = text
+
+
+ARENA_ALIGN = 4  # bytes: the arena is an int32_t array (or a union with one)
+
+
 def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
-               features: tuple[str, ...] = ()) -> EmittedModel:
+               features: tuple[str, ...] = (), runtime_prefix: str | None = None,
+               arena_symbol: str | None = None, arena_bytes: int | None = None) -> EmittedModel:
+    """NAME.h, NAME.c (NAME_io.c), the runtime files under `runtime_prefix` (default: `prefix`)
+    and the build files. The arena is static inside NAME.c unless `arena_symbol` names an
+    `int32_t` array defined elsewhere, of `arena_bytes` (default: this model's) rounded up to
+    words: options["arena"] == "extern" makes it `NAME_arena`, defined by the caller."""
     macro = prefix.upper()
-    names = Identifiers(reserved_prefixes=("nn_", prefix.lower() + "_"))
+    rt = runtime_prefix or prefix
+    if arena_symbol is None and options.get("arena") == "extern":
+        arena_symbol = f"{prefix}_arena"
+    arena_words = max(1, -(-(plan.arena_bytes if arena_bytes is None else arena_bytes) // ARENA_ALIGN))
+    arena_base = f"{prefix}_arena.bytes" if arena_symbol is None else f"(uint8_t *){arena_symbol}"
+    # Parameter names: never one of the file's own symbols (NAME_*, the runtime's), nor a local
+    # of NAME_io.c; short enough that NAME_OUTPUT_<NAME>_ZERO_POINT fits MAX_IDENTIFIER.
+    names = Identifiers(reserved_prefixes=("nn_", "requant_", prefix + "_", rt + "_"), reserved=IO_LOCALS,
+                        max_length=MAX_IDENTIFIER - len(prefix) - len("_OUTPUT_") - len(LONGEST_IO_SUFFIX))
     io = {}
     inputs, outputs, signature = [], [], []
     for kind, tensors, entries in (("input", graph.inputs, inputs), ("output", graph.outputs, outputs)):
         for t in tensors:
+            if any(e["name"] == t for e in entries):
+                raise CompileError(f"{kind} '{c_comment(short_name(t))}' is listed twice in the model's {kind}s")
             tensor = graph.tensors[t]
             cname = names.make(t)
             io[(kind, len(entries))] = cname
@@ -71,21 +122,22 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
                 "cname": cname,
                 "macro": f"{macro}_{kind.upper()}_{cname.upper()}",
                 "size": tensor.size,
-                "comment": c_comment(f"'{t}' {tensor.dtype}{list(tensor.shape)}"),
+                "comment": c_comment(f"'{short_name(t)}' {tensor.dtype}{list(tensor.shape)}"),
                 "ctype": ctype,
                 "shape": list(tensor.shape),
                 "dtype": tensor.dtype,
                 "name": t,
                 "scale": None if tensor.quant is None else tensor.quant.scale,
-                "scale_literal": None if tensor.quant is None else float_literal(tensor.quant.scale),
+                "scale_literal": None if tensor.quant is None else macro_literal(float(tensor.quant.scale)),
                 "zero_point": None if tensor.quant is None else tensor.quant.zero_point,
+                "zero_point_literal": None if tensor.quant is None else macro_literal(int(tensor.quant.zero_point)),
             })
             signature.append(f"{'const ' if kind == 'input' else ''}{ctype} *{cname}")
 
     def tensor_expr(name: str) -> str:
         loc = plan.locations[name]
         if loc.region == "arena":
-            return f"({c_type(graph.tensors[name].dtype)} *)({prefix}_arena.bytes + {loc.index})"
+            return f"({c_type(graph.tensors[name].dtype)} *)({arena_base} + {loc.index})"
         return io[(loc.region, loc.index)]
 
     consts, params, layers, layer_report = [], [], [], []
@@ -96,6 +148,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
         op = get_op(node.op_type)
         calls: list[str] = []
         node_weight_bytes = 0
+        kernels: set[str] = set()
         for j, call in enumerate(op.kernels(node, graph)):
             args = []
             for k, arg in enumerate(call.args):
@@ -103,7 +156,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
                     args.append("0")
                 elif isinstance(arg, Scratch):  # NULL when the node needs none in this plan
                     at = plan.scratch.get(i)
-                    args.append("0" if at is None else f"({arg.ctype} *)({prefix}_arena.bytes + {at})")
+                    args.append("0" if at is None else f"({arg.ctype} *)({arena_base} + {at})")
                 elif isinstance(arg, Const):
                     symbol = f"{prefix}_{arg.role}{i}" + (f"_{j}" if j else "")
                     array = np.ascontiguousarray(arg.array)
@@ -121,21 +174,22 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
             if call.is_copy and args[0] == args[1]:
                 continue
             sources.update(call.sources)
+            kernels.add(call.function)
             if call.params_type:
                 symbol = f"{prefix}_p{i}" + (f"_{j}" if j else "")
                 params.append({
-                    "type": call.params_type,
+                    "type": prefix_runtime(call.params_type, rt, ()),
                     "symbol": symbol,
                     "fields": [(k, literal(v)) for k, v in call.params.items()],
                 })
                 args.insert(0, f"&{symbol}")
-            calls.append(f"{call.function}({', '.join(args)})")
+            calls.append(f"{prefix_runtime(call.function, rt, ())}({', '.join(args)})")
         weights_bytes += node_weight_bytes
         out = graph.tensors[node.outputs[0]]
         macs = op.macs(node, graph)
         loc = plan.locations[node.outputs[0]]
         layers.append({
-            "comment": c_comment(f"[{i}] {node.op_type} '{node.name}' -> {list(out.shape)}, {macs} MACs"),
+            "comment": c_comment(f"[{i}] {node.op_type} '{short_name(node.name)}' -> {list(out.shape)}, {macs} MACs"),
             "calls": calls,
         })
         layer_report.append({
@@ -147,7 +201,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
             "macs": macs,
             "weights_bytes": node_weight_bytes,
             "output_location": loc.region if loc.region != "arena" else f"arena+{loc.index}",
-            "kernels": sorted({c.split("(")[0] for c in calls}),
+            "kernels": sorted(kernels),
         })
 
     unused_inputs = [e["cname"] for e in inputs if e["name"] not in touched]
@@ -158,6 +212,11 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
         "macro": macro,
         "guard": f"{macro}_H_",
         "arena_bytes": plan.arena_bytes,
+        "arena_align": ARENA_ALIGN,
+        "arena_symbol": arena_symbol,
+        "arena_words": arena_words,
+        "arena_extern": options.get("arena") == "extern",
+        "runtime_header": f"{rt}_nn.h",
         "uses_arena": bool(plan.scratch) or any(l.region == "arena" for l in plan.locations.values()),
         "inputs": inputs,
         "outputs": outputs,
@@ -174,19 +233,17 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
     context["float_signature"] = ", ".join(
         [f"const float *{e['cname']}" for e in inputs] + [f"float *{e['cname']}" for e in outputs])
     context["io_args"] = ", ".join(f"{prefix}_io_{e['cname']}" for e in inputs + outputs)
-    files = {f"{prefix}.h": _ENV.get_template("model.h.j2").render(**context), f"{prefix}.c": text_c}
+    files: dict[str, str] = {}
+    add_file(files, f"{prefix}.h", _ENV.get_template("model.h.j2").render(**context))
+    add_file(files, f"{prefix}.c", text_c)
     if float_io:
-        files[f"{prefix}_io.c"] = _ENV.get_template("model_io.c.j2").render(**context)
-    for header in sorted((RUNTIME_DIR / "include").glob("*.h")):
-        files[header.name] = header.read_text()
+        add_file(files, f"{prefix}_io.c", _ENV.get_template("model_io.c.j2").render(**context))
+    headers = sorted((RUNTIME_DIR / "include").glob("*.h"))
     chosen = {src: kernel_source(src, features) for src in sorted(sources)}
-    for src, path in chosen.items():
-        files[Path(src).name] = path.read_text()
-    build = {"sources": sorted(n for n in files if n.endswith(".c")),
-             "cflags": list(options.get("cflags", [])) + ["-Os", "-ffunction-sections", "-fdata-sections"],
-             "needs_libm": any("#include <math.h>" in text for text in files.values())}
-    files["CMakeLists.txt"] = _ENV.get_template("CMakeLists.txt.j2").render(**context, **build)
-    files[f"{prefix}.mk"] = _ENV.get_template("model.mk.j2").render(**context, **build)
+    local = frozenset([h.name for h in headers] + [Path(src).name for src in chosen])
+    for path in headers + list(chosen.values()):
+        add_file(files, f"{rt}_{path.name}", prefix_runtime(path.read_text(), rt, local))
+    add_build_files(files, prefix, context["provenance"], options)
 
     report = {
         "tool": f"onnx2mcu {__version__}",
@@ -205,12 +262,23 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
         "weights_bytes": weights_bytes,
         "macs": sum(l["macs"] for l in layer_report),
         "params": sum(l["params"] for l in layer_report),
+        "runtime_prefix": rt,
         "runtime_sources": sorted(Path(s).name for s in sources),
         "optimized_kernels": sorted(str(p.relative_to(RUNTIME_DIR)) for p in chosen.values()
                                     if p.parent.parent.name == "opt"),
         "layers": layer_report,
     }
     return EmittedModel(files, report)
+
+
+def add_build_files(files: dict[str, str], prefix: str, provenance_line: str, options: dict) -> None:
+    """CMakeLists.txt (a static library named `prefix`) and `prefix`.mk for the .c files in `files`."""
+    context = {"prefix": prefix, "macro": prefix.upper(), "provenance": provenance_line,
+               "sources": sorted(n for n in files if n.endswith(".c")),
+               "cflags": list(options.get("cflags", [])) + ["-Os", "-ffunction-sections", "-fdata-sections"],
+               "needs_libm": any("#include <math.h>" in text for text in files.values())}
+    add_file(files, "CMakeLists.txt", _ENV.get_template("CMakeLists.txt.j2").render(**context))
+    add_file(files, f"{prefix}.mk", _ENV.get_template("model.mk.j2").render(**context))
 
 
 _LOCAL_INCLUDE = re.compile(r'^#include "([^"]+)"[^\n]*\n', re.M)
