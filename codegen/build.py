@@ -11,12 +11,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from cffi import FFI
 
+from codegen import workdirs
 from codegen.errors import CompileError
 from codegen.targets import load_target
 
@@ -49,7 +49,8 @@ def compile_shared(files: dict[str, str], cc: str | None = None, extra_flags: tu
     if lib.is_file():
         return lib
     lib.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
+    with workdirs.build_folder() as folder:
+        tmp = str(folder)
         for name, text in files.items():
             Path(tmp, name).write_text(text)
         sources = sorted(n for n in files if n.endswith(".c"))
@@ -57,7 +58,8 @@ def compile_shared(files: dict[str, str], cc: str | None = None, extra_flags: tu
         proc = subprocess.run([cc, *flags, "-o", str(out), *sources], cwd=tmp, capture_output=True, text=True)
         if proc.returncode:
             raise CompileError(f"host C compiler failed: {proc.stderr.strip()}")
-        staged = lib.with_suffix(f".{os.getpid()}.tmp")
+        workdirs.sweep(lib.parent, workdirs.TAG)
+        staged = lib.parent / f"{workdirs.TAG}-{os.getpid()}-{key}.tmp"
         shutil.copyfile(out, staged)
         os.replace(staged, lib)
     return lib

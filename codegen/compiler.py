@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from codegen import cross
+from codegen import cross, workdirs
 from codegen.emit import EmittedModel, emit_model
 from codegen.emit.cnames import prefix_identifier
 from codegen.errors import CompileError
@@ -190,26 +190,49 @@ _MARKER = "report.json"
 def write_folder(emitted: EmittedModel, outdir: str | os.PathLike) -> Path:
     """Write the folder atomically: a complete new folder replaces a previous output.
 
-    A folder that exists, is not empty and is not an earlier output of this tool is left
-    alone (CompileError), so `-o` never destroys unrelated files.
+    1. A folder that exists, is not empty and is not an earlier output of this tool is left
+       alone (CompileError), so `-o` never destroys unrelated files.
+    2. The new folder is written beside the output as `.OUT.onnx2mcu-PID-new-*`, then renamed
+       over it (the previous output moves aside to `.OUT.onnx2mcu-PID-old-*` for that instant):
+       OUT is always the previous complete output, the new one or (if killed between the two
+       renames) absent, never partial. Leftovers of killed runs are removed first
+       (codegen/workdirs.py).
+    3. `-o` may be a symbolic link to a folder: the folder it points to is replaced, the link
+       stays. A link to anything else (or to nothing) is refused before anything is written.
+    4. Folders and files get the usual modes: 0777 and 0666 minus the umask.
     """
-    out = Path(outdir)
+    given = Path(outdir)
+    out = given.resolve() if given.name in ("", ".", "..") else given
+    if out.is_symlink():
+        target = Path(os.path.realpath(out))
+        if not target.is_dir():
+            raise CompileError(f"{given}: is a symbolic link to {target}, which is not a folder")
+        out = target
+    if not out.name:
+        raise CompileError(f"{given}: cannot replace this folder; choose another -o")
     if out.exists():
         if not out.is_dir():
-            raise CompileError(f"{out}: exists and is not a folder")
+            raise CompileError(f"{given}: exists and is not a folder")
         entries = list(out.iterdir())
         if entries and not _is_ours(out / _MARKER):
-            raise CompileError(f"{out}: folder is not empty and was not written by onnx2mcu; choose another -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            raise CompileError(f"{given}: folder is not empty and was not written by onnx2mcu; choose another -o")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CompileError(f"{given}: cannot create its parent folder: {e.strerror or e}") from None
+    tag = f".{out.name}.{workdirs.TAG}"
+    workdirs.sweep(out.parent, tag)
+    staging = workdirs.make_folder(out.parent, tag, "new")
     try:
         for name, text in emitted.files.items():
             (staging / name).write_text(text)
+            workdirs.checkpoint("write")
         (staging / _MARKER).write_text(json.dumps(emitted.report, indent=2, sort_keys=False) + "\n")
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            old = workdirs.make_folder(out.parent, tag, "old")
             os.rmdir(old)
             os.replace(out, old)
+            workdirs.checkpoint("swap")
             os.replace(staging, out)
             shutil.rmtree(old)
         else:
@@ -217,7 +240,7 @@ def write_folder(emitted: EmittedModel, outdir: str | os.PathLike) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return out
+    return given
 
 
 def _is_ours(report: Path) -> bool:
