@@ -21,7 +21,6 @@ from string import Template
 import numpy as np
 
 from codegen import workdirs
-from codegen import workdirs
 from codegen.errors import CompileError
 from codegen.paths import TARGETS_DIR
 from codegen.targets import load_target
