@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--data", help=".npz with one array per input (and optional labels y); default: random inputs")
     v.add_argument("--samples", type=int, default=8, help="random samples when --data is not given (default 8)")
     v.add_argument("--json", help="write the results as JSON to this file")
+    t = v.add_argument_group("thresholds (verify exits with 1 when one is missed)")
+    t.add_argument("--min-accuracy", type=float, metavar="A",
+                   help="the C's accuracy on the labels of --data, a fraction (e.g. 0.95)")
+    t.add_argument("--max-drop", type=float, metavar="D",
+                   help="the float model's accuracy minus the C's, a fraction (e.g. 0.02 for 2 points)")
+    t.add_argument("--min-sqnr", type=float, metavar="DB", help="SQNR of the C's outputs against the ONNX model")
 
     i = sub.add_parser("inspect", help="print the per-layer table of a model")
     common(i)
@@ -139,21 +145,28 @@ def _verify(args) -> int:
     from codegen import verify
     from codegen.samples import load_samples, random_samples
 
+    thresholds = verify.Thresholds(args.min_accuracy, args.max_drop, args.min_sqnr)
+    if thresholds.need_labels and not args.data:
+        raise CompileError("--min-accuracy and --max-drop need labels: a --data file with an array 'y'")
     compiled = _compiled(args)
     if args.data:
         samples, labels = load_samples(args.data, compiled.graph)
     else:
         samples, labels = random_samples(compiled.graph, args.samples), None
-    result = verify.verify(compiled, samples, labels, target=args.target)
+    if thresholds.need_labels and labels is None:
+        raise CompileError(f"{args.data}: holds no labels 'y'; --min-accuracy and --max-drop need them")
+    result = verify.verify(compiled, samples, labels, target=args.target, thresholds=thresholds)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
             f.write("\n")
-    verdict = "PASS" if result["bit_exact"] else "FAIL"
+    verdict = "PASS" if result["passed"] else "FAIL"
     line = (f"{verdict}: {result['mode']}, {result['samples']} samples; C vs reference "
             f"{'equal' if result['bit_exact'] else 'DIFFERENT'}; vs ONNX: max abs diff "
-            f"{result['max_abs_diff']:.3g}, SQNR {result['sqnr_db']:.1f} dB, top-1 agreement "
-            f"{100 * result['float_top1_agreement']:.1f}%")
+            f"{result['max_abs_diff']:.3g}, SQNR {result['sqnr_db']:.1f} dB")
+    if result["sqnr_db_pruned"] is not None:
+        line += f" (against the pruned float model {result['sqnr_db_pruned']:.1f} dB)"
+    line += f", top-1 agreement {100 * result['float_top1_agreement']:.1f}%"
     if result["accuracy_float"] is not None:
         line += f", accuracy float {100 * result['accuracy_float']:.1f}%"
     if result["accuracy_pruned"] is not None:
@@ -162,8 +175,13 @@ def _verify(args) -> int:
         line += f", int8 {100 * result['accuracy_quantized']:.1f}%"
     if "target" in result:
         line += f"; on {result['target']}: {'identical to the host' if result['target_equal'] else 'DIFFERENT'}"
+    if result["reference_max_rel_diff"] is not None:
+        line += (f"; NumPy reference vs onnx.reference: max rel diff {result['reference_max_rel_diff']:.3g}"
+                 f"{'' if result['reference_agrees'] else ' DIFFERENT'}")
     print(line)
-    return 0 if result["bit_exact"] else 1
+    for why in verify.failures(result):
+        print(f"FAIL: {why}")
+    return 0 if result["passed"] else 1
 
 
 def _inspect(args) -> int:

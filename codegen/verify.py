@@ -4,12 +4,19 @@
   FLOAT_TOLERANCE relative to the output's largest magnitude (float sums are not
   associative, so the C and NumPy orders of accumulation may differ in the last bits).
 - C against the original model run by onnx.reference: max error, relative error, SQNR,
-  top-1 agreement and, with labels, accuracy.
+  top-1 agreement and, with labels, accuracy. A pruned model is also compared with its
+  pruned float model (`sqnr_db_pruned`, `accuracy_pruned`).
+- float mode: the NumPy float reference itself against onnx.reference on the same samples
+  (`reference_max_rel_diff`, within REFERENCE_TOLERANCE), so a wrong reference cannot make
+  the C look right.
+- `Thresholds` the user sets (--min-accuracy, --max-drop, --min-sqnr): each missed one is
+  a line naming the figure, its value and the threshold; `passed` needs all of them.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -20,9 +27,13 @@ from codegen.build import HostModel
 from codegen.compiler import CompiledModel, quantize_inputs
 from codegen.errors import CompileError
 from codegen.frontend.load import default_opset
+from codegen.progress import Progress
 from codegen.reference import run_float, run_int8
 
 FLOAT_TOLERANCE = 1e-4
+# float mode: the NumPy reference's largest difference from onnx.reference, relative to the
+# largest magnitude of onnx.reference's outputs over all samples
+REFERENCE_TOLERANCE = 1e-3
 
 
 def within_tolerance(actual: np.ndarray, expected: np.ndarray, rel: float = FLOAT_TOLERANCE) -> bool:
@@ -55,25 +66,88 @@ def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator:
     return ReferenceEvaluator(model)
 
 
+@dataclass
+class Thresholds:
+    """What `verify` must also reach to pass (None: not checked). Accuracies are fractions."""
+
+    min_accuracy: float | None = None  # the C's accuracy on the labels
+    max_drop: float | None = None  # float model's accuracy minus the C's
+    min_sqnr_db: float | None = None  # the C's outputs against the original model's
+
+    def __post_init__(self):
+        for option, value in (("--min-accuracy", self.min_accuracy), ("--max-drop", self.max_drop)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise CompileError(f"{option} is a fraction in [0, 1] (e.g. 0.95 for 95%), got {value:g}")
+        if self.min_sqnr_db is not None and math.isnan(self.min_sqnr_db):
+            raise CompileError("--min-sqnr must be a number of dB")
+
+    @property
+    def need_labels(self) -> bool:
+        return self.min_accuracy is not None or self.max_drop is not None
+
+    def check(self, result: dict) -> list[dict]:
+        """One entry per threshold set: figure, value, threshold, passed and a message."""
+        checks = []
+        if self.min_accuracy is not None:
+            value = result["accuracy"]
+            checks.append(_check("--min-accuracy", "accuracy", value, self.min_accuracy, value >= self.min_accuracy,
+                                 f"accuracy {_pct(value)} is below --min-accuracy {self.min_accuracy:g} "
+                                 f"({_pct(self.min_accuracy)})"))
+        if self.max_drop is not None:
+            drop = result["accuracy_float"] - result["accuracy"]
+            checks.append(_check("--max-drop", "accuracy_drop", drop, self.max_drop, drop <= self.max_drop + 1e-12,
+                                 f"accuracy drop {100 * drop:.1f} points (float {_pct(result['accuracy_float'])}, "
+                                 f"C {_pct(result['accuracy'])}) exceeds --max-drop {self.max_drop:g} "
+                                 f"({100 * self.max_drop:.1f} points)"))
+        if self.min_sqnr_db is not None:
+            value = result["sqnr_db"]
+            checks.append(_check("--min-sqnr", "sqnr_db", value, self.min_sqnr_db, value >= self.min_sqnr_db,
+                                 f"SQNR {value:.1f} dB is below --min-sqnr {self.min_sqnr_db:g} dB"))
+        return checks
+
+
+def _check(option: str, figure: str, value: float, threshold: float, passed: bool, message: str) -> dict:
+    return {"option": option, "figure": figure, "value": value, "threshold": threshold, "passed": bool(passed),
+            "message": None if passed else message}
+
+
+def _pct(fraction: float) -> str:
+    return f"{100 * fraction:.1f}%"
+
+
 def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
-           labels: np.ndarray | None = None, host: HostModel | None = None, target: str = "host") -> dict:
+           labels: np.ndarray | None = None, host: HostModel | None = None, target: str = "host",
+           thresholds: Thresholds | None = None) -> dict:
     """Run the C on every sample and compare.
 
-    float32: `bit_exact` means C == NumPy float reference within FLOAT_TOLERANCE.
+    float32: `bit_exact` means C == NumPy float reference within FLOAT_TOLERANCE, and
+    `reference_agrees` that the NumPy float reference is within REFERENCE_TOLERANCE of
+    onnx.reference.
     int8: `bit_exact` means C == NumPy int8 reference, every byte; the dequantized outputs
     are then compared with the float model run by onnx.reference.
     With a `target` other than host the same C also runs on the emulated target and must give
-    the host's bytes (int8) or agree within FLOAT_TOLERANCE (float32: libm differs)."""
+    the host's bytes (int8) or agree within FLOAT_TOLERANCE (float32: libm differs).
+    `passed`: all of these, and every one of `thresholds` (listed in `thresholds`)."""
     graph = compiled.graph
     int8 = compiled.mode == "int8"
+    thresholds = thresholds or Thresholds()
+    if thresholds.need_labels and labels is None:
+        raise CompileError("--min-accuracy and --max-drop need labels: a --data file with an array 'y'")
     host = host or HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
     onnx_ref = onnx_reference(compiled.model)
     onnx_inputs = [i.name for i in compiled.model.graph.input if i.name in graph.inputs]
+    pruned = "pruning" in compiled.report and compiled.float_graph is not None
+    # float mode checks the NumPy reference of the model as the ONNX file states it: a pruned
+    # model's own graph differs by design, so its unpruned import is checked instead
+    reference_graph = None
+    if not int8:
+        reference_graph = graph if not pruned else _unpruned_graph(compiled)
     exact = True
-    max_abs_diff = 0.0
-    c_all, o_all, top1_same, top1_c, top1_o = [], [], 0, [], []
+    max_abs_diff = ref_abs_diff = 0.0
+    c_all, o_all, p_all, top1_same, top1_c, top1_o, top1_p = [], [], [], 0, [], [], []
     fed, host_outputs = [], []
-    for feeds in samples:
+    progress = Progress("verify: sample", len(samples))
+    for count, feeds in enumerate(samples, 1):
         if int8:
             q_feeds = quantize_inputs(graph, feeds)
             c_raw = host.run([q_feeds[n] for n in graph.inputs])
@@ -89,6 +163,15 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
             ref = run_float(graph, feeds)
             exact &= all(within_tolerance(c, ref[name]) for c, name in zip(c_out, graph.outputs))
         o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
+        if reference_graph is not None:
+            numpy_out = ref if reference_graph is graph else run_float(reference_graph, feeds)
+            for name, o in zip(reference_graph.outputs, o_out):
+                o = np.asarray(o, np.float64).reshape(numpy_out[name].shape)
+                ref_abs_diff = max(ref_abs_diff, float(np.max(np.abs(numpy_out[name] - o), initial=0.0)))
+        if pruned:
+            p_out = run_float(compiled.float_graph, feeds)
+            p_all.extend(p_out[name].reshape(-1) for name in compiled.float_graph.outputs)
+            top1_p.append(int(np.argmax(p_out[compiled.float_graph.outputs[0]])))
         for c, o in zip(c_out, o_out):
             o = np.asarray(o, np.float32).reshape(c.shape)
             max_abs_diff = max(max_abs_diff, float(np.max(np.abs(c.astype(np.float64) - o), initial=0.0)))
@@ -98,6 +181,8 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         top1_same += int(np.argmax(first_c) == np.argmax(first_o))
         top1_c.append(int(np.argmax(first_c)))
         top1_o.append(int(np.argmax(first_o)))
+        progress.update(count)
+    progress.close()
     c_cat, o_cat = np.concatenate(c_all), np.concatenate(o_all)
     scale = float(np.max(np.abs(o_cat), initial=0.0))
     result = {
@@ -108,25 +193,63 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         "max_rel_diff": max_abs_diff / scale if scale else max_abs_diff,
         "float_top1_agreement": top1_same / len(samples),
         "sqnr_db": _sqnr_db(o_cat, c_cat.astype(np.float64) - o_cat),
+        "sqnr_db_pruned": None,
+        "reference_max_rel_diff": None,
+        "reference_tolerance": None,
+        "reference_agrees": None,
+        "accuracy": None,
         "accuracy_float": None,
         "accuracy_pruned": None,
         "accuracy_quantized": None,
     }
+    if reference_graph is not None:
+        rel = ref_abs_diff / scale if scale else ref_abs_diff
+        result.update(reference_max_rel_diff=rel, reference_tolerance=REFERENCE_TOLERANCE,
+                      reference_agrees=bool(rel <= REFERENCE_TOLERANCE))
+    if pruned:
+        p_cat = np.concatenate(p_all).astype(np.float64)
+        result["sqnr_db_pruned"] = _sqnr_db(p_cat, c_cat.astype(np.float64) - p_cat)
     if labels is not None:
+        result["accuracy"] = float(np.mean(np.array(top1_c) == labels))
         result["accuracy_float"] = float(np.mean(np.array(top1_o) == labels))
         if int8:
-            result["accuracy_quantized"] = float(np.mean(np.array(top1_c) == labels))
-        if "pruning" in compiled.report:  # the pruned float model, before quantization
-            pruned = [int(np.argmax(run_float(compiled.float_graph, feeds)[graph.outputs[0]])) for feeds in samples]
-            result["accuracy_pruned"] = float(np.mean(np.array(pruned) == labels))
+            result["accuracy_quantized"] = result["accuracy"]
+        if pruned:  # the pruned float model, before quantization
+            result["accuracy_pruned"] = float(np.mean(np.array(top1_p) == labels))
     if target != "host":
         from codegen.cross import run_samples
 
-        on_target = run_samples(compiled.emitted.files, compiled.report["api"], fed, target)
+        with Progress(f"verify: running {len(fed)} samples on {target} (emulated)"):
+            on_target = run_samples(compiled.emitted.files, compiled.report["api"], fed, target)
         same = all((np.array_equal(a, b) if int8 else within_tolerance(a, b)) for got, want in
                    zip(on_target, host_outputs) for a, b in zip(got, want))
         result.update(target=target, target_equal=bool(same))
         result["bit_exact"] = result["bit_exact"] and bool(same)
     result.update({k: compiled.report[k] for k in ("flash_bytes", "ram_bytes", "weights_bytes", "arena_bytes",
                                                    "macs") if k in compiled.report})
+    checks = thresholds.check(result)
+    result["thresholds"] = checks
+    result["passed"] = bool(result["bit_exact"] and result["reference_agrees"] is not False
+                            and all(c["passed"] for c in checks))
     return result
+
+
+def failures(result: dict) -> list[str]:
+    """Why `result` did not pass, one line each (empty when it passed)."""
+    lines = []
+    if not result["bit_exact"]:
+        what = "equal to" if result["mode"] == "int8" else f"within {FLOAT_TOLERANCE:g} of"
+        lines.append(f"the C is not {what} the NumPy reference")
+    if result.get("target_equal") is False:
+        lines.append(f"the C on {result['target']} differs from the host")
+    if result["reference_agrees"] is False:
+        lines.append(f"the NumPy float reference differs from onnx.reference: max rel diff "
+                     f"{result['reference_max_rel_diff']:.3g} > {result['reference_tolerance']:g}")
+    lines += [c["message"] for c in result["thresholds"] if not c["passed"]]
+    return lines
+
+
+def _unpruned_graph(compiled: CompiledModel):
+    from codegen.frontend import import_model
+
+    return import_model(compiled.model, label=compiled.graph.meta.get("source", "model"), name=compiled.graph.name)
