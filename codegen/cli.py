@@ -22,14 +22,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"onnx2mcu {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp):
-        sp.add_argument("model", help="the .onnx file")
-        sp.add_argument("--name", help="C name prefix of the model (default: the file's stem)")
+    def common(sp, several=False):
+        if several:
+            sp.add_argument("model", nargs="+", help="the .onnx file; several: one folder for all, the runtime once")
+        else:
+            sp.add_argument("model", help="the .onnx file")
+        sp.add_argument("--name", help="C name prefix of the model (default: the file's stem); of several "
+                                       "models: the folder's prefix (default: the -o folder's name)")
         sp.add_argument("--target", default="host", help="target from targets/*.toml (default: host)")
         sp.add_argument("--flash-budget", type=int, help="flash bytes allowed (default: the target's)")
         sp.add_argument("--ram-budget", type=int, help="RAM bytes allowed (default: the target's)")
         sp.add_argument("--float", action="store_true", help="float32 weights and activations (default: int8)")
-        sp.add_argument("--calib", help=".npz of calibration inputs for int8 (optional for a QDQ model)")
+        sp.add_argument("--calib", action="append",
+                        help=".npz of calibration inputs for int8 (optional for a QDQ model); several models: "
+                             "once per model, in order")
         sp.add_argument("--calib-samples", type=int, default=1000, metavar="N",
                         help="calibrate on a seeded subset of at most N samples of --calib (default 1000)")
         sp.add_argument("--float-io", action="store_true",
@@ -53,8 +59,13 @@ def _parser() -> argparse.ArgumentParser:
                             "or sparse wherever a weight is zero")
 
     c = sub.add_parser("compile", help="write the C folder for a model")
-    common(c)
+    common(c, several=True)
     c.add_argument("-o", "--output", required=True, help="output folder (replaced atomically)")
+    c.add_argument("--arena", choices=("static", "extern"), default="static",
+                   help="the activation arena: static in NAME.c (default), or extern: the caller defines "
+                        "int32_t NAME_arena[NAME_ARENA_WORDS]")
+    c.add_argument("--shared-arena", action="store_true",
+                   help="several models: one arena for all (they must not run at the same time)")
     c.add_argument("--single-header", action="store_true",
                    help="write one stb-style NAME.h (define NAME_IMPLEMENTATION in one .c file)")
 
@@ -102,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
-def _compiled(args):
-    from codegen.compiler import check_budget, compile_model
+def _options(args) -> dict:
+    """compile_model's keyword arguments from the command line (all but the model and calib)."""
     from codegen.passes.prune import PruneOptions, parse_per_layer
     from codegen.targets import load_target
 
@@ -114,16 +125,49 @@ def _compiled(args):
     prune = PruneOptions(sparsity=args.sparsity, scope=args.prune_scope, pattern=args.prune,
                          per_layer=parse_per_layer(args.sparsity_per_layer),
                          bias_correction=not args.no_bias_correction, criterion=args.prune_criterion)
-    compiled = compile_model(args.model, args.name, measure=True, mode=mode, calib=args.calib,
-                             float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding,
-                             calib_samples=args.calib_samples)
+    return dict(mode=mode, float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding,
+                calib_samples=args.calib_samples, arena=getattr(args, "arena", "static"))
+
+
+def _compiled(args):
+    from codegen.compiler import check_budget, compile_model
+
+    options = _options(args)
+    if args.calib and len(args.calib) > 1:
+        raise CompileError(f"--calib given {len(args.calib)} times for one model")
+    compiled = compile_model(args.model, args.name, measure=True, calib=args.calib[0] if args.calib else None,
+                             **options)
     check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)
     return compiled
+
+
+def _compile_several(args) -> int:
+    """Several models into one folder (codegen/bundle.py)."""
+    from codegen.bundle import bundle_name, compile_bundle
+    from codegen.compiler import check_budget, write_folder
+
+    if args.single_header:
+        raise CompileError("--single-header takes one model; compile the models one by one, or drop it")
+    emitted, _ = compile_bundle(args.model, bundle_name(args.output, args.name), args.calib,
+                                shared_arena=args.shared_arena, **_options(args))
+    check_budget(emitted.report, args.target, args.flash_budget, args.ram_budget)
+    out = write_folder(emitted, args.output)
+    r = emitted.report
+    print(f"{out}: {r['models'][0]['options']['mode']}, {len(r['models'])} models, {len(emitted.files) + 1} files; "
+          f"flash {r['flash_bytes']} B, RAM {r['ram_bytes']} B ({r['sizes']['target']} build), "
+          f"arena {r['arena_bytes']} B{' shared' if args.shared_arena else ''}; saved against one folder per "
+          f"model: flash {r['saved']['flash_bytes']} B, RAM {r['saved']['ram_bytes']} B")
+    return 0
 
 
 def _compile(args) -> int:
     from codegen.compiler import write_folder
 
+    if len(args.model) > 1:
+        return _compile_several(args)
+    if args.shared_arena:
+        raise CompileError("--shared-arena needs two or more models")
+    args.model = args.model[0]
     compiled = _compiled(args)
     emitted = compiled.emitted
     if args.single_header:

@@ -62,7 +62,8 @@ MODES = ("int8", "float32")
 
 def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
                   calib=None, float_io: bool = False, target: str = "host", prune: PruneOptions | None = None,
-                  encoding: str = "auto", calib_samples: int | None = DEFAULT_CALIB_SAMPLES) -> CompiledModel:
+                  encoding: str = "auto", calib_samples: int | None = DEFAULT_CALIB_SAMPLES,
+                  arena: str = "static") -> CompiledModel:
     """Compile a model (path or ModelProto) to C.
 
     mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples, of which
@@ -70,7 +71,8 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     `measure` compiles the folder for size with `target`'s toolchain and adds flash and RAM
     figures to the report. `prune` prunes the float weights first (codegen/passes/prune.py;
     bias correction uses `calib`); `encoding` ("auto", "dense" or "sparse") picks the int8
-    layers' weight encodings (codegen/passes/encode.py)."""
+    layers' weight encodings (codegen/passes/encode.py). `arena` "extern": the caller defines
+    the activation arena NAME_arena (its bytes still count in the report's RAM)."""
     if mode not in MODES:
         raise CompileError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
     model, label = load_model(source)
@@ -81,6 +83,10 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     graph.meta["source"] = label
     graph.meta["sha256"] = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     options: dict = {"mode": mode}
+    if arena not in ("static", "extern"):
+        raise CompileError(f"unknown arena placement '{arena}' (choose from static, extern)")
+    if arena == "extern":
+        options["arena"] = "extern"
     if float_io:
         if mode != "int8":
             raise CompileError("float I/O wrappers apply to int8 models")
@@ -141,6 +147,8 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
             ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"] + sizes.get("stack_bytes", 0),
             sizes=sizes,
         )
+        if arena == "extern":  # defined by the caller, outside the folder's objects
+            emitted.report["ram_bytes"] += 4 * max(1, -(-plan.arena_bytes // 4))
     return CompiledModel(model, graph, plan, emitted, float_graph, host_files)
 
 
