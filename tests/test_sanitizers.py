@@ -210,3 +210,109 @@ def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path):
                 q = graph.tensors[name].quant
                 assert np.array_equal(c, dequantize(ref[name], q.scale, q.zero_point)), \
                     f"{name} differs from the int8 reference of the quantized input"
+
+
+def unseen_direction_model():
+    """A model whose calibration data leaves one input channel at about 1e-9: the layers that
+    read only that channel get output scales near 4e-12 and requantization multipliers near
+    1e7 (shift 24), with zero points near 124. Extreme int8 inputs then drive those channels'
+    requantized values to the int32 limits, where adding the zero point must not overflow.
+    Covers the dense and sparse convolution, depthwise convolution and fully connected kernels."""
+    from conftest import make_model
+    from onnx import helper
+
+    rng = np.random.default_rng(12)
+    pick = np.zeros((8, 2, 1, 1), np.float32)
+    pick[:4, 0] = rng.uniform(-1, 1, (4, 1, 1))
+    pick[4:, 1, 0, 0] = [1.0, 0.5, 0.25, 2.0]  # channels 4..7 see only the unseen channel
+    depthwise = rng.uniform(0.5, 1.0, (8, 1, 3, 3)).astype(np.float32)
+    fc = np.zeros((4, 8 * 16), np.float32)
+    fc[:, 64:] = rng.uniform(0.5, 1.0, (4, 64))  # reads only channels 4..7 of the depthwise output
+    nodes = [helper.make_node("Conv", ["x", "pick"], ["a"], name="pick"),
+             helper.make_node("Conv", ["a", "dw"], ["b"], name="dw", group=8, pads=[1, 1, 1, 1]),
+             helper.make_node("Flatten", ["b"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], name="fc", transB=1)]
+    model = make_model(nodes, [("x", [1, 2, 4, 4])], [("y", [1, 4])], {"pick": pick, "dw": depthwise, "fc": fc})
+    calib = []
+    for _ in range(16):
+        x = np.empty((1, 2, 4, 4), np.float32)
+        x[:, 0] = rng.uniform(-1, 1, (1, 4, 4))
+        x[:, 1] = rng.uniform(-1e-9, 1e-11, (1, 4, 4))
+        calib.append({"x": x})
+    return model, calib
+
+
+@pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
+@pytest.mark.parametrize("encoding", ["dense", "sparse"])
+def test_saturated_requantization_is_defined_and_exact(encoding, tmp_path):
+    model, calib = unseen_direction_model()
+    compiled = compile_model(model, "unseen", mode="int8", calib=calib, encoding=encoding)
+    shifts = [s for layer in compiled.graph.nodes for s in np.ravel(layer.attrs.get("q", {}).get("shift", []))]
+    assert max(shifts) >= 16  # multipliers large enough to saturate
+    sanitized = SanitizedModel(compiled, tmp_path)
+    graph = compiled.graph
+    t = graph.tensors[graph.inputs[0]]
+    cases = [[c] for c in int8_cases(t.shape, t.quant.zero_point, np.random.default_rng(5))]
+    for case, got in zip(cases, sanitized.run("invoke", cases)):
+        ref = run_int8(graph, {graph.inputs[0]: case[0]})
+        assert np.array_equal(got[0], ref[graph.outputs[0]])
+
+
+REQUANT_PROGRAM = r"""
+#include <stdio.h>
+#include "requant.h"
+
+/* stdin: records of six int32 (acc, m0, shift, offset, lo, hi); stdout: per record the int32
+ * nn_requantize(acc, m0, shift) and the int32 value of nn_output_s8(acc, m0, shift, offset, lo, hi). */
+int main(void)
+{
+    int32_t r[6];
+    while (fread(r, sizeof r[0], 6, stdin) == 6) {
+        int32_t out[2];
+        out[0] = nn_requantize(r[0], r[1], r[2]);
+        out[1] = nn_output_s8(r[0], r[1], r[2], r[3], r[4], r[5]);
+        if (fwrite(out, sizeof out[0], 2, stdout) != 2) {
+            return 2;
+        }
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
+def test_requantization_edges_are_defined_and_exact(tmp_path):
+    """requant.h at the extremes of every parameter (acc at the int32 limits, m0 up to 2^31 - 1,
+    shift -31..30, output offsets and clamps of the int8 range) under UBSan, equal to
+    codegen/fixedpoint.py plus the offset and clamp computed without overflow."""
+    from codegen.fixedpoint import INT32_MAX, INT32_MIN, requantize
+
+    rng = np.random.default_rng(31)
+    accs = [INT32_MIN, INT32_MIN + 1, -2**30, -65536, -255, -1, 0, 1, 255, 65536, 2**30, INT32_MAX - 1, INT32_MAX]
+    m0s = [0, 1, 2**30, 2**30 + 1, 2**31 - 128, 2**31 - 127, 2**31 - 2, 2**31 - 1]
+    shifts = [-31, -30, -1, 0, 1, 2, 15, 30]
+    offsets = [-128, -1, 0, 1, 127]
+    clamps = [(-128, 127), (0, 127), (-128, -128), (127, 127), (5, 6)]
+    grid = np.array([(a, m, s, o, lo, hi) for a in accs for m in m0s for s in shifts for o in offsets
+                     for lo, hi in clamps], np.int64)
+    count = 200_000
+    lo = rng.integers(-128, 128, count)
+    random = np.stack([rng.integers(INT32_MIN, INT32_MAX, count, endpoint=True), rng.integers(2**30, 2**31, count),
+                       rng.integers(-31, 31, count), rng.integers(-128, 128, count), lo,
+                       rng.integers(lo, 128)], axis=1)
+    records = np.concatenate([grid, random]).astype(np.int32)
+    (tmp_path / "requant_edges.c").write_text(REQUANT_PROGRAM)
+    exe = tmp_path / "requant_edges"
+    include = HERE.parent / "runtime_c" / "include"
+    proc = subprocess.run([CC, *SANITIZE, f"-I{include}", str(tmp_path / "requant_edges.c"), "-o", str(exe)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([str(exe)], input=records.tobytes(), capture_output=True, timeout=120,
+                          env={**os.environ, **ENV})
+    report = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0 and not report, report
+    got = np.frombuffer(proc.stdout, np.int32).reshape(-1, 2)
+    acc, m0, shift, offset, lo, hi = records.astype(np.int64).T
+    expected = requantize(acc, m0, shift)
+    assert np.array_equal(got[:, 0], expected)
+    assert np.array_equal(got[:, 1], np.clip(expected.astype(np.int64) + offset, lo, hi))

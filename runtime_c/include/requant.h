@@ -61,10 +61,19 @@ static inline int32_t nn_clamp_s32(int32_t x, int32_t lo, int32_t hi)
     return x < lo ? lo : x > hi ? hi : x;
 }
 
+/* clamp(y + offset, lo, hi) for an int8 output (offset, lo, hi in [-128, 127]) computed as
+ * clamp(y, lo - offset, hi - offset) + offset: the same value, but y + offset itself would
+ * overflow int32 when y is within 128 of a limit (a saturated requantization with m0 close to
+ * 2^31), which is undefined behaviour. */
+static inline int8_t nn_offset_clamp_s8(int32_t y, int32_t offset, int32_t lo, int32_t hi)
+{
+    return (int8_t)(nn_clamp_s32(y, lo - offset, hi - offset) + offset);
+}
+
 /* An int8 output: requantize, add the output zero point, clamp to [lo, hi]. */
 static inline int8_t nn_output_s8(int32_t acc, int32_t m0, int32_t shift, int32_t offset, int32_t lo, int32_t hi)
 {
-    return (int8_t)nn_clamp_s32(nn_requantize(acc, m0, shift) + offset, lo, hi);
+    return nn_offset_clamp_s8(nn_requantize(acc, m0, shift), offset, lo, hi);
 }
 
 #endif /* REQUANT_H */

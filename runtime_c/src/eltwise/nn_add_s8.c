@@ -8,14 +8,13 @@ void nn_add_s8(const nn_add_s8_params *p, const int8_t *a, const int8_t *b, int8
     int32_t ia[NN_MAX_DIMS] = {0}, ib[NN_MAX_DIMS] = {0};
     int32_t i, oa = 0, ob = 0;
     for (i = 0; i < v->size; ++i) {
-        int32_t xa, xb, y;
+        int32_t xa, xb;
         if (v->contiguous) {
             oa = ob = i;
         }
         xa = nn_requantize((a[oa] + p->a_offset) * scale, p->a_multiplier, p->a_shift);
         xb = nn_requantize((b[ob] + p->b_offset) * scale, p->b_multiplier, p->b_shift) * p->b_sign;
-        y = nn_requantize(xa + xb, p->out_multiplier, p->out_shift) + p->out_offset;
-        out[i] = (int8_t)nn_clamp_s32(y, p->act_min, p->act_max);
+        out[i] = nn_output_s8(xa + xb, p->out_multiplier, p->out_shift, p->out_offset, p->act_min, p->act_max);
         if (!v->contiguous) {
             oa = nn_next_offset(ia, v->shape, v->a_strides, oa);
             ob = nn_next_offset(ib, v->shape, v->b_strides, ob);

@@ -12,8 +12,7 @@ void nn_mul_s8(const nn_mul_s8_params *p, const int8_t *a, const int8_t *b, int8
             oa = ob = i;
         }
         y = (a[oa] + p->a_offset) * (b[ob] + p->b_offset);
-        y = nn_requantize(y, p->out_multiplier, p->out_shift) + p->out_offset;
-        out[i] = (int8_t)nn_clamp_s32(y, p->act_min, p->act_max);
+        out[i] = nn_output_s8(y, p->out_multiplier, p->out_shift, p->out_offset, p->act_min, p->act_max);
         if (!v->contiguous) {
             oa = nn_next_offset(ia, v->shape, v->a_strides, oa);
             ob = nn_next_offset(ib, v->shape, v->b_strides, ob);

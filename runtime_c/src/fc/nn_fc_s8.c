@@ -14,8 +14,8 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, 
             for (k = 0; k < p->in_features; ++k) {
                 acc += (int32_t)x[k * p->in_col_stride] * w[k];
             }
-            acc = nn_requantize(acc, multiplier[n], shift[n]) + p->output_offset;
-            y[n * p->out_col_stride] = (int8_t)nn_clamp_s32(acc, p->act_min, p->act_max);
+            y[n * p->out_col_stride] = nn_output_s8(acc, multiplier[n], shift[n], p->output_offset, p->act_min,
+                                                    p->act_max);
         }
     }
 }

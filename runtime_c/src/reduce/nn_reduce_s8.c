@@ -32,8 +32,7 @@ void nn_reduce_s8(const nn_reduce_s8_params *p, const int8_t *in, int8_t *out)
         }
         /* the offset once per box: the maximum commutes with it, the sum adds it count times */
         acc += is_max ? p->input_offset : p->input_offset * g->count;
-        acc = nn_requantize(acc, p->multiplier, p->shift) + p->output_offset;
-        out[j] = (int8_t)nn_clamp_s32(acc, -128, 127);
+        out[j] = nn_output_s8(acc, p->multiplier, p->shift, p->output_offset, -128, 127);
         base = nn_next_offset(outer_idx, g->outer_shape, g->outer_strides, base);
     }
 }

@@ -9,8 +9,7 @@ void nn_concat_part_s8(const nn_concat_part_s8_params *p, const int8_t *in, int8
         const int8_t *x = in + o * c->in_block;
         int8_t *y = out + o * c->out_block + c->offset;
         for (k = 0; k < c->in_block; ++k) {
-            const int32_t v = nn_requantize(x[k] + p->input_offset, p->multiplier, p->shift) + p->output_offset;
-            y[k] = (int8_t)nn_clamp_s32(v, -128, 127);
+            y[k] = nn_output_s8(x[k] + p->input_offset, p->multiplier, p->shift, p->output_offset, -128, 127);
         }
     }
 }
