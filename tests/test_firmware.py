@@ -12,12 +12,14 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
+from codegen import cross
 from codegen.cli import main
 from codegen.compiler import compile_model, write_folder
 from codegen.targets import load_target
-from test_end_to_end import EXAMPLE
+from test_end_to_end import EXAMPLE, FIXTURES
 from test_targets import need
 
 CALIB = str(EXAMPLE / "calib.npz")
@@ -95,3 +97,181 @@ def test_two_files_under_one_name_are_an_error():
     add_file(files, "a.h", "x")  # the same file twice (one runtime file for two models) is fine
     with pytest.raises(CompileError, match="two generated files would be named a.h"):
         add_file(files, "a.h", "y")
+
+
+# ---- two models of different targets and options in one Cortex-M4 image ----------------------
+
+M4 = "cortex-m4"
+SAMPLES = 3
+
+
+class Model:
+    """A compiled model, its folder and the references of a few samples (int8 API arrays)."""
+
+    def __init__(self, compiled, inputs: list[dict]):
+        from codegen.compiler import quantize_inputs
+        from codegen.reference import run_int8
+
+        self.compiled = compiled
+        self.prefix = compiled.report["model"]
+        self.api = compiled.report["api"]
+        self.inputs = [quantize_inputs(compiled.graph, feeds) for feeds in inputs]
+        self.expected = []
+        for q in self.inputs:
+            out = run_int8(compiled.graph, q)
+            self.expected.append(b"".join(np.asarray(out[t["name"]], t["dtype"]).tobytes()
+                                          for t in self.api["outputs"]).hex())
+
+
+@pytest.fixture(scope="module")
+def two_models():
+    """The example, int8 for the host (portable kernels), and a residual convolutional network,
+    int8 for the Cortex-M4 (DSP convolutions) pruned to 75% (sparse kernels)."""
+    from codegen.passes.prune import PruneOptions
+    from codegen.samples import load_samples
+
+    digits = compile_model(EXAMPLE / "digits.onnx", mode="int8", calib=CALIB)
+    resnet = compile_model(FIXTURES / "torch_resnetish.onnx", mode="int8", calib=FIXTURES / "torch_resnetish.npz",
+                           target=M4, prune=PruneOptions(sparsity=0.75))
+    assert any(k.startswith("opt/dsp/") for k in resnet.report["optimized_kernels"])
+    assert not digits.report["optimized_kernels"]
+    assert {"nn_conv_s8", "nn_fc_s8"} <= {k for layer in digits.report["layers"] for k in layer["kernels"]}
+    assert any("sparse" in k for layer in resnet.report["layers"] for k in layer["kernels"])
+    return [Model(c, load_samples(path, c.graph)[0][:SAMPLES])
+            for c, path in ((digits, EXAMPLE / "test.npz"), (resnet, FIXTURES / "torch_resnetish.npz"))]
+
+
+def main_source(models: list[Model]) -> str:
+    """main(): every sample of every model in turn, one line per run: `out MODEL SAMPLE HEX`."""
+    lines = ["#include <stdio.h>", "#include <stdint.h>"]
+    lines += [f'#include "{m.prefix}.h"' for m in models]
+    calls = []
+    for i, m in enumerate(models):
+        args = []
+        for k, spec in enumerate(m.api["inputs"]):
+            rows = ", ".join("{" + ", ".join(str(int(v)) for v in np.asarray(q[spec["name"]]).reshape(-1)) + "}"
+                             for q in m.inputs)
+            lines.append(f"static const {spec['ctype']} m{i}_in{k}[{len(m.inputs)}][{spec['size']}] = {{{rows}}};")
+            args.append(f"m{i}_in{k}[s]")
+        for k, spec in enumerate(m.api["outputs"]):
+            lines.append(f"static {spec['ctype']} m{i}_out{k}[{spec['size']}];")
+            args.append(f"m{i}_out{k}")
+        calls += [f"        if ({m.api['invoke']}({', '.join(args)}) != 0) {{ return 2; }}",
+                  f'        printf("out {i} %d ", s);']
+        calls += [f"        dump(m{i}_out{k}, sizeof m{i}_out{k});" for k in range(len(m.api["outputs"]))]
+        calls.append('        printf("\\n");')
+    lines += ["", "static void dump(const void *data, unsigned bytes)", "{",
+              "    const unsigned char *b = (const unsigned char *)data;", "    unsigned i;",
+              "    for (i = 0; i < bytes; ++i) {", '        printf("%02x", b[i]);', "    }", "}", "",
+              "int main(void)", "{", "    int s;", f"    for (s = 0; s < {SAMPLES}; ++s) {{", *calls, "    }",
+              "    return 0;", "}", ""]
+    return "\n".join(lines)
+
+
+def check_output(text: str, models: list[Model]) -> None:
+    """Each model's bytes equal its int8 reference, sample by sample."""
+    got = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "out":
+            got[(int(parts[1]), int(parts[2]))] = parts[3]
+    for i, m in enumerate(models):
+        for s, want in enumerate(m.expected):
+            assert got.get((i, s)) == want, f"model {m.prefix}, sample {s}"
+
+
+def harness(folder, script_extra: str = "") -> list[str]:
+    """startup.c and image.ld of the Cortex-M harness in `folder` (the linker script with
+    `script_extra` output sections before .bss); the link arguments."""
+    from string import Template
+
+    run = load_target(M4)["run"]
+    script = Template((cross.HARNESS / "cortex_m.ld").read_text()).substitute(
+        {k: hex(run[k]) for k in ("flash_origin", "flash_size", "ram_origin", "ram_size")})
+    script = script.replace("    .bss (NOLOAD)", script_extra + "    .bss (NOLOAD)", 1)
+    (folder / "image.ld").write_text(script)
+    shutil.copyfile(cross.HARNESS / "cortex_m_startup.c", folder / "startup.c")
+    return ["-T", str(folder / "image.ld"), "-Wl,--gc-sections", *run.get("link_flags", [])]
+
+
+def run_image(image) -> str:
+    proc = subprocess.run(cross.emulator_command(M4, image), capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + "\n" + proc.stderr
+
+
+def mcu_flags() -> list[str]:
+    return list(load_target(M4)["cflags"])
+
+
+def write_models(models: list[Model], root, single_header: bool = False) -> None:
+    from codegen.emit import EmittedModel
+    from codegen.emit.model import single_header as one_header
+
+    for m in models:
+        emitted = m.compiled.emitted
+        if single_header:
+            emitted = EmittedModel({f"{m.prefix}.h": one_header(emitted, m.prefix)}, emitted.report)
+        write_folder(emitted, root / m.prefix)
+
+
+def test_two_models_in_one_image_with_make(two_models, tmp_path):
+    need(M4)
+    write_models(two_models, tmp_path)
+    (tmp_path / "main.c").write_text(main_source(two_models))
+    link = harness(tmp_path)
+    rules = []
+    for m in two_models:
+        v = m.prefix.upper()
+        rules += [f"include {m.prefix}/{m.prefix}.mk", f"OBJS += $({v}_SRCS:.c=.o)",
+                  f"$({v}_SRCS:.c=.o): %.o: %.c", f"\t$(CC) $(MCU) $({v}_CFLAGS) $(STRICT) -c $< -o $@"]
+    (tmp_path / "Makefile").write_text("\n".join([
+        "CC = arm-none-eabi-gcc", f"MCU = {' '.join(mcu_flags())}", f"STRICT = {' '.join(STRICT[1:])}",
+        "all: image.elf", "OBJS :=", *rules,
+        "image.elf: $(OBJS) main.c startup.c",
+        f"\t$(CC) $(MCU) -std=c99 $(STRICT) -Os $(addprefix -I,{' '.join(m.prefix for m in two_models)}) "
+        f"main.c startup.c $(OBJS) {' '.join(link)} -o $@", ""]))
+    proc = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_output(run_image(tmp_path / "image.elf"), two_models)
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed (apt-get install cmake)")
+def test_two_models_in_one_image_with_cmake(two_models, tmp_path):
+    need(M4)
+    write_models(two_models, tmp_path)
+    (tmp_path / "main.c").write_text(main_source(two_models))
+    link = harness(tmp_path)
+    (tmp_path / "CMakeLists.txt").write_text("\n".join([
+        "cmake_minimum_required(VERSION 3.13)", "project(firmware LANGUAGES C)",
+        *[f"add_subdirectory({m.prefix})" for m in two_models],
+        "add_executable(image.elf main.c startup.c)",
+        f"target_link_libraries(image.elf PRIVATE {' '.join(m.prefix for m in two_models)})",
+        f"target_link_options(image.elf PRIVATE {' '.join(link)})", ""]))
+    build = tmp_path / "build"
+    configure = ["cmake", "-S", str(tmp_path), "-B", str(build), "-DCMAKE_SYSTEM_NAME=Generic",
+                 "-DCMAKE_C_COMPILER=arm-none-eabi-gcc", "-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY",
+                 f"-DCMAKE_C_FLAGS={' '.join(mcu_flags() + STRICT[1:])}", "-DCMAKE_BUILD_TYPE=MinSizeRel"]
+    for cmd in (configure, ["cmake", "--build", str(build)]):
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_output(run_image(build / "image.elf"), two_models)
+
+
+def test_two_single_headers_in_one_image(two_models, tmp_path):
+    """Both implementations in one translation unit, the API used from another."""
+    need(M4)
+    write_models(two_models, tmp_path, single_header=True)
+    assert sorted(p.name for p in (tmp_path / two_models[1].prefix).iterdir()) == sorted([
+        f"{two_models[1].prefix}.h", "report.json"])
+    (tmp_path / "main.c").write_text(main_source(two_models))
+    (tmp_path / "models.c").write_text("".join(f'#define {m.prefix.upper()}_IMPLEMENTATION\n#include "{m.prefix}.h"\n'
+                                               for m in two_models))
+    link = harness(tmp_path)
+    includes = [f"-I{tmp_path / m.prefix}" for m in two_models]
+    proc = subprocess.run(["arm-none-eabi-gcc", *mcu_flags(), *STRICT, "-Os", "-ffunction-sections",
+                           "-fdata-sections", *includes, "main.c", "models.c", "startup.c", *link, "-o", "image.elf"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    check_output(run_image(tmp_path / "image.elf"), two_models)
