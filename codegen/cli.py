@@ -178,7 +178,8 @@ def _compile(args) -> int:
         emitted = EmittedModel({header: single_header(emitted, compiled.report["model"])}, emitted.report)
     out = write_folder(emitted, args.output)
     r = compiled.report
-    print(f"{out}: {compiled.mode}, {len(emitted.files)} files; flash {r['flash_bytes']} B, "
+    written = len(emitted.files) + 1  # report.json too: at least 2, "1 files" cannot happen
+    print(f"{out}: {compiled.mode}, {written} files; flash {r['flash_bytes']} B, "
           f"RAM {r['ram_bytes']} B ({r['sizes']['target']} build), "
           f"weights {r['weights_bytes']} B, "
           f"arena {r['arena_bytes']} B (lower bound {r['arena_lower_bound']} B), {r['macs']} MACs")
