@@ -24,7 +24,7 @@ from onnx import numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 from codegen.errors import CompileError, Unsupported
-from codegen.frontend import simplify
+from codegen.frontend import qdq, simplify
 from codegen.frontend.load import default_opset, load_model
 from codegen.ir import Graph, Node, Tensor
 from codegen.ops import get_op, supported_op_types
@@ -61,7 +61,7 @@ class _Importer:
         self.nodes: list[Node] = []
         self.rejected: list[tuple[str, str, str]] = []  # (op_type, node name, why)
         self.unknown: set[str] = set()  # tensors downstream of a rejected node
-        self.quantized: dict[str, tuple[str, QParams]] = {}  # QuantizeLinear output -> (float input, params)
+        self.quantized: dict[str, tuple[str, qdq.Quantization]] = {}  # QuantizeLinear output -> (input, its)
         self.given: dict[str, QParams] = {}  # activation quantization that a QDQ model carries
 
     def run(self, name: str) -> Graph:
@@ -164,31 +164,31 @@ class _Importer:
         return None
 
     def _qdq(self, proto: onnx.NodeProto, name: str, ins: list[str]) -> None:
-        """A QuantizeLinear -> DequantizeLinear pair on an activation: its scale and zero point
-        are the tensor's int8 parameters (uint8 ones shifted by -128: the same real values),
-        and the pair itself vanishes. (DequantizeLinear of a constant folds to float weights.)"""
+        """A QuantizeLinear -> DequantizeLinear pair on an activation becomes one FakeQuantize
+        node (codegen/ops/quantize.py), which float mode computes; a per-tensor 8-bit pair
+        also gives the tensor its int8 parameters (uint8 ones shifted by -128: the same real
+        values), and int8 mode drops the node (frontend/qdq.py). The DequantizeLinear must
+        use its QuantizeLinear's scale, zero point and axis. (DequantizeLinear of a constant
+        folds to float weights.)"""
+        parsed = qdq.parse(proto, ins, self.tensors)
+        if isinstance(parsed, str):
+            return self._reject(proto, name, parsed)
         if proto.op_type == "QuantizeLinear":
-            scale = self.tensors[ins[1]].data if len(ins) > 1 and ins[1] else None
-            zp = self.tensors[ins[2]].data if len(ins) > 2 and ins[2] else np.zeros((), np.uint8)
-            if scale is None or zp is None:
-                return self._reject(proto, name, "scale and zero point must be constants")
-            if scale.size != 1 or zp.size != 1:
-                return self._reject(proto, name, "per-channel quantization of activations is not supported")
-            if zp.dtype not in (np.int8, np.uint8) or not float(scale.reshape(-1)[0]) > 0:
-                return self._reject(proto, name, f"{zp.dtype} zero point or scale <= 0 is not supported")
-            offset = -128 if zp.dtype == np.uint8 else 0
-            qp = QParams(float(np.float32(scale.reshape(-1)[0])), int(zp.reshape(-1)[0]) + offset)
             out = proto.output[0]
-            self.quantized[out] = (ins[0], qp)
-            self.tensors[out] = Tensor(out, self.tensors[ins[0]].shape, str(zp.dtype))
+            self.quantized[out] = (ins[0], parsed)
+            self.tensors[out] = Tensor(out, self.tensors[ins[0]].shape, parsed.dtype)
             return None
         if ins[0] not in self.quantized:
             return self._reject(proto, name, "DequantizeLinear of an activation needs a QuantizeLinear before it")
-        source, qp = self.quantized[ins[0]]
+        source, q = self.quantized[ins[0]]
+        if not q.same(parsed):
+            return self._reject(proto, name, "its scale, zero point or axis differ from its QuantizeLinear's")
         out = proto.output[0]
-        self.given[source] = self.given[out] = qp
+        qp = q.int8_params()
+        if qp is not None:
+            self.given[source] = self.given[out] = qp
         self.tensors[out] = Tensor(out, self.tensors[source].shape, "float32")
-        self.nodes.append(Node("Identity", name, [source], [out]))
+        self.nodes.append(Node("FakeQuantize", name, [source, *q.inputs], [out], q.attrs()))
         return None
 
     def _batchnorm(self, proto: onnx.NodeProto, node: Node) -> None:
