@@ -14,7 +14,7 @@ from pathlib import Path
 from codegen import cross
 from codegen.compiler import CompiledModel, compile_model, model_prefix
 from codegen.emit import EmittedModel
-from codegen.emit.bundle import BundledModel, emit_bundle
+from codegen.emit.bundle import BundledModel, check_names, emit_bundle
 from codegen.errors import CompileError
 from codegen.targets import load_target
 
@@ -35,6 +35,7 @@ def compile_bundle(sources: list, name: str, calibs: list | None = None, shared_
         raise CompileError(f"{len(sources)} models and {len(calibs)} --calib files: give --calib once per model, "
                            f"in the models' order")
     prefix = model_prefix(name, name)
+    check_names([model_prefix(src, None) for src in sources], prefix)  # before the work
     compiled = [compile_model(src, None, measure=measure, calib=calib, target=target, arena=arena, **options)
                 for src, calib in zip(sources, calibs)]
     spec = load_target(target)

@@ -275,3 +275,81 @@ def test_two_single_headers_in_one_image(two_models, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     check_output(run_image(tmp_path / "image.elf"), two_models)
+
+
+# ---- multi-model compile -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-arenas", "shared-arena"])
+def test_multi_model_compile_runs_each_model_bit_exact(shared, tmp_path, capsys):
+    """`compile a.onnx b.onnx -o OUT`: one folder, the runtime once; the models, run in turn
+    (with --shared-arena in one arena), each give their int8 reference's bytes."""
+    import json
+
+    from codegen.build import HostModel
+    from codegen.compiler import quantize_inputs
+    from codegen.reference import run_int8
+    from codegen.samples import load_samples
+
+    out = tmp_path / "models"
+    fixture = FIXTURES / "torch_resnetish"
+    args = ["compile", str(EXAMPLE / "digits.onnx"), f"{fixture}.onnx", "--calib", CALIB, "--calib", f"{fixture}.npz",
+            "-o", str(out)] + (["--shared-arena"] if shared else [])
+    assert main(args) == 0
+    assert "2 models" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    names = sorted(p.name for p in out.iterdir())
+    assert {"digits.h", "digits.c", "torch_resnetish.h", "torch_resnetish.c", "models.h", "models.mk",
+            "CMakeLists.txt", "models_nn.h", "models_nn_conv_s8.c", "models_nn_fc_s8.c"} <= set(names)
+    assert ("models.c" in names) == shared
+    assert not any(n.startswith(("digits_nn", "torch_resnetish_nn")) for n in names)
+    digits, resnet = report["models"]
+    arenas = [digits["arena_bytes"], resnet["arena_bytes"]]
+    assert report["arena_bytes"] == (max(arenas) if shared else sum(arenas))
+    # the shared runtime: flash saved is at least the smaller model's copy of nn_conv_s8 and nn_fc_s8
+    assert report["saved"]["flash_bytes"] > 0
+    assert report["saved"]["ram_bytes"] >= (min(arenas) if shared else 0)
+    assert report["separate"]["flash_bytes"] == digits["flash_bytes"] + resnet["flash_bytes"]
+    assert report["flash_bytes"] + report["saved"]["flash_bytes"] == report["separate"]["flash_bytes"]
+    files = {p.name: p.read_text() for p in out.iterdir() if p.suffix in (".c", ".h")}
+    runs = []
+    for own, path in ((digits, EXAMPLE / "test.npz"), (resnet, f"{fixture}.npz")):
+        graph = compile_model(EXAMPLE / "digits.onnx" if own is digits else f"{fixture}.onnx", mode="int8",
+                              calib=CALIB if own is digits else f"{fixture}.npz").graph
+        host = HostModel(files, own["api"])
+        runs.append((host, graph, load_samples(path, graph)[0][:4]))
+    for s in range(4):  # one model after the other, the activations of each overwriting the other's
+        for host, graph, samples in runs:
+            q = quantize_inputs(graph, samples[s])
+            got = host.run([q[n] for n in graph.inputs])
+            want = run_int8(graph, q)
+            for g, name in zip(got, graph.outputs):
+                np.testing.assert_array_equal(g, want[name])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--calib", CALIB], "2 models and 1 --calib files: give --calib once per model"),
+    (["--calib", CALIB, "--calib", CALIB, "--single-header"], "--single-header takes one model"),
+    (["--calib", CALIB, "--calib", CALIB, "--name", "digits"], "model 'digits' and the folder's name 'digits'"),
+])
+def test_multi_model_compile_errors(args, message, tmp_path, capsys):
+    model = str(EXAMPLE / "digits.onnx")
+    other = tmp_path / "small.onnx"
+    shutil.copyfile(model, other)
+    assert main(["compile", model, str(other), "-o", str(tmp_path / "out"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("onnx2mcu: error: ") and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_multi_model_names_must_not_overlap(tmp_path, capsys):
+    model = str(EXAMPLE / "digits.onnx")
+    for stem in ("Digits", "digits_x"):
+        (tmp_path / stem).mkdir()
+        shutil.copyfile(model, tmp_path / stem / f"{stem}.onnx")
+        assert main(["compile", model, str(tmp_path / stem / f"{stem}.onnx"), "--calib", CALIB, "--calib", CALIB,
+                     "-o", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"model '{stem}' and model 'digits' would share C names" in err, err
+    assert main(["compile", model, "--shared-arena", "--calib", CALIB, "-o", str(tmp_path / "out")]) == 2
+    assert "--shared-arena needs two or more models" in capsys.readouterr().err
