@@ -353,3 +353,87 @@ def test_multi_model_names_must_not_overlap(tmp_path, capsys):
         assert f"model '{stem}' and model 'digits' would share C names" in err, err
     assert main(["compile", model, "--shared-arena", "--calib", CALIB, "-o", str(tmp_path / "out")]) == 2
     assert "--shared-arena needs two or more models" in capsys.readouterr().err
+
+
+# ---- C++ and memory placement ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["folder", "shared-extern-arena"])
+def test_cpp_translation_unit_includes_the_headers(layout, tmp_path):
+    """g++ -pedantic compiles a C++ file that includes NAME.h (and, for several models, the
+    folder's header and the caller's arena definition); the program gives the reference's bytes."""
+    from codegen.compiler import quantize_inputs
+    from codegen.reference import run_int8
+    from codegen.samples import load_samples
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed (apt-get install g++)")
+    out = tmp_path / "models"
+    args = ["compile", str(EXAMPLE / "digits.onnx"), "--calib", CALIB, "--float-io", "-o", str(out)]
+    if layout != "folder":
+        args[2:2] = [str(FIXTURES / "skl_mlp.onnx")]
+        args += ["--calib", str(FIXTURES / "skl_mlp.npz"), "--shared-arena", "--arena", "extern"]
+    assert main(args) == 0
+    compiled = compile_model(EXAMPLE / "digits.onnx", mode="int8", calib=CALIB)
+    q = quantize_inputs(compiled.graph, load_samples(EXAMPLE / "test.npz", compiled.graph)[0][0])["x"]
+    header, arena = ("digits.h", "") if layout == "folder" else \
+        ("models.h", "int32_t models_arena[MODELS_ARENA_WORDS];\n")
+    (tmp_path / "main.cpp").write_text(
+        f'#include <cstdio>\n#include "{header}"\n{arena}'
+        f"static const int8_t x[DIGITS_INPUT_X_SIZE] = {{{', '.join(str(int(v)) for v in q.reshape(-1))}}};\n"
+        "int main() {\n  int8_t y[DIGITS_OUTPUT_LOGITS_SIZE];\n  float fx[DIGITS_INPUT_X_SIZE] = {0};\n"
+        "  float fy[DIGITS_OUTPUT_LOGITS_SIZE];\n  if (digits_invoke(x, y) != 0) { return 1; }\n"
+        "  for (int i = 0; i < DIGITS_OUTPUT_LOGITS_SIZE; ++i) { std::printf(\"%d\\n\", y[i]); }\n"
+        "  return digits_invoke_float(fx, fy);\n}\n")
+    sources = sorted(str(p) for p in out.glob("*.c"))
+    subprocess.run(["gcc", *STRICT, "-c", *sources], cwd=tmp_path, check=True)
+    subprocess.run(["g++", "-std=c++11", *STRICT[1:], f"-I{out}", "-c", "main.cpp"], cwd=tmp_path, check=True)
+    subprocess.run(["g++", "-o", "prog", *sorted(p.name for p in tmp_path.glob("*.o")), "-lm"], cwd=tmp_path,
+                   check=True)
+    got = subprocess.run(["./prog"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    want = run_int8(compiled.graph, {"x": q})[compiled.graph.outputs[0]].reshape(-1)
+    assert [int(v) for v in got] == want.tolist()
+
+
+DTCM = "    .dtcm (NOLOAD) : ALIGN(4) { *(.dtcm*) } > RAM\n    .extflash : ALIGN(4) { *(.extflash*) } > FLASH\n"
+IN_DTCM = '__attribute__((section(".dtcm")))'
+
+
+@pytest.mark.parametrize("arena", ["static", "extern"])
+def test_arena_and_weights_in_the_sections_the_user_names(arena, tmp_path):
+    """NAME_WEIGHTS_ATTR puts every constant table in .extflash, NAME_ARENA_ATTR (static arena)
+    or the caller's definition (--arena extern) the arena in .dtcm; objdump shows them there in
+    the linked Cortex-M4 image, which still gives the reference's bytes."""
+    from codegen.samples import load_samples
+
+    need(M4)
+    compiled = compile_model(EXAMPLE / "digits.onnx", mode="int8", calib=CALIB, target=M4, arena=arena)
+    model = Model(compiled, load_samples(EXAMPLE / "test.npz", compiled.graph)[0][:SAMPLES])
+    folder = write_folder(compiled.emitted, tmp_path / "digits")
+    header = (folder / "digits.h").read_text()
+    assert "#define DIGITS_ARENA_ALIGN 4" in header
+    assert ("extern int32_t digits_arena[DIGITS_ARENA_WORDS];" in header) == (arena == "extern")
+    main_c = main_source([model])
+    if arena == "extern":
+        main_c += f"\nint32_t digits_arena[DIGITS_ARENA_WORDS] {IN_DTCM};\n"
+    (tmp_path / "main.c").write_text(main_c)
+    link = harness(tmp_path, DTCM)
+    defines = ['-DDIGITS_WEIGHTS_ATTR=__attribute__((section(".extflash")))']
+    if arena == "static":
+        defines.append(f"-DDIGITS_ARENA_ATTR={IN_DTCM}")
+    proc = subprocess.run(["arm-none-eabi-gcc", *mcu_flags(), *STRICT, "-Os", "-ffunction-sections", "-fdata-sections",
+                           *defines, f"-I{folder}", "main.c", "startup.c", *map(str, sorted(folder.glob("*.c"))),
+                           *link, "-o", "image.elf"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    table = subprocess.run(["arm-none-eabi-objdump", "-t", "image.elf"], cwd=tmp_path, capture_output=True,
+                           text=True, check=True).stdout
+    sections = {}
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].startswith("digits_"):
+            sections[parts[-1]] = parts[-3]
+    tables = re.findall(r"^static const \w+ (\w+)\[", (folder / "digits.c").read_text(), flags=re.M)
+    assert len(tables) >= 8 and all(sections[t] == ".extflash" for t in tables), sections
+    assert sections["digits_arena"] == ".dtcm"
+    assert sections["digits_invoke"] == ".text" and sections["digits_p0"] == ".rodata"
+    check_output(run_image(tmp_path / "image.elf"), [model])
