@@ -196,3 +196,28 @@ def test_mismatched_pair_is_rejected():
     model.graph.node[1].input[1] = "s2"
     with pytest.raises(CompileError, match="differ from its QuantizeLinear's"):
         compile_model(model, "net")
+
+
+def test_quantized_output_is_a_clean_error():
+    graph = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])], "q",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("q", onnx.TensorProto.UINT8, [1, 8])],
+                              [numpy_helper.from_array(np.float32(0.1), "s"), numpy_helper.from_array(np.uint8(0), "z")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    with pytest.raises(CompileError, match="the output is a QuantizeLinear's uint8; outputs are float32"):
+        compile_model(model, "net")
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda m: m.graph.node[0].attribute.append(helper.make_attribute("block_size", 2)), "block_size"),
+    (lambda m: m.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.float32(-1.0), "s")),
+     "scale must be finite and > 0"),
+    (lambda m: m.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.full(3, 0.1, np.float32), "s")),
+     "3 scales but 1 zero points"),
+])
+def test_malformed_pairs_are_clean_errors(edit, message):
+    model = qdq_model([1, 4], np.float32(0.1), np.uint8(3))
+    edit(model)
+    with pytest.raises(CompileError, match=message):
+        compile_model(model, "net")

@@ -81,6 +81,9 @@ class _Importer:
                 self.rejected.append(("Output", o, "the output is a constant; nothing to compute"))
             elif o in [vi.name for vi in inputs]:
                 self.rejected.append(("Output", o, "the output is a model input; nothing to compute"))
+            elif o in self.quantized:
+                self.rejected.append(("Output", o, f"the output is a QuantizeLinear's {t.dtype}; outputs are "
+                                                   "float32 (end with DequantizeLinear)"))
         if self.rejected:
             _raise_rejected(self.label, self.rejected)
         graph = Graph(name, self.tensors, self.nodes, [vi.name for vi in inputs], outputs, self.opset)
