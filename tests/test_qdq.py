@@ -221,3 +221,25 @@ def test_malformed_pairs_are_clean_errors(edit, message):
     edit(model)
     with pytest.raises(CompileError, match=message):
         compile_model(model, "net")
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_fake_quantize_bits_on_target(target):
+    """The float kernel (rintf, one division) gives the host's bits on the emulated cores, with
+    the FPU (M4) and in software float (M0+): ties and saturation included (the test harness
+    writes inputs as C literals, which cannot spell +-Inf: +-3e38 stand in)."""
+    from codegen import cross
+    from test_targets import need
+
+    need(target)
+    rng = np.random.default_rng(21)
+    shape = [1, 3, 4, 4]
+    scale = np.array([0.25, 0.125, 0.5], np.float32)
+    zero_point = np.array([0, 100, 255], np.uint8)
+    compiled = compile_model(qdq_model(shape, scale, zero_point, axis=1), "net", target=target)
+    host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
+    feeds = [{"x": np.clip(hard_inputs(rng, shape, scale, 0, 255, zero_point), -3e38, 3e38)} for _ in range(4)]
+    on_target = cross.run_samples(compiled.emitted.files, compiled.report["api"], feeds, target)
+    for f, got in zip(feeds, on_target):
+        np.testing.assert_array_equal(got[0], host.run([f["x"]])[0])
+        np.testing.assert_array_equal(got[0], run_float(compiled.graph, f)["y"])
