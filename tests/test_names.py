@@ -114,8 +114,8 @@ def check_folder(compiled, tmp_path: Path) -> dict:
     for name, text in files.items():
         (folder / name).write_text(text)
     sources = sorted(n for n in files if n.endswith(".c"))
-    run(["gcc", "-std=c99", *STRICT, "-c", *sources], folder)
-    run(["gcc", *STRICT, "-c", *sources], folder)  # GNU dialect: `linux` and `unix` are macros
+    run(["gcc", "-std=c99", *STRICT, "-fsyntax-only", *sources], folder)
+    run(["gcc", *STRICT, "-fsyntax-only", *sources], folder)  # GNU dialect: `linux` and `unix` are macros
     header = f"{prefix}.h"
     (folder / "user.c").write_text(USER_C.format(header=header))
     run(["gcc", *STRICT, "-fsyntax-only", "user.c"], folder)
