@@ -85,7 +85,7 @@ STANDARD_NAMES = frozenset(
 # <float.h>, <fenv.h>, <errno.h>, <signal.h>, <locale.h> and <stdio.h> macros.
 _RESERVED_FAMILIES = re.compile(
     r"u?int\w*_t|(S|U)?(CHAR|SHRT|INT|LONG|LLONG|SIZE|PTRDIFF|SIG_ATOMIC|WCHAR|WINT)\w*_(MAX|MIN|C|WIDTH)"
-    r"|(FP|FE|FLT|DBL|LDBL|M|LC|SEEK|MATH)_\w*|(PRI|SCN)[a-zX]\w*|E[0-9A-Z]\w*|SIG[A-Z_]\w*")
+    r"|(FP|FE|FLT|DBL|LDBL|M|LC|SEEK|MATH)_\w*|(PRI|SCN)[a-zX]\w*|E[0-9A-Z][0-9A-Z_]*|SIG[A-Z_][0-9A-Z_]*")
 
 # Target names CMake reserves (policy CMP0037); the model prefix names the CMake library.
 CMAKE_RESERVED = frozenset(
@@ -97,8 +97,8 @@ CMAKE_RESERVED = frozenset(
 def is_reserved(name: str) -> bool:
     """True for names that C, C++ or the standard headers own.
 
-    >>> [is_reserved(n) for n in ("x", "int8_t", "UINT16_MAX", "class", "NAN", "EDOM", "Edge")]
-    [False, True, True, True, True, True, False]
+    >>> [is_reserved(n) for n in ("x", "int8_t", "UINT16_MAX", "class", "NAN", "EDOM", "Edge", "ECG_net")]
+    [False, True, True, True, True, True, False, False]
     """
     return (name in C_KEYWORDS or name in CXX_KEYWORDS or name in STANDARD_NAMES
             or _RESERVED_FAMILIES.fullmatch(name) is not None)
