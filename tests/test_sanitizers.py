@@ -50,6 +50,7 @@ MODELS = {  # name: (model, calibration data or None for a QDQ model's own scale
     "torch_dynamo_mlp": (FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz"),
     "skl_mlp": (FIXTURES / "skl_mlp.onnx", FIXTURES / "skl_mlp.npz"),
     "qdq_convnet": (FIXTURES / "qdq_convnet.onnx", None),
+    "operators": (lambda: operators_model(), None),  # built below, with its own calibration samples
 }
 MODES = {  # name: compile_model keyword arguments
     "int8": dict(mode="int8", float_io=True),
@@ -165,13 +166,63 @@ class SanitizedModel:
         return results
 
 
+def operators_model():
+    """Every int8 and float32 kernel family the fixtures leave out, in one two-input,
+    two-output model: dilated and 1-D convolutions, strided depthwise, MaxPool with padding,
+    AveragePool, GlobalMaxPool, Add/Mul/Sub/Div with broadcasting, Clip, HardSigmoid,
+    Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled inputs, Gemm, Softmax,
+    Sigmoid. Returns (model, calibration samples)."""
+    from conftest import make_model
+    from onnx import helper
+
+    rng = np.random.default_rng(7)
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    inits = {"w1": f(8, 4, 3, 3) * 0.3, "b1": f(8) * 0.1, "wd": f(8, 1, 3, 3) * 0.5, "cm": f(1, 8, 1, 1),
+             "three": np.array(3.0, np.float32), "lo": np.array(-0.5, np.float32), "hi": np.array(0.5, np.float32),
+             "pads": np.array([0, 1, 0, 0, 0, 0, 1, 0], np.int64), "ax3": np.array([3], np.int64),
+             "ax12": np.array([1, 2], np.int64), "w3": f(2, 3, 3) * 0.4, "wg": f(10, 40) * 0.2, "bg": f(10) * 0.1}
+    N = helper.make_node
+    nodes = [
+        N("Conv", ["x", "w1", "b1"], ["c1"], name="dilated", dilations=[2, 2], pads=[2, 2, 2, 2]),
+        N("Relu", ["c1"], ["c1r"], name="relu"),
+        N("MaxPool", ["c1r"], ["p1"], name="maxpool", kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        N("Conv", ["c1r", "wd"], ["d1"], name="depthwise", group=8, strides=[2, 2], pads=[1, 1, 1, 1]),
+        N("Add", ["p1", "d1"], ["a1"], name="add"),
+        N("Mul", ["a1", "cm"], ["m1"], name="mul"),
+        N("Sub", ["m1", "p1"], ["s1"], name="sub"),
+        N("Div", ["s1", "three"], ["dv"], name="div"),
+        N("Clip", ["dv", "lo", "hi"], ["cl"], name="clip"),
+        N("HardSigmoid", ["cl"], ["hs"], name="hardsigmoid"),
+        N("Transpose", ["hs"], ["t1"], name="transpose", perm=[0, 2, 3, 1]),
+        N("Pad", ["t1", "pads"], ["pd"], name="pad"),
+        N("ReduceMax", ["pd", "ax3"], ["rm"], name="reducemax", keepdims=1),
+        N("ReduceSum", ["pd", "ax12"], ["rs"], name="reducesum", keepdims=0),
+        N("GlobalMaxPool", ["c1r"], ["g1"], name="globalmax"),
+        N("Flatten", ["g1"], ["gf"], name="flat_g"),
+        N("Conv", ["z", "w3"], ["q1"], name="conv1d"),
+        N("Flatten", ["q1"], ["qf"], name="flat_q"),
+        N("AveragePool", ["q1"], ["aq"], name="avgpool", kernel_shape=[2], strides=[2]),
+        N("Flatten", ["aq"], ["af"], name="flat_a"),
+        N("Concat", ["rs", "gf", "qf", "af"], ["cat"], name="concat", axis=1),
+        N("Gemm", ["cat", "wg", "bg"], ["g2"], name="gemm", transB=1),
+        N("Softmax", ["g2"], ["probs"], name="softmax", axis=-1),
+        N("Sigmoid", ["rm"], ["gate"], name="sigmoid"),
+    ]
+    model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])], [("probs", None), ("gate", None)], inits,
+                       name="operators")
+    calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
+    return model, calib
+
+
 @pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("model", list(MODELS))
 def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path):
     path, calib = MODELS[model]
+    if callable(path):
+        path, calib = path()
     options = dict(MODES[mode])
-    compiled = compile_model(path, calib=calib, **options)
+    compiled = compile_model(path, model, calib=calib, **options)
     if "prune" in options:  # the pruned weights must reach the C
         assert compiled.report["pruning"], "nothing was pruned"
     if mode == "sparse":
