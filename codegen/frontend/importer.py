@@ -238,15 +238,18 @@ class _Importer:
         return None
 
     def _dequantize(self, proto: onnx.NodeProto) -> np.ndarray:
-        """(x - zero_point) * scale, per tensor or per channel along `axis` (default 1)."""
+        """(x - zero_point) * scale, per tensor or per channel along `axis` (default 1), in
+        onnx.reference's arithmetic (x as float32, NumPy's promotions, the result as float32).
+        Per tensor, scale and zero point may be a scalar or one element each."""
         ins = list(proto.input) + ["", ""]
-        x = self.tensors[ins[0]].data.astype(np.float64)
-        scale = self.tensors[ins[1]].data.astype(np.float64)
-        zp = self.tensors[ins[2]].data.astype(np.float64) if ins[2] else np.zeros_like(scale)
+        x = self.tensors[ins[0]].data
+        scale = self.tensors[ins[1]].data
+        zp = self.tensors[ins[2]].data if ins[2] else None
         if x.size == 0 or scale.size == 0:
             raise Unsupported("zero-size weights or scale")
-        if zp.shape != scale.shape:
+        if zp is not None and zp.shape != scale.shape and not zp.size == scale.size == 1:
             raise Unsupported(f"zero point of shape {zp.shape} for a scale of shape {scale.shape}")
+        zp = np.zeros((), x.dtype) if zp is None else zp
         if scale.size > 1:
             axis = int({a.name: a.i for a in proto.attribute}.get("axis", 1))
             if not -x.ndim <= axis < x.ndim or scale.ndim != 1 or x.shape[axis] != scale.size:
@@ -255,7 +258,10 @@ class _Importer:
             shape = [1] * x.ndim
             shape[axis] = -1
             scale, zp = scale.reshape(shape), zp.reshape(shape)
-        return ((x - zp) * scale).astype(np.float32)
+        else:
+            scale, zp = scale.reshape(()), zp.reshape(())
+        dx = x.astype(np.float32) if not ins[2] else x.astype(np.float32) - zp
+        return (dx * scale).astype(np.float32)
 
     def _reject(self, proto: onnx.NodeProto, name: str, why: str) -> None:
         """Record why; the node's outputs get the shapes onnx's shape inference gives them, so
