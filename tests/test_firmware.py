@@ -437,3 +437,29 @@ def test_arena_and_weights_in_the_sections_the_user_names(arena, tmp_path):
     assert sections["digits_arena"] == ".dtcm"
     assert sections["digits_invoke"] == ".text" and sections["digits_p0"] == ".rodata"
     check_output(run_image(tmp_path / "image.elf"), [model])
+
+
+def test_every_runtime_name_is_one_the_prefix_covers(tmp_path):
+    """The prefix rewrite covers names that begin with nn_, NN_ or REQUANT: every macro, type and
+    function (static ones too: two single headers may share one translation unit) of runtime_c
+    is such a name."""
+    from codegen.paths import RUNTIME_DIR
+
+    covered = re.compile(r"(nn_|NN_|REQUANT)")
+    texts = {p: p.read_text() for p in sorted(RUNTIME_DIR.rglob("*.[ch]"))}
+    for path, text in texts.items():
+        names = re.findall(r"^\s*#\s*define\s+(\w+)", text, flags=re.M)
+        names += re.findall(r"^\}\s*(\w+)\s*;", text, flags=re.M)  # typedef struct { ... } name;
+        assert all(covered.match(n) for n in names), (path.name, [n for n in names if not covered.match(n)])
+    sources = [p for p in texts if p.suffix == ".c"]
+    assert len(sources) > 30
+    for path in sources:
+        obj = tmp_path / f"{path.parent.name}_{path.stem}.o"
+        subprocess.run(["gcc", "-std=c99", "-O1", "-I", str(RUNTIME_DIR / "include"), "-c", str(path), "-o", str(obj)],
+                       check=True)
+    out = subprocess.run(["nm", *map(str, sorted(tmp_path.glob("*.o")))], capture_output=True, text=True,
+                         check=True).stdout
+    symbols = {line.split()[-1] for line in out.splitlines()
+               if len(line.split()) >= 2 and line.split()[-2] not in ("U", "u")}
+    stray = sorted(s for s in symbols if not covered.match(s) and not s.startswith(".") and "." not in s)
+    assert not stray, stray
