@@ -21,6 +21,7 @@ from codegen.build import HostModel
 from codegen.cli import main
 from codegen.compiler import compile_model, model_prefix, quantize_inputs
 from codegen.emit.cnames import MAX_IDENTIFIER, MAX_PREFIX, Identifiers, is_reserved, prefix_identifier
+from codegen.emit.model import single_header
 from codegen.errors import CompileError
 from codegen.reference import run_float, run_int8
 
@@ -122,6 +123,11 @@ def check_folder(compiled, tmp_path: Path) -> dict:
     (folder / "user.cpp").write_text(USER_CPP.format(header=header))
     run(["g++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-fsyntax-only",
          "user.cpp"], folder)
+    one = tmp_path / "single"  # --single-header: the runtime, NAME.c and NAME_io.c in one translation unit
+    one.mkdir()
+    (one / header).write_text(single_header(compiled.emitted, prefix))
+    (one / "impl.c").write_text(f'#define {prefix.upper()}_IMPLEMENTATION\n#include "{header}"\n')
+    run(["gcc", "-std=c99", *STRICT, "-fsyntax-only", "impl.c"], one)
 
     for name, text in files.items():
         if name.endswith((".c", ".h")):
