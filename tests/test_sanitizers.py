@@ -168,10 +168,11 @@ class SanitizedModel:
 
 def operators_model():
     """Every int8 and float32 kernel family the fixtures leave out, in one two-input,
-    two-output model: dilated and 1-D convolutions, strided depthwise, MaxPool with padding,
-    AveragePool, GlobalMaxPool, Add/Mul/Sub/Div with broadcasting, Clip, HardSigmoid,
-    Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled inputs, Gemm, Softmax,
-    Sigmoid. Returns (model, calibration samples)."""
+    three-output model: dilated and 1-D convolutions, strided depthwise, MaxPool with padding,
+    AveragePool, GlobalMaxPool, Add/Mul/Sub/Div with broadcasting, fused and unfused Clip,
+    HardSigmoid, HardSwish, Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled
+    inputs, Gemm, Softmax, Sigmoid, and an output copied from an input. Returns (model,
+    calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -194,7 +195,9 @@ def operators_model():
         N("Clip", ["dv", "lo", "hi"], ["cl"], name="clip"),
         N("HardSigmoid", ["cl"], ["hs"], name="hardsigmoid"),
         N("Transpose", ["hs"], ["t1"], name="transpose", perm=[0, 2, 3, 1]),
-        N("Pad", ["t1", "pads"], ["pd"], name="pad"),
+        N("Clip", ["t1", "lo", "hi"], ["tc"], name="clip_unfused"),
+        N("HardSwish", ["tc"], ["th"], name="hardswish"),
+        N("Pad", ["th", "pads"], ["pd"], name="pad"),
         N("ReduceMax", ["pd", "ax3"], ["rm"], name="reducemax", keepdims=1),
         N("ReduceSum", ["pd", "ax12"], ["rs"], name="reducesum", keepdims=0),
         N("GlobalMaxPool", ["c1r"], ["g1"], name="globalmax"),
@@ -207,8 +210,9 @@ def operators_model():
         N("Gemm", ["cat", "wg", "bg"], ["g2"], name="gemm", transB=1),
         N("Softmax", ["g2"], ["probs"], name="softmax", axis=-1),
         N("Sigmoid", ["rm"], ["gate"], name="sigmoid"),
+        N("Flatten", ["z"], ["z_flat"], name="flat_z"),  # an output copied from an input
     ]
-    model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])], [("probs", None), ("gate", None)], inits,
+    model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])], [("probs", None), ("gate", None), ("z_flat", None)], inits,
                        name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
