@@ -16,6 +16,7 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -31,6 +32,7 @@ from codegen.ops import get_op, supported_op_types
 from codegen.qparams import QParams
 
 _FLOAT = onnx.TensorProto.FLOAT
+MAX_ELEMENTS = 1 << 26  # per tensor: 256 MiB of float32
 
 
 def import_model(source: str | os.PathLike | onnx.ModelProto, label: str | None = None,
@@ -112,6 +114,9 @@ class _Importer:
                     f"{self.label}: input '{vi.name}' dimension {i} is dynamic ({what}); "
                     "only the first (batch) dimension may be symbolic"
                 )
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise CompileError(f"{self.label}: input '{_printable(vi.name)}' of shape {tuple(shape)} has more than "
+                               f"{MAX_ELEMENTS} elements, far beyond a microcontroller's memory")
         return tuple(shape)
 
     def _add_const(self, name: str, value: np.ndarray) -> None:
@@ -155,6 +160,10 @@ class _Importer:
         graph = Graph("", self.tensors, self.nodes, [], [], self.opset)
         try:
             shapes = op.infer_shapes(node, graph)
+            for o, shape in zip(node.outputs, shapes):
+                if math.prod(int(d) for d in shape) > MAX_ELEMENTS:
+                    raise Unsupported(f"output '{_printable(o)}' of shape {tuple(shape)} has more than "
+                                      f"{MAX_ELEMENTS} elements, far beyond a microcontroller's memory")
             op.check(node, graph)
         except Unsupported as e:
             return self._reject(proto, name, str(e))
@@ -308,6 +317,8 @@ class _Importer:
             tt = vi.type.tensor_type
             dims = tt.shape.dim if tt.HasField("shape") else None
             if dims is None or not all(d.HasField("dim_value") and d.dim_value > 0 for d in dims):
+                continue
+            if math.prod(d.dim_value for d in dims) > MAX_ELEMENTS:
                 continue
             try:
                 dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)).name

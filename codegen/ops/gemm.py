@@ -62,6 +62,8 @@ def _gemm_layout(node: Node, graph: Graph) -> FcLayout:
     c = graph.const(c_name) if c_name else None
     if c_name and c is None:
         raise Unsupported("bias C must be a constant")
+    if c is not None and (c.ndim > 2 or any(d not in (1, t) for d, t in zip(c.shape[::-1], (n, m)))):
+        raise Unsupported(f"bias C of shape {c.shape} does not broadcast to the output ({m}, {n})")
 
     if b_const is not None and a_const is None:
         weight = b_const.T if not trans_b else b_const  # [N, K]
