@@ -199,16 +199,22 @@ PREFIXES = ["int", "all", "clean", "test", "install", "nn", "nn_conv", "requant"
             "9x", "", "入力", "__m", "a__b_", "x" * 5000, "CMakeLists", "report", "t_int"]
 
 
-@pytest.mark.parametrize("name", range(len(PREFIXES)))
-def test_hostile_model_names(name, tmp_path):
+PREFIX_CASES = [(k, "float32") for k in range(len(PREFIXES))] + \
+    [(PREFIXES.index(n), "int8") for n in ("x" * 5000, "all", "nn", "int", "入力", "main")]
+
+
+@pytest.mark.parametrize("name,mode", PREFIX_CASES)
+def test_hostile_model_names(name, mode, tmp_path):
     text = PREFIXES[name]
-    compiled = compile_model(model_with(["x"], ["y"]), text)
+    model = model_with(["x"], ["y"])
+    calib = [{"x": np.random.default_rng(k).uniform(-3, 3, (1, 4)).astype(np.float32)} for k in range(8)]
+    compiled = compile_model(model, text, mode=mode, calib=calib if mode == "int8" else None, float_io=mode == "int8")
     prefix = compiled.report["model"]
     assert prefix == model_prefix(None, text) == prefix_identifier(text)
     assert len(prefix) <= MAX_PREFIX and not is_reserved(prefix)
     assert f"{prefix}.h" in compiled.emitted.files and f"{prefix}.c" in compiled.emitted.files
     check_folder(compiled, tmp_path)
-    check_runs(compiled, "float32", name)
+    check_runs(compiled, mode, name)
 
 
 def test_cmake_accepts_a_model_named_like_a_reserved_target(tmp_path):
