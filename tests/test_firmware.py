@@ -463,3 +463,52 @@ def test_every_runtime_name_is_one_the_prefix_covers(tmp_path):
                if len(line.split()) >= 2 and line.split()[-2] not in ("U", "u")}
     stray = sorted(s for s in symbols if not covered.match(s) and not s.startswith(".") and "." not in s)
     assert not stray, stray
+
+
+def test_multi_model_folder_with_shared_arena_in_a_cortex_m4_image(tmp_path):
+    """The folder of `compile digits.onnx torch_resnetish.onnx --target cortex-m4 --shared-arena`
+    through its Makefile fragment into one image: both models, in turn in the one arena, give
+    their references' bytes under emulation."""
+    from codegen.bundle import compile_bundle
+    from codegen.emit import EmittedModel
+    from codegen.passes.prune import PruneOptions
+    from codegen.samples import load_samples
+
+    need(M4)
+    fixture = FIXTURES / "torch_resnetish"
+    emitted, compiled = compile_bundle([EXAMPLE / "digits.onnx", f"{fixture}.onnx"], "models",
+                                       [CALIB, f"{fixture}.npz"], shared_arena=True, target=M4, measure=False,
+                                       mode="int8", prune=PruneOptions(sparsity=0.75))
+    write_folder(EmittedModel(emitted.files, emitted.report), tmp_path / "models")
+    models = [Model(c, load_samples(path, c.graph)[0][:SAMPLES])
+              for c, path in zip(compiled, (EXAMPLE / "test.npz", f"{fixture}.npz"))]
+    (tmp_path / "main.c").write_text(main_source(models).replace('#include "digits.h"', '#include "models.h"', 1))
+    link = harness(tmp_path)
+    (tmp_path / "Makefile").write_text("\n".join([
+        "CC = arm-none-eabi-gcc", f"STRICT = {' '.join(STRICT[1:])}", "all: image.elf",
+        "include models/models.mk", "OBJS := $(MODELS_SRCS:.c=.o)",
+        "$(OBJS): %.o: %.c", "\t$(CC) $(MODELS_CFLAGS) $(STRICT) -c $< -o $@",
+        "image.elf: $(OBJS) main.c startup.c",
+        f"\t$(CC) $(MODELS_CFLAGS) $(STRICT) main.c startup.c $(OBJS) {' '.join(link)} -o $@", ""]))
+    proc = subprocess.run(["make", "-s"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    symbols = subprocess.run(["arm-none-eabi-nm", "image.elf"], cwd=tmp_path, capture_output=True, text=True,
+                             check=True).stdout
+    assert " models_arena" in symbols and "digits_arena" not in symbols and "torch_resnetish_arena" not in symbols
+    check_output(run_image(tmp_path / "image.elf"), models)
+
+
+def test_extern_arena_counts_in_the_reported_ram(tmp_path):
+    import json
+
+    reports = {}
+    for arena in ("static", "extern"):
+        assert main(["compile", str(EXAMPLE / "digits.onnx"), "--calib", CALIB, "--arena", arena,
+                     "-o", str(tmp_path / arena)]) == 0
+        reports[arena] = json.loads((tmp_path / arena / "report.json").read_text())
+    static, extern = reports["static"], reports["extern"]
+    code = (tmp_path / "extern" / "digits.c").read_text()
+    assert extern["options"]["arena"] == "extern" and "static union" not in code
+    assert "extern int32_t digits_arena[" in code
+    assert extern["sizes"]["bss_bytes"] == static["sizes"]["bss_bytes"] - static["arena_bytes"]
+    assert extern["ram_bytes"] == static["ram_bytes"]
