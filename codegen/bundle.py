@@ -23,6 +23,11 @@ def _ram(sizes: dict) -> int:
     return sizes["data_bytes"] + sizes["bss_bytes"]
 
 
+def _words(arena_bytes: int) -> int:
+    """Bytes of an int32_t arena array of at least `arena_bytes` (one word at least)."""
+    return 4 * max(1, -(-arena_bytes // 4))
+
+
 def compile_bundle(sources: list, name: str, calibs: list | None = None, shared_arena: bool = False,
                    arena: str = "static", target: str = "host", measure: bool = True, **options
                    ) -> tuple[EmittedModel, list[CompiledModel]]:
@@ -56,11 +61,10 @@ def compile_bundle(sources: list, name: str, calibs: list | None = None, shared_
                     layer[key] = measured[key]
     if measure:
         sizes = cross.measure(emitted.files, target)
-        extern = 4 * -(-emitted.report["arena_bytes"] // 4) if arena == "extern" else 0
-        if arena == "extern" and not shared_arena:
-            extern = sum(4 * max(1, -(-c.plan.arena_bytes // 4)) for c in compiled)
+        arenas = [emitted.report["arena_bytes"]] if shared_arena else [c.plan.arena_bytes for c in compiled]
+        by_caller = sum(_words(n) for n in arenas) if arena == "extern" else 0  # outside the folder's objects
         flash = sizes["code_bytes"] + sizes["const_bytes"] + sizes["data_bytes"]
-        ram = _ram(sizes) + extern + sizes.get("stack_bytes", 0)
+        ram = _ram(sizes) + by_caller + sizes.get("stack_bytes", 0)
         alone = [c.report["sizes"] for c in compiled]
         separate_flash = sum(s["code_bytes"] + s["const_bytes"] + s["data_bytes"] for s in alone)
         separate_ram = sum(c.report["ram_bytes"] - c.report["sizes"].get("stack_bytes", 0) for c in compiled) \
