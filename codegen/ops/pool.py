@@ -79,8 +79,14 @@ class Pool(Op):
         x = np.asarray(inputs[0], np.float32)
         if self._is_max(node):
             y = self._windows(x, geo, -np.inf).max(axis=(2, 3))
-        else:
-            y = self._windows(x, geo, 0.0).sum(axis=(2, 3), dtype=np.float32) / self.counts(geo).astype(np.float32)
+        else:  # summed tap by tap in the kernel's order, so C and NumPy give the same bits (a QDQ
+            # model's FakeQuantize after an average of quantized values often meets an exact tie)
+            cols = self._windows(x, geo, 0.0)
+            acc = np.zeros(cols.shape[:2] + cols.shape[4:], np.float32)
+            for ky in range(cols.shape[2]):
+                for kx in range(cols.shape[3]):
+                    acc += cols[:, :, ky, kx]
+            y = acc / self.counts(geo).astype(np.float32)
         return [y.astype(np.float32).reshape(shape_of(graph, node.outputs[0]))]
 
     def macs(self, node, graph):

@@ -59,6 +59,17 @@ def fake_quantize(x: np.ndarray, scale: np.ndarray, zp: np.ndarray, qmin: float,
     return ((v - z) * s).astype(np.float32)
 
 
+def near_tie(node, graph, x: np.ndarray, steps: float) -> np.ndarray:
+    """Where x / s lies within `steps` quantization steps of a rounding tie (k + 1/2): there
+    two float computations of x that differ in the last bits (sums in another order) may
+    round to neighbouring steps, both right."""
+    scale, _ = tables(node, graph)
+    outer, channels, inner = geometry(node, graph)
+    t = np.asarray(x, np.float64).reshape(outer, channels, inner) / scale.astype(np.float64).reshape(1, -1, 1)
+    with np.errstate(invalid="ignore"):
+        return (np.abs(t - np.floor(t) - 0.5) <= steps).reshape(np.shape(x))
+
+
 @register("FakeQuantize")
 class FakeQuantize(Op):
     internal = True  # made by the frontend from a Q/DQ pair; not an ONNX operator
