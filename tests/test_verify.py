@@ -172,3 +172,15 @@ def test_progress_ticks_through_one_long_call():
     text = stream.getvalue()
     assert text.startswith("\rverify: running 8 samples on cortex-m4 (emulated) 3 s")
     assert text.endswith("\r" + " " * len("verify: running 8 samples on cortex-m4 (emulated) 3 s") + "\r")
+
+
+def test_pruned_float_model_checks_the_unpruned_reference(tmp_path, capsys):
+    """A pruned float model: the C equals its (pruned) NumPy graph, SQNR is given against both
+    float models, and the reference check runs the unpruned import against onnx.reference."""
+    report = tmp_path / "v.json"
+    status, out, _ = run(["verify", *DIGITS, "--float", "--sparsity", "0.75", "--json", str(report)], capsys)
+    result = json.loads(report.read_text())
+    assert status == 0 and result["passed"] and result["reference_agrees"]
+    assert result["reference_max_rel_diff"] < 1e-6
+    assert result["sqnr_db"] < 30 < 100 < result["sqnr_db_pruned"]
+    assert result["accuracy"] == result["accuracy_pruned"] and result["accuracy_quantized"] is None
