@@ -262,7 +262,7 @@ def _string_bias(model):
     (_poison(-np.inf), "initializer 'classifier.bias' holds Inf"),
     (_conv_weight_nan, "initializer 'onnx::Conv_27' holds NaN"),
     (_conv_weight_huge, "reaches NaN or Inf on the calibration data"),
-    (_bias_dtype(999), "initializer 'classifier.bias': cannot read its 999 data"),
+    (_bias_dtype(999), "initializer 'classifier.bias': cannot read its 999 (unknown) data"),
     (_bias_dtype(onnx.TensorProto.INT8), "initializer 'classifier.bias': cannot read its INT8 data of dims [10]"),
     (_string_bias, "initializer 'classifier.bias': holds strings"),
 ], ids=["nan-bias", "-inf-bias", "nan-weight", "huge-weight", "dtype-999", "dtype-changed", "string"])

@@ -98,7 +98,7 @@ class _Importer:
         if not vi.type.HasField("tensor_type"):
             raise CompileError(f"{self.label}: input '{vi.name}' is not a tensor")
         if tt.elem_type != _FLOAT:
-            dtype = onnx.TensorProto.DataType.Name(tt.elem_type)
+            dtype = _dtype_name(tt.elem_type)
             raise CompileError(f"{self.label}: input '{vi.name}' has element type {dtype}; float32 is supported")
         if not tt.HasField("shape"):
             raise CompileError(f"{self.label}: input '{vi.name}' has no shape; static shapes are required")
@@ -328,6 +328,13 @@ class _Importer:
         return found
 
 
+def _dtype_name(data_type: int) -> str:
+    """TensorProto's name of an element type; the number when it names none."""
+    if data_type in onnx.TensorProto.DataType.values():
+        return onnx.TensorProto.DataType.Name(data_type)
+    return f"{data_type} (unknown)"
+
+
 def _tensor_array(tensor: onnx.TensorProto, where: str, inf_ok: bool = False) -> np.ndarray:
     """The tensor's values; a CompileError naming it when its data cannot be read, is text,
     or holds NaN or Inf (Inf is allowed where `inf_ok`: Clip bounds)."""
@@ -335,8 +342,7 @@ def _tensor_array(tensor: onnx.TensorProto, where: str, inf_ok: bool = False) ->
     try:
         value = numpy_helper.to_array(tensor)
     except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError) as e:
-        dtype = onnx.TensorProto.DataType.Name(tensor.data_type) if tensor.data_type in \
-            onnx.TensorProto.DataType.values() else str(tensor.data_type)
+        dtype = _dtype_name(tensor.data_type)
         raise CompileError(f"{what}: cannot read its {dtype} data of dims {list(tensor.dims)} "
                            f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
     if value.dtype.kind in "OSU":
