@@ -93,3 +93,11 @@ def requantize(acc, m0, shift) -> np.ndarray:
     x = np.clip(acc * (np.int64(1) << left), INT32_MIN, INT32_MAX)
     high = sat_doubling_high_mul(x, m0)
     return rounding_divide_by_pot(high, np.maximum(-shift, 0))
+
+
+def output_s8(acc, m0, shift, offset, lo: int = -128, hi: int = 127) -> np.ndarray:
+    """An int8 output as nn_output_s8 in requant.h computes it: requantize, add the output zero
+    point, clamp to [lo, hi]. The sum is formed in int64: a requantized value near the int32
+    limits (a saturated accumulator with m0 close to 2^31) plus the offset must saturate, not wrap."""
+    y = requantize(acc, m0, shift).astype(np.int64) + np.asarray(offset, np.int64)
+    return np.clip(y, lo, hi).astype(np.int8)

@@ -297,20 +297,46 @@ def unseen_direction_model():
     return model, calib
 
 
+def near_limit_model():
+    """Requantization multipliers of 2^30 * (1 - 2^-24) (m0 = 2^31 - 126, shift 30) in a 1x1
+    convolution and a Gemm with output zero point 127: the calibration sees one input channel
+    at 0 and 1.000007 (input scale 1.000007 / 255) and a constant output of -7.3e-12 (the
+    bias), values found by searching float32 scales for a mantissa this close to 1. An int8
+    input of 127 saturates the requantization at m0, 126 below INT32_MAX, where adding the zero
+    point 127 would overflow."""
+    from conftest import make_model
+    from onnx import helper
+
+    r, b = 1.000007152557373, -7.333301500767053e-12
+    w = np.array([[1.0, 0.0]], np.float32)
+    nodes = [helper.make_node("Conv", ["x", "wc", "b"], ["y_conv"], name="conv"),
+             helper.make_node("Flatten", ["x"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "wf", "b"], ["y_fc"], name="fc", transB=1)]
+    model = make_model(nodes, [("x", [1, 2, 1, 1])], [("y_conv", [1, 1, 1, 1]), ("y_fc", [1, 1])],
+                       {"wc": w.reshape(1, 2, 1, 1), "wf": w, "b": np.array([b], np.float32)})
+    calib = [{"x": np.array([0.0, v], np.float32).reshape(1, 2, 1, 1)} for v in (0.0, r)]
+    return model, calib
+
+
 @pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 @pytest.mark.parametrize("encoding", ["dense", "sparse"])
-def test_saturated_requantization_is_defined_and_exact(encoding, tmp_path):
-    model, calib = unseen_direction_model()
-    compiled = compile_model(model, "unseen", mode="int8", calib=calib, encoding=encoding)
+@pytest.mark.parametrize("build,min_shift", [(unseen_direction_model, 16), (near_limit_model, 30)],
+                         ids=["unseen_direction", "near_limit"])
+def test_saturated_requantization_is_defined_and_exact(build, min_shift, encoding, tmp_path):
+    """Extreme int8 inputs through layers whose multipliers saturate the requantization: clean
+    under UBSan, every output byte equal to run_int8."""
+    model, calib = build()
+    compiled = compile_model(model, "saturating", mode="int8", calib=calib, encoding=encoding)
     shifts = [s for layer in compiled.graph.nodes for s in np.ravel(layer.attrs.get("q", {}).get("shift", []))]
-    assert max(shifts) >= 16  # multipliers large enough to saturate
+    assert max(shifts) >= min_shift  # multipliers large enough to saturate
     sanitized = SanitizedModel(compiled, tmp_path)
     graph = compiled.graph
     t = graph.tensors[graph.inputs[0]]
     cases = [[c] for c in int8_cases(t.shape, t.quant.zero_point, np.random.default_rng(5))]
     for case, got in zip(cases, sanitized.run("invoke", cases)):
         ref = run_int8(graph, {graph.inputs[0]: case[0]})
-        assert np.array_equal(got[0], ref[graph.outputs[0]])
+        for name, c in zip(graph.outputs, got):
+            assert np.array_equal(c, ref[name]), name
 
 
 REQUANT_PROGRAM = r"""
@@ -338,9 +364,9 @@ int main(void)
 @pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 def test_requantization_edges_are_defined_and_exact(tmp_path):
     """requant.h at the extremes of every parameter (acc at the int32 limits, m0 up to 2^31 - 1,
-    shift -31..30, output offsets and clamps of the int8 range) under UBSan, equal to
-    codegen/fixedpoint.py plus the offset and clamp computed without overflow."""
-    from codegen.fixedpoint import INT32_MAX, INT32_MIN, requantize
+    shift -31..30, output offsets and clamps of the int8 range) under UBSan, equal to its twin
+    codegen/fixedpoint.py (requantize, output_s8)."""
+    from codegen.fixedpoint import INT32_MAX, INT32_MIN, output_s8, requantize
 
     rng = np.random.default_rng(31)
     accs = [INT32_MIN, INT32_MIN + 1, -2**30, -65536, -255, -1, 0, 1, 255, 65536, 2**30, INT32_MAX - 1, INT32_MAX]
@@ -370,4 +396,4 @@ def test_requantization_edges_are_defined_and_exact(tmp_path):
     acc, m0, shift, offset, lo, hi = records.astype(np.int64).T
     expected = requantize(acc, m0, shift)
     assert np.array_equal(got[:, 0], expected)
-    assert np.array_equal(got[:, 1], np.clip(expected.astype(np.int64) + offset, lo, hi))
+    assert np.array_equal(got[:, 1], output_s8(acc, m0, shift, offset, lo, hi))

@@ -20,7 +20,7 @@ import numpy as np
 
 from codegen import sparse
 from codegen.errors import Unsupported
-from codegen.fixedpoint import requantize
+from codegen.fixedpoint import output_s8
 from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, is_sparse,
                               qparams, register, require_const, shape_of, sparse_tables)
 from codegen.qparams import floor_for_bias, multipliers, quantize_bias, quantize_weights, weight_scales
@@ -189,8 +189,8 @@ class Conv(Op):
         geo, q = self.geometry(node, graph), node.attrs["q"]
         x = inputs[0].astype(np.int64) + q["input_offset"]
         acc = self._convolve(x, q["weight"], geo, 0, np.int64) + q["bias"].reshape(1, -1, 1, 1)
-        y = requantize(acc, q["multiplier"].reshape(1, -1, 1, 1), q["shift"].reshape(1, -1, 1, 1))
-        y = np.clip(y + q["output_offset"], q["act_min"], q["act_max"]).astype(np.int8)
+        y = output_s8(acc, q["multiplier"].reshape(1, -1, 1, 1), q["shift"].reshape(1, -1, 1, 1),
+                      q["output_offset"], q["act_min"], q["act_max"])
         return [y.reshape(shape_of(graph, node.outputs[0]))]
 
     @staticmethod

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import requantize
+from codegen.fixedpoint import output_s8, requantize
 from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
                               shape_of)
 from codegen.qparams import QParams, from_range, multipliers
@@ -125,8 +125,7 @@ class Binary(Op):
             acc = xa + xb
         else:
             acc = a * b
-        y = requantize(acc, q["out_multiplier"], q["out_shift"]) + q["out_offset"]
-        y = np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)
+        y = output_s8(acc, q["out_multiplier"], q["out_shift"], q["out_offset"], q["act_min"], q["act_max"])
         return [np.broadcast_to(y, shape_of(graph, node.outputs[0])).copy()]
 
     def kernels(self, node, graph):

@@ -15,7 +15,7 @@ import numpy as np
 from codegen import sparse
 from codegen.errors import Unsupported
 from codegen.ir import Graph, Node
-from codegen.fixedpoint import requantize
+from codegen.fixedpoint import output_s8
 from codegen.ops.base import (
     Const,
     KernelCall,
@@ -211,8 +211,7 @@ class FullyConnected(Op):
         k = np.arange(fc.in_features)[None, :]
         x = flat[r * fc.in_row_stride + k * fc.in_col_stride]  # [rows, in_features]
         acc = x @ q["weight"].astype(np.int64).T + q["bias"]
-        y = requantize(acc, q["multiplier"], q["shift"]) + q["output_offset"]
-        y = np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)
+        y = output_s8(acc, q["multiplier"], q["shift"], q["output_offset"], q["act_min"], q["act_max"])
         out = np.empty(fc.rows * fc.out_features, np.int8)
         n = np.arange(fc.out_features)[None, :]
         out[r * fc.out_row_stride + n * fc.out_col_stride] = y

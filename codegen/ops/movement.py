@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import requantize
+from codegen.fixedpoint import output_s8
 from codegen.ops.base import KernelCall, Const, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
 from codegen.qparams import multipliers
 
@@ -155,8 +155,7 @@ class Concat(Op):
             if "table" in q:
                 x = q["table"]
             elif q:
-                x = np.clip(requantize(x.astype(np.int64) + q["input_offset"], q["multiplier"], q["shift"])
-                            + q["output_offset"], -128, 127)
+                x = output_s8(x.astype(np.int64) + q["input_offset"], q["multiplier"], q["shift"], q["output_offset"])
             parts.append(np.asarray(x).astype(np.int8))
         return [np.concatenate(parts, axis=self.axis(node, graph))]
 

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import requantize
+from codegen.fixedpoint import output_s8
 from codegen.ops.base import KernelCall, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
 from codegen.qparams import multipliers
 
@@ -122,8 +122,8 @@ class Reduce(Op):
         x = inputs[0].astype(np.int64) + q["input_offset"]
         acc = x.max(axis=tuple(axes or ()), keepdims=True) if node.op_type == "ReduceMax" else \
             x.sum(axis=tuple(axes or ()), keepdims=True)
-        y = requantize(acc, q["multiplier"], q["shift"]) + q["output_offset"]
-        return [np.clip(y, -128, 127).astype(np.int8).reshape(shape_of(graph, node.outputs[0]))]
+        y = output_s8(acc, q["multiplier"], q["shift"], q["output_offset"])
+        return [y.reshape(shape_of(graph, node.outputs[0]))]
 
     def kernels(self, node, graph):
         view = self.view(node, graph)
