@@ -122,7 +122,8 @@ def _convnet(rng) -> onnx.ModelProto:
              helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1)]
     inits = [init("w1", (4, 1, 3, 3), 0.5), init("b1", (4,), 0.1), init("w2", (4, 4, 3, 3), 0.3),
              init("b2", (4,), 0.1), init("w3", (10, 256), 0.1), init("b3", (10,), 0.1)]
-    graph = helper.make_graph(nodes, "convnet", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 8, 8])],
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 8, 8])
+    graph = helper.make_graph(nodes, "convnet", [x],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 10])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -202,7 +203,8 @@ def test_quantized_output_is_a_clean_error():
     graph = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])], "q",
                               [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
                               [helper.make_tensor_value_info("q", onnx.TensorProto.UINT8, [1, 8])],
-                              [numpy_helper.from_array(np.float32(0.1), "s"), numpy_helper.from_array(np.uint8(0), "z")])
+                              [numpy_helper.from_array(np.float32(0.1), "s"),
+                               numpy_helper.from_array(np.uint8(0), "z")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
     with pytest.raises(CompileError, match="the output is a QuantizeLinear's uint8; outputs are float32"):
@@ -253,7 +255,8 @@ def _average_model(scale: float, zero_point: int) -> onnx.ModelProto:
              helper.make_node("GlobalAveragePool", ["d"], ["p"]),
              helper.make_node("QuantizeLinear", ["p", "s", "z"], ["q2"]),
              helper.make_node("DequantizeLinear", ["q2", "s", "z"], ["y"])]
-    graph = helper.make_graph(nodes, "average", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 16, 8, 8])],
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 16, 8, 8])
+    graph = helper.make_graph(nodes, "average", [x],
                               [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 16, 1, 1])],
                               [numpy_helper.from_array(np.float32(scale), "s"),
                                numpy_helper.from_array(np.uint8(zero_point), "z")])
