@@ -15,6 +15,7 @@ from codegen.build import HostModel
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.reference import run_float, run_int8
 from codegen.verify import within_tolerance
+from oracles import onnxruntime_oracle  # noqa: F401  (the tests import it from here)
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=18, name="case") -> onnx.ModelProto:
@@ -100,20 +101,6 @@ def check_op(model: onnx.ModelProto, shapes: dict, mode: str, rng, steps: float 
     if mode == "float32":
         return check_float_model(model, feeds[0], oracle=oracle)
     return check_int8_model(model, feeds, steps, oracle=oracle, in_steps=in_steps)
-
-
-def onnxruntime_oracle(model):
-    """onnxruntime as an oracle (a ModelProto or a path): for the corners where onnx.reference
-    is wrong, and for QDQ models. Graph optimizations are off (ORT_DISABLE_ALL), so every node
-    runs as the spec defines it: a QDQ graph runs DequantizeLinear, the float op, QuantizeLinear.
-    With its default optimizations onnxruntime fuses such graphs into int8 kernels that saturate
-    on x86-64 CPUs without AVX-512 VNNI (u8s8 through pmaddubsw), up to 17 steps off."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
-    return onnxruntime.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 MODES = ["float32", "int8"]
