@@ -37,7 +37,7 @@ def run(graph: Graph, ranges: dict[str, tuple[float, float]], given: dict[str, Q
                 t = graph.tensors[name]
                 t.quant, t.dtype = qp, "int8"
             node.attrs["q"] = op.quantize(node, graph)
-        except Unsupported as e:
+        except (Unsupported, CompileError) as e:  # CompileError: arithmetic out of range (fixedpoint)
             rejected.append(f"{node.op_type} node '{node.name}': {e}")
     if rejected:
         raise CompileError(f"{graph.meta.get('source', graph.name)}: cannot quantize to int8: " + "; ".join(rejected))
