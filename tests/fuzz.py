@@ -571,15 +571,27 @@ def campaign(cases: int, seed: int, jobs: int = 2, build_share: float = 1.0, fir
     step = max(1, round(1 / build_share)) if build_share > 0 else 0
     jobs_list = [(seed, i, bool(step) and i % step == 0, workdir) for i in range(first, first + cases)]
     ctx = multiprocessing.get_context("fork")
+    pending = set(range(first, first + cases))
     try:
         with ctx.Pool(jobs, initializer=_worker_init, maxtasksperchild=200) as pool:
-            for done, (index, (outcome, detail), spent) in enumerate(pool.imap_unordered(_run, jobs_list), 1):
+            results = pool.imap_unordered(_run, jobs_list)
+            while pending:
+                try:  # a worker killed outright (a crash, the OOM killer) loses its case: stop waiting
+                    index, (outcome, detail), spent = results.next(timeout=CASE_SECONDS + 150)
+                except multiprocessing.TimeoutError:
+                    for index in sorted(pending):
+                        counts["worker lost"] += 1
+                        failures.append(f"{make_case(seed, index).describe(seed)} -> worker lost: no result "
+                                        f"(a crash or a hang the alarm did not stop)")
+                    pool.terminate()
+                    break
+                pending.discard(index)
                 counts[outcome] += 1
                 seconds[outcome] += spent
                 if outcome not in OK:
                     failures.append(f"{make_case(seed, index).describe(seed)} -> {outcome}: {detail}")
                 if progress:
-                    progress(done, counts)
+                    progress(cases - len(pending), counts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return counts, failures
