@@ -618,9 +618,12 @@ def main(argv=None) -> int:
     start = time.time()
 
     def progress(done, counts):
+        failed = sum(v for k, v in counts.items() if k not in OK)
         if sys.stderr.isatty():
-            print(f"\r{done}/{args.cases} cases, {sum(v for k, v in counts.items() if k not in OK)} failures",
-                  end="", file=sys.stderr, flush=True)
+            print(f"\r{done}/{args.cases} cases, {failed} failures", end="", file=sys.stderr, flush=True)
+        elif done % 500 == 0:
+            print(f"{done}/{args.cases} cases, {failed} failures, {time.time() - start:.0f} s", file=sys.stderr,
+                  flush=True)
 
     seconds: Counter = Counter()
     counts, failures = campaign(args.cases, args.seed, args.jobs, args.build_share, progress=progress,
