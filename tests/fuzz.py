@@ -447,6 +447,10 @@ def make_case(seed: int, index: int) -> Case:
         if rng.random() < 0.2:  # a second mutation now and then
             what += "; " + STRUCTURED[int(rng.integers(len(STRUCTURED)))](model, rng)
         data = model.SerializeToString()
+        if rng.random() < 0.05:
+            name = _pick(rng, HOSTILE_NAMES)
+            args += ["--name", name]
+            what += f"; --name {name[:40]!r}"
     return Case(index, source, what, data, calib, args)
 
 
