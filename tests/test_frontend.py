@@ -351,3 +351,29 @@ def test_malformed_nodes_are_one_line_errors(tmp_path, capsys, model, message, m
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("onnx2mcu: error:"), err
     assert message in err
+
+
+def _folded_weight_model(exponent, clip_max):
+    """W = Exp(exponent) folds at import; Clip's max is an initializer."""
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3])
+    inits = [onnx.numpy_helper.from_array(np.full((4, 3), exponent, np.float32), "e"),
+             onnx.numpy_helper.from_array(np.array(0, np.float32), "lo"),
+             onnx.numpy_helper.from_array(np.array(clip_max, np.float32), "hi")]
+    nodes = [helper.make_node("Exp", ["e"], ["w"], name="exp"),
+             helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"),
+             helper.make_node("Clip", ["m", "lo", "hi"], ["y"], name="clip")]
+    graph = helper.make_graph(nodes, "g", [x], [y], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_folded_constants_reaching_inf_are_named():
+    with pytest.raises(CompileError) as e:
+        compile_model(_folded_weight_model(100.0, 6.0))
+    assert str(e.value).endswith("1 unsupported node: Exp node 'exp': its constant output 'w' holds NaN or Inf")
+
+
+def test_an_infinite_clip_bound_is_not_an_error(rng):
+    """Inf is refused in weights but is a fine Clip max (a ReLU written as Clip(0, inf))."""
+    compiled = check_float_model(_folded_weight_model(0.5, np.inf), {"x": _w(rng, 1, 4)})
+    assert compiled.graph.nodes

@@ -65,12 +65,13 @@ class _Importer:
         self.unknown: set[str] = set()  # tensors downstream of a rejected node
         self.quantized: dict[str, tuple[str, qdq.Quantization]] = {}  # QuantizeLinear output -> (input, its)
         self.given: dict[str, QParams] = {}  # activation quantization that a QDQ model carries
+        self.bounds: set[str] = set()  # Clip's min and max inputs: the only constants that may be infinite
 
     def run(self, name: str) -> Graph:
         g = self.model.graph
-        bounds = {i for n in g.node if n.op_type == "Clip" for i in n.input[1:3]}
+        self.bounds = {i for n in g.node if n.op_type == "Clip" for i in n.input[1:3]}
         for init in g.initializer:
-            self._add_const(init.name, _tensor_array(init, f"{self.label}: initializer", init.name in bounds))
+            self._add_const(init.name, _tensor_array(init, f"{self.label}: initializer", init.name in self.bounds))
         inputs = [vi for vi in g.input if vi.name not in self.tensors]
         for vi in inputs:
             self.tensors[vi.name] = Tensor(vi.name, self._input_shape(vi), "float32")
@@ -240,10 +241,13 @@ class _Importer:
             ref = ReferenceEvaluator(proto, opsets={"": self.opset})
             values = ref.run(None, feeds)
         except Exception as e:  # evaluation of arbitrary constant subgraphs
-            return self._reject(proto, name, f"cannot fold constant node: {str(e).strip().splitlines()[0]}")
+            return self._reject(proto, name, f"cannot fold constant node: {str(e).strip().splitlines()[0]}", infer=False)
         for o, v in zip(proto.output, values):
             if o:
                 self._add_const(o, v)
+                v = np.asarray(v)
+                if v.dtype.kind == "f" and (np.isnan(v).any() or (np.isinf(v).any() and o not in self.bounds)):
+                    self.rejected.append((proto.op_type, name, f"its constant output '{_printable(o)}' holds NaN or Inf"))
         return None
 
     def _dequantize(self, proto: onnx.NodeProto) -> np.ndarray:
@@ -272,11 +276,12 @@ class _Importer:
         dx = x.astype(np.float32) if not ins[2] else x.astype(np.float32) - zp
         return (dx * scale).astype(np.float32)
 
-    def _reject(self, proto: onnx.NodeProto, name: str, why: str) -> None:
+    def _reject(self, proto: onnx.NodeProto, name: str, why: str, infer: bool = True) -> None:
         """Record why; the node's outputs get the shapes onnx's shape inference gives them, so
-        that every later node is still checked (those it cannot infer make their users unknown)."""
+        that every later node is still checked (those it cannot infer make their users unknown;
+        so do those of a constant node that could not be folded: its users expect a constant)."""
         self.rejected.append((proto.op_type, name, why))
-        inferred = self._inferred_outputs(proto)
+        inferred = self._inferred_outputs(proto) if infer else {}
         for o in proto.output:
             if o in inferred:
                 self.tensors[o] = inferred[o]
