@@ -1,12 +1,11 @@
 """The generated C under AddressSanitizer and UndefinedBehaviorSanitizer.
 
 The example, every fixture and a model with the kernel families they leave out, in each mode
-(int8 with the --float-io wrapper, float32, sparse kernels at 75%, 2:4, structured), are built
-with gcc `-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all` into a
-standalone program (tests/sanitizer_driver.c as its main) and run on extreme and seeded random
-inputs:
-int8 all -128, all 127, alternating, the zero point, random; float NaN, +-Inf, +-3.4e38,
-denormals, +-0, mixtures and random values. Every run must exit 0 with nothing on stderr
+(int8 with the --float-io wrapper and --arena extern, float32, sparse kernels at 75%, 2:4,
+structured), are built with gcc `-fsanitize=address,undefined,float-cast-overflow
+-fno-sanitize-recover=all` into a standalone program (tests/sanitizer_driver.c as its main)
+and run on extreme and seeded random inputs: int8 all -128, all 127, alternating, the zero
+point, random; float NaN, +-Inf, +-3.4e38, denormals, +-0, mixtures and random values. Every run must exit 0 with nothing on stderr
 (no sanitizer report), and the outputs must be the references' own:
 - int8: equal, every byte, to codegen/reference.py run_int8 on the same inputs;
 - --float-io: equal, every bit, to the int8 reference run on the inputs quantized as
@@ -26,6 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,8 +74,8 @@ MODELS = {  # name: (model, calibration data or None for a QDQ model's own scale
     "qdq_convnet": (FIXTURES / "qdq_convnet.onnx", None),
     "operators": (lambda: operators_model(), None),  # built below, with its own calibration samples
 }
-MODES = {  # name: compile_model keyword arguments
-    "int8": dict(mode="int8", float_io=True),
+MODES = {  # name: compile_model keyword arguments; int8 with the arena the caller defines, the others static
+    "int8": dict(mode="int8", float_io=True, arena="extern"),
     "float32": dict(mode="float32"),
     "sparse": dict(mode="int8", prune=PruneOptions(sparsity=0.75), encoding="sparse"),
     "2:4": dict(mode="int8", prune=PruneOptions(pattern="2:4")),
@@ -129,7 +129,9 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.float32(scale) * (q.astype(np.int32) - zero_point).astype(np.float32)
 
 
-def driver_header(report: dict) -> str:
+def driver_header(report: dict, header: str) -> str:
+    """sanitizer_model.h for the model whose NAME.h is `header`; an arena that NAME.h declares
+    extern (--arena extern) is defined here, as firmware would."""
     api = report["api"]
     prefix = report["model"]
 
@@ -147,6 +149,7 @@ def driver_header(report: dict) -> str:
              "static const size_t driver_input_sizes[] = {" + ", ".join(str(t["size"]) for t in api["inputs"]) + "};",
              "static const size_t driver_output_sizes[] = {" + ", ".join(str(t["size"]) for t in api["outputs"]) + "};",
              invoke("invoke", ctype)]
+    lines += [f"{m.group(1)};" for m in re.finditer(r"^extern (int32_t \w+\[\w+\]);", header, re.M)]
     if api.get("invoke_float"):
         lines += ["#define DRIVER_HAS_FLOAT 1", invoke("invoke_float", "float")]
     return "\n".join(lines) + "\n"
@@ -159,7 +162,8 @@ class SanitizedModel:
         folder = write_folder(compiled.emitted, tmp / "model")
         harness = tmp / "harness"
         harness.mkdir()
-        (harness / "sanitizer_model.h").write_text(driver_header(compiled.report))
+        header = (folder / f"{compiled.report['model']}.h").read_text()
+        (harness / "sanitizer_model.h").write_text(driver_header(compiled.report, header))
         self.exe = tmp / "driver"
         sources = sorted(str(p) for p in folder.glob("*.c"))
         proc = subprocess.run([CC, *SANITIZE, f"-I{folder}", f"-I{harness}", *sources, str(DRIVER),
@@ -253,6 +257,8 @@ def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path):
         assert compiled.report["pruning"], "nothing was pruned"
     if mode == "sparse":
         assert any(layer.get("encoding", "dense") != "dense" for layer in compiled.report["layers"])
+    if mode == "int8" and compiled.report["arena_bytes"]:
+        assert re.search(r"^extern int32_t \w+_arena\[", compiled.emitted.files[f"{compiled.report['model']}.h"], re.M)
     sanitized = SanitizedModel(compiled, tmp_path)
     graph = compiled.graph
     inputs = [graph.tensors[n] for n in graph.inputs]
