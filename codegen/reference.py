@@ -13,15 +13,18 @@ from codegen.ir import Graph
 from codegen.ops import get_op
 
 
-def run_float(graph: Graph, feeds: dict[str, np.ndarray], keep_all: bool = False) -> dict[str, np.ndarray]:
-    """Return the model outputs (or every tensor, with keep_all) for one set of inputs."""
+def run_float(graph: Graph, feeds: dict[str, np.ndarray], keep_all: bool = False,
+              kernel_order: bool = False) -> dict[str, np.ndarray]:
+    """Return the model outputs (or every tensor, with keep_all) for one set of inputs.
+    `kernel_order`: sums in the float kernels' order (Op.reference_in_kernel_order)."""
     values: dict[str, np.ndarray] = {}
     for name in graph.inputs:
         t = graph.tensors[name]
         values[name] = np.asarray(feeds[name], dtype=np.float32).reshape(t.shape)
     for node in graph.nodes:
         inputs = [None if not i else (values[i] if i in values else graph.tensors[i].data) for i in node.inputs]
-        outputs = get_op(node.op_type).reference(node, graph, inputs)
+        op = get_op(node.op_type)
+        outputs = (op.reference_in_kernel_order if kernel_order else op.reference)(node, graph, inputs)
         for name, value in zip(node.outputs, outputs):
             values[name] = np.asarray(value, dtype=np.float32).reshape(graph.tensors[name].shape)
     if keep_all:

@@ -291,3 +291,37 @@ def test_rounding_ties_after_an_average():
     result = verify(compiled, samples)
     assert differ > 0 and result["reference_ties"] >= differ
     assert result["passed"] and result["bit_exact"] and result["reference_max_rel_diff"] == 0.0
+
+
+def _summing_models(rng):
+    """Float Conv (grouped, dilated, strided, padded, depthwise, 1-D), Gemm and MatMul cases."""
+    from conftest import make_model
+
+    w = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)  # noqa: E731
+    conv = lambda name, x, wshape, **a: (name, make_model(  # noqa: E731
+        [helper.make_node("Conv", ["x", "w", "b"], ["y"], **a)], [("x", x)], [("y", None)],
+        {"w": w(*wshape), "b": w(wshape[0])}), x)
+    yield conv("grouped", [1, 4, 7, 6], (6, 2, 3, 3), group=2, pads=[1, 2, 1, 0], strides=[2, 1], dilations=[1, 2])
+    yield conv("depthwise", [1, 5, 6, 6], (5, 1, 3, 3), group=5, pads=[1, 1, 1, 1])
+    yield conv("1-d", [1, 3, 11], (4, 3, 5), pads=[2, 2])
+    gemm = make_model([helper.make_node("Gemm", ["x", "w", "c"], ["y"], transB=1, alpha=0.7, beta=1.3)],
+                      [("x", [3, 9])], [("y", None)], {"w": w(5, 9), "c": w(5)})
+    yield "gemm", gemm, [3, 9]
+    matmul = make_model([helper.make_node("MatMul", ["w", "x"], ["y"])], [("x", [6, 4])], [("y", None)], {"w": w(3, 6)})
+    yield "matmul-constant-first", matmul, [6, 4]
+
+
+def test_kernel_order_reference_gives_the_c_bits():
+    """The summing families' kernel-order references equal their float C bit for bit (the host
+    build contracts no multiply-add), and their ordinary references within the float tolerance."""
+    from codegen.verify import within_tolerance
+
+    rng = np.random.default_rng(8)
+    for name, model, shape in _summing_models(rng):
+        compiled = compile_model(model, "net")
+        host = HostModel(compiled.emitted.files, compiled.report["api"])
+        for _ in range(3):
+            feeds = {"x": (rng.standard_normal(shape) * 2).astype(np.float32)}
+            ordered = run_float(compiled.graph, feeds, kernel_order=True)["y"]
+            np.testing.assert_array_equal(host.run([feeds["x"]])[0], ordered, err_msg=name)
+            assert within_tolerance(ordered, run_float(compiled.graph, feeds)["y"]), name

@@ -9,6 +9,10 @@ never inspects a node itself:
    the frontend, which collects every rejection into one message.
 2. `infer_shapes(node, graph)`: the output shapes, from input shapes and attributes.
 3. `reference(node, graph, inputs)`: the float NumPy semantics (ONNX spec, float32).
+   `reference_in_kernel_order` is the same with every sum taken in the float kernel's
+   order, which gives the C's bits (without contracted multiply-adds); verify uses it for
+   models whose FakeQuantize nodes turn a last-bit difference at a rounding tie into a
+   whole step. Families whose kernels sum (Conv, Gemm/MatMul) override it.
 4. `macs(node, graph)`: multiply-accumulates for one inference.
 5. `kernels(node, graph)`: the runtime calls that compute the node (KernelCall list).
 6. `alias_input(node, graph)` / `inplace_input(node, graph)`: memory sharing the planner
@@ -92,6 +96,9 @@ class Op:
 
     def reference(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
+
+    def reference_in_kernel_order(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self.reference(node, graph, inputs)
 
     def macs(self, node: Node, graph: Graph) -> int:
         return 0

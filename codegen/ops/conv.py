@@ -150,6 +150,27 @@ class Conv(Op):
             y = y + b.reshape(1, -1, 1, 1)
         return [apply_activation(node, y.astype(np.float32)).reshape(shape_of(graph, node.outputs[0]))]
 
+    def reference_in_kernel_order(self, node, graph, inputs):
+        """As nn_conv_f32 and nn_conv_dw_f32 sum: the bias, then input channel by input
+        channel, kernel row by row, tap by tap, one float32 product and one addition each
+        (the padded taps the kernels skip add a zero here, which changes nothing)."""
+        geo = self.geometry(node, graph)
+        w, b = self._weights(node, graph)
+        x = np.asarray(inputs[0], np.float32)
+        n, c = x.shape[:2]
+        cols = windows(x.reshape(n, c, *geo["in"]), geo, 0.0)  # [N, C, KH, KW, OH, OW]
+        cout, group_in = w.shape[:2]
+        first = (np.arange(cout) // (cout // geo["groups"])) * group_in  # each output's first input channel
+        acc = np.zeros((n, cout, *geo["out"]), np.float32)
+        if b is not None:
+            acc += b.reshape(1, -1, 1, 1)
+        for ic in range(group_in):
+            for ky in range(geo["kernel"][0]):
+                for kx in range(geo["kernel"][1]):
+                    taps = cols[:, ic:ic + 1, ky, kx] if geo["groups"] == 1 else cols[:, first + ic, ky, kx]
+                    acc += taps * w[:, ic, ky, kx].reshape(1, -1, 1, 1)
+        return [apply_activation(node, acc).reshape(shape_of(graph, node.outputs[0]))]
+
     def macs(self, node, graph):
         geo = self.geometry(node, graph)
         per_out = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])

@@ -168,6 +168,23 @@ class FullyConnected(Op):
             y = np.matmul(inputs[0], inputs[1])
         return [apply_activation(node, y.astype(np.float32))]
 
+    def reference_in_kernel_order(self, node, graph, inputs):
+        """As nn_fc_f32 sums, from the same tables: the bias, then feature by feature."""
+        fc = self.layout(node, graph)
+        flat = np.asarray(inputs[graph.const(node.inputs[0]) is not None], np.float32).reshape(-1)
+        r = np.arange(fc.rows)[:, None]
+        k = np.arange(fc.in_features)[None, :]
+        x = flat[r * fc.in_row_stride + k * fc.in_col_stride]  # [rows, in_features]
+        w = np.ascontiguousarray(fc.weight, np.float32)
+        acc = np.zeros((fc.rows, fc.out_features), np.float32)
+        if fc.bias is not None:
+            acc += fc.bias.astype(np.float32)[None, :]
+        for i in range(fc.in_features):
+            acc += x[:, i:i + 1] * w[None, :, i]
+        out = np.empty(fc.rows * fc.out_features, np.float32)
+        out[r * fc.out_row_stride + np.arange(fc.out_features)[None, :] * fc.out_col_stride] = acc
+        return [apply_activation(node, out.reshape(shape_of(graph, node.outputs[0])))]
+
     def macs(self, node, graph):
         fc = self.layout(node, graph)
         return fc.rows * fc.in_features * fc.out_features
