@@ -154,10 +154,13 @@ static inline int32_t nn_read16(const int8_t *p)
  * position's in byte 0), and so on */
 static inline void nn_put_1x1(int32_t h0, int32_t h1, int32_t h2, int32_t h3, int32_t offsets, int16_t *col)
 {
-    nn_write32(col, nn_sadd16(nn_sxtb16(h0 | h2 << 16), offsets));
-    nn_write32(col + 2, nn_sadd16(nn_sxtb16(h1 | h3 << 16), offsets));
-    nn_write32(col + 4, nn_sadd16(nn_sxtb16_ror8(h0 | h2 << 16), offsets));
-    nn_write32(col + 6, nn_sadd16(nn_sxtb16_ror8(h1 | h3 << 16), offsets));
+    /* in unsigned arithmetic: a halfword of 0x8000 or more shifted by 16 overflows int32 */
+    const int32_t w02 = (int32_t)((uint32_t)h0 | (uint32_t)h2 << 16);
+    const int32_t w13 = (int32_t)((uint32_t)h1 | (uint32_t)h3 << 16);
+    nn_write32(col, nn_sadd16(nn_sxtb16(w02), offsets));
+    nn_write32(col + 2, nn_sadd16(nn_sxtb16(w13), offsets));
+    nn_write32(col + 4, nn_sadd16(nn_sxtb16_ror8(w02), offsets));
+    nn_write32(col + 6, nn_sadd16(nn_sxtb16_ror8(w13), offsets));
 }
 
 /* 1x1 windows, the pixels at x and x + 1 of every input channel (x the first's in plane 0) */
