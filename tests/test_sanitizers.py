@@ -79,6 +79,8 @@ MODES = {  # name: compile_model keyword arguments; int8 with the arena the call
     "sparse": dict(mode="int8", prune=PruneOptions(sparsity=0.75), encoding="sparse"),
     "2:4": dict(mode="int8", prune=PruneOptions(pattern="2:4")),
     "structured": dict(mode="int8", prune=PruneOptions(pattern="structured")),
+    # the Cortex-M DSP kernels (runtime_c/opt/dsp) with their C in place of the instructions
+    "dsp": dict(mode="int8", target="cortex-m4"),
 }
 
 F32 = np.finfo(np.float32)
