@@ -154,47 +154,46 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     fake_quantized = any(n.op_type == "FakeQuantize" for n in graph.nodes)
     c_all, o_all, p_all, top1_same, top1_c, top1_o, top1_p = [], [], [], 0, [], [], []
     fed, host_outputs = [], []
-    progress = Progress("verify: sample", len(samples))
-    for count, feeds in enumerate(samples, 1):
-        if int8:
-            q_feeds = quantize_inputs(graph, feeds)
-            c_raw = host.run([q_feeds[n] for n in graph.inputs])
-            fed.append(q_feeds)
-            host_outputs.append(c_raw)
-            ref = run_int8(graph, q_feeds)
-            exact &= all(np.array_equal(c, ref[name]) for c, name in zip(c_raw, graph.outputs))
-            c_out = [graph.tensors[name].quant.dequantize(c) for c, name in zip(c_raw, graph.outputs)]
-        else:
-            c_out = host.run([feeds[n] for n in graph.inputs])
-            fed.append(feeds)
-            host_outputs.append(c_out)
-            ref = run_float(graph, feeds, kernel_order=fake_quantized)
-            exact &= all(within_tolerance(c, ref[name]) for c, name in zip(c_out, graph.outputs))
-        o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
-        if reference_graph is not None:
-            numpy_out = ref if reference_graph is graph else run_float(reference_graph, feeds)
-            if any(n.op_type == "FakeQuantize" for n in reference_graph.nodes):
-                onnx_values = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs}, intermediate=True)
-                numpy_out, ties = _float_with_onnx_ties(reference_graph, feeds, onnx_values)
-                reference_ties += ties
-            for name, o in zip(reference_graph.outputs, o_out):
-                o = np.asarray(o, np.float64).reshape(numpy_out[name].shape)
-                ref_abs_diff = max(ref_abs_diff, float(np.max(np.abs(numpy_out[name] - o), initial=0.0)))
-        if pruned:
-            p_out = run_float(compiled.float_graph, feeds)
-            p_all.extend(p_out[name].reshape(-1) for name in compiled.float_graph.outputs)
-            top1_p.append(int(np.argmax(p_out[compiled.float_graph.outputs[0]])))
-        for c, o in zip(c_out, o_out):
-            o = np.asarray(o, np.float32).reshape(c.shape)
-            max_abs_diff = max(max_abs_diff, float(np.max(np.abs(c.astype(np.float64) - o), initial=0.0)))
-            c_all.append(c.reshape(-1))
-            o_all.append(o.reshape(-1))
-        first_c, first_o = c_out[0].reshape(-1), np.asarray(o_out[0]).reshape(-1)
-        top1_same += int(np.argmax(first_c) == np.argmax(first_o))
-        top1_c.append(int(np.argmax(first_c)))
-        top1_o.append(int(np.argmax(first_o)))
-        progress.update(count)
-    progress.close()
+    with Progress("verify: sample", len(samples)) as progress:  # erased on the way out, errors too
+        for count, feeds in enumerate(samples, 1):
+            if int8:
+                q_feeds = quantize_inputs(graph, feeds)
+                c_raw = host.run([q_feeds[n] for n in graph.inputs])
+                fed.append(q_feeds)
+                host_outputs.append(c_raw)
+                ref = run_int8(graph, q_feeds)
+                exact &= all(np.array_equal(c, ref[name]) for c, name in zip(c_raw, graph.outputs))
+                c_out = [graph.tensors[name].quant.dequantize(c) for c, name in zip(c_raw, graph.outputs)]
+            else:
+                c_out = host.run([feeds[n] for n in graph.inputs])
+                fed.append(feeds)
+                host_outputs.append(c_out)
+                ref = run_float(graph, feeds, kernel_order=fake_quantized)
+                exact &= all(within_tolerance(c, ref[name]) for c, name in zip(c_out, graph.outputs))
+            o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
+            if reference_graph is not None:
+                numpy_out = ref if reference_graph is graph else run_float(reference_graph, feeds)
+                if any(n.op_type == "FakeQuantize" for n in reference_graph.nodes):
+                    onnx_values = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs}, intermediate=True)
+                    numpy_out, ties = _float_with_onnx_ties(reference_graph, feeds, onnx_values)
+                    reference_ties += ties
+                for name, o in zip(reference_graph.outputs, o_out):
+                    o = np.asarray(o, np.float64).reshape(numpy_out[name].shape)
+                    ref_abs_diff = max(ref_abs_diff, float(np.max(np.abs(numpy_out[name] - o), initial=0.0)))
+            if pruned:
+                p_out = run_float(compiled.float_graph, feeds)
+                p_all.extend(p_out[name].reshape(-1) for name in compiled.float_graph.outputs)
+                top1_p.append(int(np.argmax(p_out[compiled.float_graph.outputs[0]])))
+            for c, o in zip(c_out, o_out):
+                o = np.asarray(o, np.float32).reshape(c.shape)
+                max_abs_diff = max(max_abs_diff, float(np.max(np.abs(c.astype(np.float64) - o), initial=0.0)))
+                c_all.append(c.reshape(-1))
+                o_all.append(o.reshape(-1))
+            first_c, first_o = c_out[0].reshape(-1), np.asarray(o_out[0]).reshape(-1)
+            top1_same += int(np.argmax(first_c) == np.argmax(first_o))
+            top1_c.append(int(np.argmax(first_c)))
+            top1_o.append(int(np.argmax(first_o)))
+            progress.update(count)
     c_cat, o_cat = np.concatenate(c_all), np.concatenate(o_all)
     scale = float(np.max(np.abs(o_cat), initial=0.0))
     result = {
