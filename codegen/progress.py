@@ -27,6 +27,7 @@ class Progress:
         self.start = clock()
         self.enabled = _is_terminal(self.stream)
         self.width = 0  # characters on the line now (0: nothing shown)
+        self.text = ""
         self.last = -1.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -51,7 +52,7 @@ class Progress:
             if self.width:
                 self.stream.write("\r" + " " * self.width + "\r")
                 self.stream.flush()
-                self.width = 0
+                self.width, self.text = 0, ""
 
     def __enter__(self) -> "Progress":
         if self.enabled and self.total is None:
@@ -70,6 +71,9 @@ class Progress:
 
     def _show(self, text: str) -> None:
         with self._lock:
+            if text == self.text:
+                return
+            self.text = text
             pad = " " * max(0, self.width - len(text))
             self.stream.write("\r" + text + pad)
             self.stream.flush()
