@@ -348,14 +348,15 @@ def near_limit_model():
 
 
 @pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
-@pytest.mark.parametrize("encoding", ["dense", "sparse"])
+@pytest.mark.parametrize("variant", ["dense", "sparse", "dsp"])
 @pytest.mark.parametrize("build,min_shift", [(unseen_direction_model, 16), (near_limit_model, 30)],
                          ids=["unseen_direction", "near_limit"])
-def test_saturated_requantization_is_defined_and_exact(build, min_shift, encoding, tmp_path):
-    """Extreme int8 inputs through layers whose multipliers saturate the requantization: clean
-    under UBSan, every output byte equal to run_int8."""
+def test_saturated_requantization_is_defined_and_exact(build, min_shift, variant, tmp_path):
+    """Extreme int8 inputs through layers whose multipliers saturate the requantization (dense,
+    sparse and DSP kernels): clean under UBSan, every output byte equal to run_int8."""
     model, calib = build()
-    compiled = compile_model(model, "saturating", mode="int8", calib=calib, encoding=encoding)
+    options = dict(target="cortex-m4") if variant == "dsp" else dict(encoding=variant)
+    compiled = compile_model(model, "saturating", mode="int8", calib=calib, **options)
     shifts = [s for layer in compiled.graph.nodes for s in np.ravel(layer.attrs.get("q", {}).get("shift", []))]
     assert max(shifts) >= min_shift  # multipliers large enough to saturate
     sanitized = SanitizedModel(compiled, tmp_path)
