@@ -2,7 +2,7 @@
 
 The example, every fixture and a model with the kernel families they leave out, in each mode
 (int8 with the --float-io wrapper and --arena extern, float32, sparse kernels at 75%, 2:4,
-structured), are built with gcc `-fsanitize=address,undefined,float-cast-overflow
+structured, the DSP kernels of a Cortex-M4 build), are built with gcc `-fsanitize=address,undefined,float-cast-overflow
 -fno-sanitize-recover=all` into a standalone program (tests/sanitizer_driver.c as its main)
 and run on extreme and seeded random inputs: int8 all -128, all 127, alternating, the zero
 point, random; float NaN, +-Inf, +-3.4e38, denormals, +-0, mixtures and random values. Every run must exit 0 with nothing on stderr

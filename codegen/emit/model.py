@@ -137,7 +137,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
     def tensor_expr(name: str) -> str:
         loc = plan.locations[name]
         if loc.region == "arena":
-            return f"({c_type(graph.tensors[name].dtype)} *)({arena_base} + {loc.index})"
+            # through void *: the planner places every buffer on a 4-byte boundary of the
+            # int32-aligned arena, which -Wcast-align cannot see
+            return f"({c_type(graph.tensors[name].dtype)} *)(void *)({arena_base} + {loc.index})"
         return io[(loc.region, loc.index)]
 
     consts, params, layers, layer_report = [], [], [], []
@@ -156,7 +158,7 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
                     args.append("0")
                 elif isinstance(arg, Scratch):  # NULL when the node needs none in this plan
                     at = plan.scratch.get(i)
-                    args.append("0" if at is None else f"({arg.ctype} *)({arena_base} + {at})")
+                    args.append("0" if at is None else f"({arg.ctype} *)(void *)({arena_base} + {at})")
                 elif isinstance(arg, Const):
                     symbol = f"{prefix}_{arg.role}{i}" + (f"_{j}" if j else "")
                     array = np.ascontiguousarray(arg.array)
