@@ -2,11 +2,12 @@
 
 The example, every fixture and a model with the kernel families they leave out, in each mode
 (int8 with the --float-io wrapper and --arena extern, float32, sparse kernels at 75%, 2:4,
-structured, the DSP kernels of a Cortex-M4 build), are built with gcc `-fsanitize=address,undefined,float-cast-overflow
--fno-sanitize-recover=all` into a standalone program (tests/sanitizer_driver.c as its main)
-and run on extreme and seeded random inputs: int8 all -128, all 127, alternating, the zero
-point, random; float NaN, +-Inf, +-3.4e38, denormals, +-0, mixtures and random values. Every run must exit 0 with nothing on stderr
-(no sanitizer report), and the outputs must be the references' own:
+structured, the DSP kernels of a Cortex-M4 build), are built with gcc
+`-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all` into a
+standalone program (tests/sanitizer_driver.c as its main) and run on extreme and seeded
+random inputs: int8 all -128, all 127, alternating, the zero point, random; float NaN,
++-Inf, +-3.4e38, denormals, +-0, mixtures and random values. Every run must exit 0 with
+nothing on stderr (no sanitizer report), and the outputs must be the references' own:
 - int8: equal, every byte, to codegen/reference.py run_int8 on the same inputs;
 - --float-io: equal, every bit, to the int8 reference run on the inputs quantized as
   NAME_invoke_float quantizes them (io_quantize below, NaN -> the zero point) and dequantized;
