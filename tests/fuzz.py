@@ -168,7 +168,7 @@ def m_init_values(model, rng):
     t = _pick(rng, inits)
     try:
         a = numpy_helper.to_array(t).copy()
-    except Exception:  # noqa: BLE001 - leave unreadable ones to other mutations
+    except Exception:  # unreadable (a dtype onnx cannot convert): mutate its bytes instead
         return m_raw_data(model, rng)
     kind = int(rng.integers(5))
     if kind == 0 and a.size and a.dtype.kind == "f":
@@ -548,7 +548,7 @@ def _worker_init():
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):
         pass
-    from codegen import cli  # noqa: F401 - import once per worker, not per case
+    from codegen import cli  # imported once per worker, not once per case
 
 
 def _run(job):
@@ -556,7 +556,7 @@ def _run(job):
     start = time.perf_counter()
     try:
         result = run_case(seed, index, build, workdir)
-    except Exception as e:  # noqa: BLE001 - a failure of the harness or of mutation itself
+    except Exception as e:  # a failure of the harness or of a mutation itself
         result = ("harness error", f"{type(e).__name__}: {e}")
     return index, result, time.perf_counter() - start
 

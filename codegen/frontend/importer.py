@@ -291,30 +291,27 @@ class _Importer:
     def _inferred_outputs(self, proto: onnx.NodeProto) -> dict[str, Tensor]:
         """Static output shapes and types of one node: onnx's shape inference run on the node
         alone with its inputs' shapes (small constants as values), else the model's value_info."""
-        found = {}
-        inputs, consts = {}, []
-        known = all(i in self.tensors for i in proto.input if i)
-        for i in proto.input:
-            if not i or i in inputs or not known:
-                continue
-            t = self.tensors[i]
+        infos = list(self.model.graph.value_info) + list(self.model.graph.output)
+        inputs, consts = [], []
+        for i in dict.fromkeys(i for i in proto.input if i):
+            t = self.tensors.get(i)
             try:
-                elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype))
-            except (KeyError, TypeError):
-                known = False
+                inputs.append(onnx.helper.make_tensor_value_info(
+                    i, onnx.helper.np_dtype_to_tensor_dtype(np.dtype(t.dtype)), t.shape))
+            except (AttributeError, KeyError, TypeError):  # unknown input, or a type onnx cannot name
+                inputs = None
                 break
-            inputs[i] = onnx.helper.make_tensor_value_info(i, elem, t.shape)
             if t.is_const and t.data.size <= 1024:
                 consts.append(numpy_helper.from_array(t.data, i))
-        infos = list(self.model.graph.value_info) + list(self.model.graph.output)
-        if known:
-            graph = onnx.helper.make_graph([proto], "node", list(inputs.values()), [], consts)
+        if inputs is not None:
+            graph = onnx.helper.make_graph([proto], "node", inputs, [], consts)
             single = onnx.helper.make_model(graph, opset_imports=self.model.opset_import,
                                             ir_version=self.model.ir_version)
             try:
                 infos = list(onnx.shape_inference.infer_shapes(single, data_prop=True).graph.value_info) + infos
-            except Exception:  # noqa: BLE001 - then the model's own value_info is all there is
+            except Exception:  # the inferencer raises several unrelated types; the model's value_info remains
                 pass
+        found = {}
         outputs = set(o for o in proto.output if o)
         for vi in infos:
             if vi.name not in outputs or vi.name in found or not vi.type.HasField("tensor_type"):
@@ -334,7 +331,7 @@ class _Importer:
 
 
 def _dtype_name(data_type: int) -> str:
-    """TensorProto's name of an element type; the number when it names none."""
+    """TensorProto's name of an element type, or its number marked unknown."""
     if data_type in onnx.TensorProto.DataType.values():
         return onnx.TensorProto.DataType.Name(data_type)
     return f"{data_type} (unknown)"
