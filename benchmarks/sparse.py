@@ -60,9 +60,16 @@ def _dense_scratch(layer: Layer, features: tuple[str, ...]) -> tuple[str, int]:
         return "int8_t", 0
     g = layer.params["g"]
     if layer.kind == "dw":
-        return "int8_t", scratch_bytes("dw", g)
+        size = scratch_bytes("dw", g)
+        if size and "dsp" in features:  # the DSP kernel's rows: word multiples, 4 bytes longer at least
+            span_w = (g["out_w"] - 1) * g["stride_w"] + (g["kernel_w"] - 1) * g["dilation_w"] + 1
+            size = size // span_w * ((span_w + 7) // 4 * 4)
+        return "int8_t", size
     column = g["in_channels"] * g["kernel_h"] * g["kernel_w"]
-    return "int16_t", 2 * column if "dsp" in features else 0
+    if "dsp" not in features:
+        return "int16_t", 0
+    # two columns, and when K is not a multiple of 4 the weight rows copied as words
+    return "int16_t", 2 * column + (g["out_channels"] * ((column + 3) // 4 * 4) // 2 if column % 4 else 0)
 
 
 def layer_folder(calls: list[tuple[Layer, str]], features: tuple[str, ...] = (), name: str = "layer"

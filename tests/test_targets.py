@@ -5,6 +5,7 @@ CI=true (where .ci/run installs them) a missing tool is a failure.
 """
 
 import os
+import subprocess
 
 import numpy as np
 import onnx
@@ -148,3 +149,52 @@ def test_float_softmax_on_cortex_m():
     compiled = compile_model(model, "net")
     feeds = random_feeds(np.random.default_rng(3), dict(inputs), count=3)
     assert verify(compiled, feeds, target="cortex-m4")["target_equal"]
+
+
+CORTEX_M = [t for t in TARGETS if load_target(t)["run"]["kind"] == "semihosting"]
+TRAP_PROGRAM = r"""
+#include <stdint.h>
+#include <stdio.h>
+
+static volatile uint32_t words[2] = {0x01020304u, 0x05060708u};
+static volatile int32_t divisor = %(divisor)d;
+
+int main(void)
+{
+    uint32_t v = 0;
+    printf("before %%d\n", (int)(100 / divisor));
+#if %(unaligned)d
+    /* an LDR at an odd address */
+    __asm__ volatile("ldr %%0, [%%1]" : "=r"(v) : "r"((const volatile uint8_t *)words + 1) : "memory");
+#endif
+    printf("after %%lu\n", (unsigned long)v);
+    return 0;
+}
+"""
+
+
+def run_trap_program(target: str, tmp_path, unaligned: bool, divisor: int):
+    source = TRAP_PROGRAM % {"unaligned": int(unaligned), "divisor": divisor}
+    tmp_path.mkdir()
+    image = cross.build_image({}, source, target, tmp_path)
+    proc = subprocess.run(cross.emulator_command(target, image), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL, env={"PATH": os.environ["PATH"]})
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("target", CORTEX_M)
+def test_harness_traps_unaligned_access_and_division_by_zero(target, tmp_path):
+    """The test images run with unaligned-access and divide-by-zero traps on (ARMv6-M has no
+    divide instruction and always traps unaligned accesses), and a fault is a failed run that
+    says what happened, never a hang: so every emulated test proves the C makes neither."""
+    need(target)
+    status, out = run_trap_program(target, tmp_path / "clean", False, 4)
+    assert status == 0 and "before 25" in out and "after 0" in out, out
+    status, out = run_trap_program(target, tmp_path / "unaligned", True, 4)
+    assert status == 1 and "before 25" in out and "after" not in out, out
+    assert "fault: " in out and (" pc=0x" in out), out
+    v6m = any(f.startswith("-mcpu=cortex-m0") for f in load_target(target)["cflags"])  # ARMv6-M
+    if not v6m:
+        assert "(unaligned access)" in out, out
+        status, out = run_trap_program(target, tmp_path / "divide", False, 0)
+        assert status == 1 and "(divide by zero)" in out and "before" not in out, out

@@ -244,10 +244,13 @@ class Conv(Op):
             padded = any(geo["begin"]) or any(geo["end"])
             span = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in
                     zip(geo["out"], geo["strides"], geo["kernel"], geo["dilations"])]
+            if "dsp" in features:  # the DSP kernel's rows: word multiples, 4 bytes longer at least
+                span[1] = (span[1] + 7) // 4 * 4
             return math.prod(span) if padded or in_place else 0
         column = 2 * geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])  # int16 per tap
-        if "dsp" in features:
-            return 2 * column  # two positions at a time
+        if "dsp" in features:  # two positions at a time, and rows of K not a multiple of 4 copied as words
+            k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])
+            return 2 * column + (geo["out_channels"] * (k + 3) // 4 * 4 if k % 4 else 0)
         return column if in_place else 0  # otherwise the portable kernel reads the input directly
 
     def kernels(self, node, graph):

@@ -76,9 +76,11 @@ typedef struct {
  * padding, is first copied there (nn_im2col_s16) and every output channel of the group is a dot
  * product with it. The DSP kernel of runtime_c/opt/dsp needs two columns, 2 K int16, 4-byte
  * aligned (it loads them by words): the windows of two output positions, interleaved, which it
- * copies before writing either position's outputs. With scratch the kernel works in place
- * (out == in) for a 1x1 convolution with stride 1, no padding, one group and
- * in_channels == out_channels: a position's inputs are copied before its outputs are written.
+ * copies before writing either position's outputs; when K is not a multiple of 4, then
+ * out_channels * ((K + 3) & ~3) bytes more, where it copies the weight rows padded to words.
+ * With scratch the kernel works in place (out == in) for a 1x1 convolution with stride 1, no
+ * padding, one group and in_channels == out_channels: a position's inputs are copied before
+ * its outputs are written.
  */
 void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                 const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int8_t *out);
@@ -88,8 +90,10 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
  * [channels][kernel_h * kernel_w] in order. scratch: NULL when there is no padding and
  * out != in; otherwise span_h * span_w bytes, span_h = (out_h - 1) * stride_h + (kernel_h - 1)
  * * dilation_h + 1 (span_w likewise): each input plane is first copied there inside a border
- * of its zero point, so every window is read without bounds checks. With scratch it works in
- * place (out == in) whenever an output plane is no larger than an input plane.
+ * of its zero point, so every window is read without bounds checks. The DSP kernel of
+ * runtime_c/opt/dsp lays the rows out on word boundaries: span_h * ((span_w + 7) & ~3) bytes,
+ * 4-byte aligned. With scratch it works in place (out == in) whenever an output plane is no
+ * larger than an input plane.
  */
 void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                    const int32_t *multiplier, const int8_t *shift, int8_t *scratch, int8_t *out);

@@ -19,6 +19,7 @@
 #define REQUANT_DSP_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* 1 when every accumulator of magnitude <= acc_bound requantizes exactly through
  * nn_requant_dsp for this shift and output offset. */
@@ -48,6 +49,64 @@ static inline int32_t nn_requant_dsp(int32_t acc, int32_t m0, int32_t e, int32_t
     t = c + (int32_t)(((int64_t)acc * m0 + ((int64_t)1 << 30)) >> 31);
 #endif
     return (t + (acc >> 31)) >> e;
+}
+
+/* Loads for the optimized kernels, which never make an unaligned access (firmware may run
+ * with SCB->CCR.UNALIGN_TRP set). On an M-profile core that allows unaligned accesses
+ * (__ARM_FEATURE_UNALIGNED) the compiler may turn a 4-byte memcpy, or neighbouring byte loads,
+ * into one LDR or LDRH at any address; a load from an address that may be unaligned is
+ * therefore written as byte loads in assembly, which it cannot merge. Elsewhere (cores that
+ * never emit unaligned accesses, application processors and the host) memcpy is exact. */
+#if defined(__ARM_FEATURE_UNALIGNED) && defined(__ARM_ARCH_PROFILE)
+#if __ARM_ARCH_PROFILE == 'M'
+#define NN_BYTEWISE_LOADS 1
+#endif
+#endif
+
+/* The word at a 4-byte aligned address */
+static inline int32_t nn_load32_aligned(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The word (little-endian) at any address */
+static inline int32_t nn_load32_any(const int8_t *p)
+{
+#if defined(NN_BYTEWISE_LOADS)
+    uint32_t v, t;
+    __asm__("ldrb %0, [%2]\n\t"
+            "ldrb %1, [%2, #1]\n\t"
+            "orr %0, %0, %1, lsl #8\n\t"
+            "ldrb %1, [%2, #2]\n\t"
+            "orr %0, %0, %1, lsl #16\n\t"
+            "ldrb %1, [%2, #3]\n\t"
+            "orr %0, %0, %1, lsl #24"
+            : "=&r"(v), "=&r"(t)
+            : "r"(p), "m"(*(const int8_t(*)[4])p));
+    return (int32_t)v;
+#else
+    return nn_load32_aligned(p);
+#endif
+}
+
+/* The halfword (little-endian, zero-extended) at any address */
+static inline int32_t nn_load16_any(const int8_t *p)
+{
+#if defined(NN_BYTEWISE_LOADS)
+    uint32_t v, t;
+    __asm__("ldrb %0, [%2]\n\t"
+            "ldrb %1, [%2, #1]\n\t"
+            "orr %0, %0, %1, lsl #8"
+            : "=&r"(v), "=&r"(t)
+            : "r"(p), "m"(*(const int8_t(*)[2])p));
+    return (int32_t)v;
+#else
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+#endif
 }
 
 #endif /* REQUANT_DSP_H */

@@ -20,7 +20,9 @@
 
 static inline int32_t nn_dw_sat_s8(int32_t v)
 {
-    return __ssat(v, 8);
+    int32_t r; /* SSAT: ACLE's __ssat converts its result through unsigned int */
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
 }
 #else
 static inline int32_t nn_dw_sat_s8(int32_t v)
@@ -63,112 +65,40 @@ static void nn_dw3x3_pack(const int8_t *w, nn_dw3x3_rows *k)
     k->w1c = nn_dw_pack16(w[7], 0);
 }
 
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_UNALIGNED) /* word loads at any address */
-/* Two adjacent outputs a0 (r5), a1 (r6) at a time, stride 1: input r0 (row_w r7 between the
- * kernel rows), accumulators r1, inner r8, weights w02a..w1c in r9..r12, lr. A word of four
- * inputs b0..b3 splits (r4, r3) into (b0, b2) and (b1, b3); with the weight pairs (w0, w2) that
- * is b0 w0 + b2 w2 and b1 w0 + b3 w2 by SMLAD, and the middle taps b1 w1 and b2 w1 by halfword
- * multiply-accumulates: two outputs read exactly their four inputs per row. r0 moves on by 2. */
-#define NN_DW3X3S1_PAIR                                                                                           \
-    "ldr r3, [r0, r7, lsl #1]\n\t" /* kernel row 2 */                                                            \
-    "sxtb16 r4, r3\n\t"                                                                                           \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r5, r4, r11, r8\n\t"                                                                                   \
-    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
-    "smlad r6, r3, r11, r8\n\t"                                                                                   \
-    "smlatb r6, r4, lr, r6\n\t"                                                                                   \
-    "ldr r3, [r0, r7]\n\t" /* kernel row 1 */                                                                    \
-    "sxtb16 r4, r3\n\t"                                                                                           \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r5, r4, r10, r5\n\t"                                                                                   \
-    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
-    "smlad r6, r3, r10, r6\n\t"                                                                                   \
-    "smlatt r6, r4, r12, r6\n\t"                                                                                  \
-    "ldr r3, [r0], #2\n\t" /* kernel row 0 */                                                                    \
-    "sxtb16 r4, r3\n\t"                                                                                           \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r5, r4, r9, r5\n\t"                                                                                    \
-    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
-    "smlad r6, r3, r9, r6\n\t"                                                                                    \
-    "smlatb r6, r4, r12, r6\n\t"                                                                                  \
-    "strd r5, r6, [r1], #8\n\t"
-
-/* Stride 2: the first output's window is b0..b2, the second's b2..b4. The word b0..b3 gives
- * the first's (b0, b2) and b1 and the second's b3, the word b1..b4 the second's (b2, b4) as
- * its odd bytes. r0 moves on by 4. */
-#define NN_DW3X3S2_PAIR                                                                                           \
-    "ldr r3, [r0, r7, lsl #1]\n\t" /* kernel row 2: b0..b3 */                                                    \
-    "sxtb16 r4, r3\n\t"                                                                                           \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r5, r4, r11, r8\n\t"                                                                                   \
-    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
-    "smlatb r6, r3, lr, r8\n\t"                                                                                   \
-    "ldr r3, [r0, r7]\n\t" /* kernel row 1 */                                                                    \
-    "sxtb16 r4, r3\n\t"                                                                                           \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r5, r4, r10, r5\n\t"                                                                                   \
-    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
-    "smlatt r6, r3, r12, r6\n\t"                                                                                  \
-    "ldr r3, [r0], #1\n\t" /* kernel row 0 */                                                                    \
-    "sxtb16 r4, r3\n\t"                                                                                           \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r5, r4, r9, r5\n\t"                                                                                    \
-    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
-    "smlatb r6, r3, r12, r6\n\t"                                                                                  \
-    "ldr r3, [r0, r7, lsl #1]\n\t" /* the words b1..b4 */                                                        \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r6, r3, r11, r6\n\t"                                                                                   \
-    "ldr r3, [r0, r7]\n\t"                                                                                        \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r6, r3, r10, r6\n\t"                                                                                   \
-    "ldr r3, [r0], #3\n\t"                                                                                        \
-    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
-    "smlad r6, r3, r9, r6\n\t"                                                                                    \
-    "strd r5, r6, [r1], #8\n\t"
-
-/* The rows, in fixed registers saving those used as a call would (the state's address waits on
- * the stack): pairs of outputs, an odd count taking outputs 0, 1, then 1, 2 (output 1 twice,
- * the same value), 3, 4 and so on; `back` input bytes per output. */
-#define NN_DW3X3_ROWS(pair, back)                                                                                 \
-    "push {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                                         \
-    "add r3, r0, #20\n\t"                                                                                         \
-    "ldmia r3, {r7, r8, r9, r10, r11, r12, lr}\n\t"                                                               \
-    "ldr r1, [r0, #4]\n\t"                                                                                        \
-    "ldr r0, [r0]\n"                                                                                              \
-    "3:\n\t"                                                                                                      \
-    "ldr r3, [sp]\n\t"                                                                                            \
-    "ldr r2, [r3, #8]\n\t"                                                                                        \
-    "lsrs r2, r2, #1\n\t" /* pairs, carry: the count is odd */                                                   \
-    pair "itte cs\n\t"                                                                                            \
-    "subcs r0, r0, #" back "\n\t"                                                                                 \
-    "subcs r1, r1, #4\n\t"                                                                                        \
-    "subcc r2, r2, #1\n\t"                                                                                        \
-    "cmp r2, #0\n\t"                                                                                              \
-    "beq 2f\n"                                                                                                    \
-    "1:\n\t" pair "subs r2, r2, #1\n\t"                                                                           \
-    "bne 1b\n"                                                                                                    \
-    "2:\n\t"                                                                                                      \
-    "ldr r3, [sp]\n\t"                                                                                            \
-    "ldr r4, [r3, #12]\n\t"                                                                                       \
-    "subs r4, r4, #1\n\t"                                                                                         \
-    "beq 9f\n\t"                                                                                                  \
-    "str r4, [r3, #12]\n\t"                                                                                       \
-    "ldr r4, [r3, #16]\n\t"                                                                                       \
-    "add r0, r0, r4\n\t"                                                                                          \
-    "b 3b\n"                                                                                                      \
-    "9:\n\t"                                                                                                      \
-    "pop {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-
-__attribute__((noinline)) static void nn_dw3x3s1_rows(nn_dw3x3_rows *state)
+#if defined(__ARM_FEATURE_DSP)
+static inline int32_t nn_dw_sxtb16(int32_t v)
 {
-    register nn_dw3x3_rows *k __asm__("r0") = state;
-    __asm__ volatile(NN_DW3X3_ROWS(NN_DW3X3S1_PAIR, "1") : "+r"(k) : : "r1", "r2", "r3", "r12", "cc", "memory");
+    return (int32_t)__sxtb16(v);
 }
 
-__attribute__((noinline)) static void nn_dw3x3s2_rows(nn_dw3x3_rows *state)
+static inline int32_t nn_dw_sxtb16_ror8(int32_t v)
 {
-    register nn_dw3x3_rows *k __asm__("r0") = state;
-    __asm__ volatile(NN_DW3X3_ROWS(NN_DW3X3S2_PAIR, "2") : "+r"(k) : : "r1", "r2", "r3", "r12", "cc", "memory");
+    return (int32_t)__sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
+}
+
+static inline int32_t nn_dw_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlad(a, b, acc);
+}
+
+static inline int32_t nn_dw_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabb(a, b, acc);
+}
+
+static inline int32_t nn_dw_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabt(a, b, acc);
+}
+
+static inline int32_t nn_dw_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatb(a, b, acc);
+}
+
+static inline int32_t nn_dw_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatt(a, b, acc);
 }
 #else
 static inline int32_t nn_dw_lo(int32_t v)
@@ -201,21 +131,80 @@ static inline int32_t nn_dw_smlabb(int32_t a, int32_t b, int32_t acc)
     return acc + nn_dw_lo(a) * nn_dw_lo(b);
 }
 
+static inline int32_t nn_dw_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return acc + nn_dw_lo(a) * nn_dw_hi(b);
+}
+
 static inline int32_t nn_dw_smlatb(int32_t a, int32_t b, int32_t acc)
 {
     return acc + nn_dw_hi(a) * nn_dw_lo(b);
 }
 
-static inline int32_t nn_dw_load32(const void *p)
+static inline int32_t nn_dw_smlatt(int32_t a, int32_t b, int32_t acc)
 {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
+    return acc + nn_dw_hi(a) * nn_dw_hi(b);
+}
+#endif
+
+/* Two adjacent outputs (stride 1) from the words f0, f1, f2 of inputs b0..b3 of kernel rows 0, 1,
+ * 2: split into (b0, b2) and (b1, b3), with the weight pairs (w0, w2) that is b0 w0 + b2 w2
+ * and b1 w0 + b3 w2 by SMLAD, the middle taps b1 w1 and b2 w1 by halfword
+ * multiply-accumulates; out[0], out[1] = inner plus the three rows. */
+#define NN_DW3X3S1_PAIR(f0, f1, f2, out)                                                                          \
+    do {                                                                                                          \
+        int32_t e_ = nn_dw_sxtb16(f0), o_ = nn_dw_sxtb16_ror8(f0);                                                \
+        int32_t a0_ = nn_dw_smlabb(o_, w1ab, nn_dw_smlad(e_, w02a, inner));                                       \
+        int32_t a1_ = nn_dw_smlatb(e_, w1ab, nn_dw_smlad(o_, w02a, inner));                                       \
+        e_ = nn_dw_sxtb16(f1);                                                                                    \
+        o_ = nn_dw_sxtb16_ror8(f1);                                                                               \
+        a0_ = nn_dw_smlabt(o_, w1ab, nn_dw_smlad(e_, w02b, a0_));                                                 \
+        a1_ = nn_dw_smlatt(e_, w1ab, nn_dw_smlad(o_, w02b, a1_));                                                 \
+        e_ = nn_dw_sxtb16(f2);                                                                                    \
+        o_ = nn_dw_sxtb16_ror8(f2);                                                                               \
+        (out)[0] = nn_dw_smlabb(o_, w1c, nn_dw_smlad(e_, w02c, a0_));                                             \
+        (out)[1] = nn_dw_smlatb(e_, w1c, nn_dw_smlad(o_, w02c, a1_));                                             \
+    } while (0)
+
+/* The upper half of the word at p and the lower half of the next: the word two bytes past p */
+static inline int32_t nn_dw_mid(const int8_t *p)
+{
+    return (int32_t)(((uint32_t)nn_load32_aligned(p) >> 16) | ((uint32_t)nn_load32_aligned(p + 4) << 16));
 }
 
-/* The same in C: per kernel row, (b0, b2) and (b1, b3) of the first output's word, (b1, b3)
- * and (b2, b4) of the second's (one byte on for stride 1, two for stride 2) */
-static void nn_dw3x3_rows_c(nn_dw3x3_rows *k, int32_t stride)
+/* Stride 1, the input rows on word boundaries (r and row_w multiples of 4, the rows at least
+ * 4 bytes longer than the windows read): the pairs of outputs start on even bytes, a word
+ * boundary and the middle of two words in turn, so every load is an aligned word: the pair on
+ * a boundary takes the word it starts at, the next pair the upper half of that word and the
+ * lower half of the next. An odd count computes one output more, into the slot the next row's
+ * first output then takes (acc holds rows * count + 1). Rows row_step apart. */
+static void nn_dw3x3s1_aligned(const nn_dw3x3_rows *k, int32_t row_step)
+{
+    const int32_t w02a = k->w02a, w02b = k->w02b, w02c = k->w02c, w1ab = k->w1ab, w1c = k->w1c;
+    const int32_t inner = k->inner, row_w = k->row_w, count = k->count, rows = k->rows;
+    const int8_t *r = k->r;
+    int32_t *acc = k->acc;
+    int32_t y, i;
+    for (y = 0; y < rows; ++y, r += row_step, acc += count) {
+        const int8_t *q = r;
+        for (i = 0;; i += 4, q += 4) {
+            NN_DW3X3S1_PAIR(nn_load32_aligned(q), nn_load32_aligned(q + row_w), nn_load32_aligned(q + 2 * row_w),
+                            acc + i);
+            if (i + 2 >= count) {
+                break;
+            }
+            NN_DW3X3S1_PAIR(nn_dw_mid(q), nn_dw_mid(q + row_w), nn_dw_mid(q + 2 * row_w), acc + i + 2);
+            if (i + 4 >= count) {
+                break;
+            }
+        }
+    }
+}
+
+/* Any 3x3 rows (stride 1 or 2), the input at any address: per kernel row, (b0, b2) and
+ * (b1, b3) of the first output's word, (b1, b3) and (b2, b4) of the second's (one byte on for
+ * stride 1, two for stride 2); the words built from bytes (requant_dsp.h) */
+static void nn_dw3x3_rows_any(nn_dw3x3_rows *k, int32_t stride)
 {
     const int32_t w02[3] = {k->w02a, k->w02b, k->w02c}, w1[3] = {k->w1ab, k->w1ab >> 16, k->w1c};
     const int8_t *r = k->r;
@@ -226,7 +215,7 @@ static void nn_dw3x3_rows_c(nn_dw3x3_rows *k, int32_t stride)
             int32_t a0 = k->inner, a1 = k->inner;
             for (ky = 0; ky < 3; ++ky) {
                 const int8_t *b = r + ky * k->row_w;
-                const int32_t first = nn_dw_load32(b), second = nn_dw_load32(b + stride - 1);
+                const int32_t first = nn_load32_any(b), second = nn_load32_any(b + stride - 1);
                 a0 = nn_dw_smlabb(nn_dw_sxtb16_ror8(first), w1[ky], nn_dw_smlad(nn_dw_sxtb16(first), w02[ky], a0));
                 a1 = nn_dw_smlatb(nn_dw_sxtb16(second), w1[ky], nn_dw_smlad(nn_dw_sxtb16_ror8(second), w02[ky], a1));
             }
@@ -240,17 +229,6 @@ static void nn_dw3x3_rows_c(nn_dw3x3_rows *k, int32_t stride)
         }
     }
 }
-
-static void nn_dw3x3s1_rows(nn_dw3x3_rows *k)
-{
-    nn_dw3x3_rows_c(k, 1);
-}
-
-static void nn_dw3x3s2_rows(nn_dw3x3_rows *k)
-{
-    nn_dw3x3_rows_c(k, 2);
-}
-#endif
 
 /* Any window: `count` outputs from r, stride sw, rows row_w apart */
 static void nn_dw_row(const nn_conv_geometry *g, const int8_t *r, int32_t row_w, const int8_t *w, int32_t inner,
@@ -271,21 +249,24 @@ static void nn_dw_row(const nn_conv_geometry *g, const int8_t *r, int32_t row_w,
 }
 
 /* The plane x (in_h x in_w), its first copy_h rows and copy_w columns, into dst at (pad_top,
- * pad_left), rows span_w apart; the border around them is left as it is. */
-static void nn_dw_copy_plane(const nn_conv_geometry *g, const int8_t *x, int32_t span_w, int32_t copy_h,
+ * pad_left), rows row_w apart; the border around them is left as it is. */
+static void nn_dw_copy_plane(const nn_conv_geometry *g, const int8_t *x, int32_t row_w, int32_t copy_h,
                              int32_t copy_w, int8_t *dst)
 {
-    int32_t y, i;
-    dst += g->pad_top * span_w + g->pad_left;
-    for (y = 0; y < copy_h; ++y, x += g->in_w, dst += span_w) {
-        const int8_t *s = x;
-        int8_t *d = dst;
-        for (i = copy_w; i >= 4; i -= 4, s += 4, d += 4) {
-            memcpy(d, s, 4);
+    int32_t y;
+    dst += g->pad_top * row_w + g->pad_left;
+    for (y = 0; y < copy_h; ++y, x += g->in_w, dst += row_w) {
+#if defined(NN_BYTEWISE_LOADS)
+        /* short rows at any alignment: byte by byte, a barrier after each keeping the compiler
+         * from merging neighbours into a halfword or word access (or the loop into memcpy) */
+        int32_t i;
+        for (i = 0; i < copy_w; ++i) {
+            dst[i] = x[i];
+            __asm__ volatile("" : : : "memory");
         }
-        for (; i > 0; --i) {
-            *d++ = *s++;
-        }
+#else
+        memcpy(dst, x, (size_t)copy_w);
+#endif
     }
 }
 
@@ -333,15 +314,19 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
     const int32_t span_w = (g->out_w - 1) * sw + (g->kernel_w - 1) * g->dilation_w + 1;
     const int32_t copy_h = g->in_h < span_h - g->pad_top ? g->in_h : span_h - g->pad_top;
     const int32_t copy_w = g->in_w < span_w - g->pad_left ? g->in_w : span_w - g->pad_left;
-    const int32_t row_w = scratch ? span_w : g->in_w;
+    /* scratch rows: word multiples at least 4 bytes longer than the span (nn_conv.h) */
+    const int32_t row_w = scratch ? (span_w + 7) & ~3 : g->in_w;
     const int32_t is3x3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1 &&
                           (sw == 1 || sw == 2);
+    const int32_t aligned = scratch != NULL && ((uintptr_t)scratch & 3u) == 0 && sw == 1;
     /* whole output rows per flush while they fit, else pieces of rows */
     const int32_t piece = g->out_w < NN_DW_CHUNK ? g->out_w : NN_DW_CHUNK;
     const int32_t rows = NN_DW_CHUNK / piece;
     int32_t n, c, t, oy, ox, i;
+    nn_dw3x3_rows k3;
+    memset(&k3, 0, sizeof k3);
     if (scratch) { /* padding holds the input's zero point, which adds nothing; every plane fills the rest */
-        memset(scratch, -p->input_offset, (size_t)(span_h * span_w));
+        memset(scratch, -p->input_offset, (size_t)(span_h * row_w));
     }
     for (n = 0; n < g->batch; ++n) {
         for (c = 0; c < g->out_channels; ++c) {
@@ -350,9 +335,8 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
             int8_t *dst = out + (n * g->out_channels + c) * plane_out;
             const int64_t bound = (bias[c] < 0 ? -(int64_t)bias[c] : bias[c]) + ((int64_t)taps << 15);
             const int32_t fast = nn_requant_dsp_fits(bound, shift[c], p->output_offset);
-            int32_t acc[NN_DW_CHUNK];
+            int32_t acc[NN_DW_CHUNK + 1];
             int32_t inner = bias[c]; /* bias plus the input offset times every tap */
-            nn_dw3x3_rows k3;
             for (t = 0; t < taps; ++t) {
                 inner += p->input_offset * w[t];
             }
@@ -361,7 +345,7 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
             }
             if (scratch) {
                 if (copy_h > 0 && copy_w > 0) {
-                    nn_dw_copy_plane(g, x, span_w, copy_h, copy_w, scratch);
+                    nn_dw_copy_plane(g, x, row_w, copy_h, copy_w, scratch);
                 }
                 x = scratch;
             }
@@ -378,10 +362,10 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
                         k3.skip = sh * row_w - sw * count; /* the pairs move r on by sw count */
                         k3.row_w = row_w;
                         k3.inner = inner;
-                        if (sw == 1) {
-                            nn_dw3x3s1_rows(&k3);
+                        if (aligned) {
+                            nn_dw3x3s1_aligned(&k3, sh * row_w);
                         } else {
-                            nn_dw3x3s2_rows(&k3);
+                            nn_dw3x3_rows_any(&k3, sw);
                         }
                     } else {
                         for (i = 0; i < m; ++i, r += sh * row_w) {

@@ -54,7 +54,9 @@ static inline int32_t nn_smlad(int32_t a, int32_t b, int32_t acc)
 
 static inline int32_t nn_sat_s8(int32_t v)
 {
-    return __ssat(v, 8);
+    int32_t r; /* SSAT: ACLE's __ssat converts its result through unsigned int */
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
 }
 #else
 static inline int32_t nn_pack16(int32_t lo, int32_t hi)
@@ -130,11 +132,10 @@ static inline int32_t nn_hi_lo(int32_t x, int32_t y)
     return nn_lo_lo((int32_t)((uint32_t)x >> 16), y);
 }
 
+/* the column pair (scratch) is word-aligned */
 static inline int32_t nn_read32(const void *p)
 {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
+    return nn_load32_aligned(p);
 }
 
 static inline void nn_write32(void *p, int32_t v)
@@ -142,6 +143,7 @@ static inline void nn_write32(void *p, int32_t v)
     memcpy(p, &v, 4);
 }
 
+/* the halfword at a 2-byte aligned address */
 static inline int32_t nn_read16(const int8_t *p)
 {
     uint16_t v;
@@ -163,7 +165,8 @@ static inline void nn_put_1x1(int32_t h0, int32_t h1, int32_t h2, int32_t h3, in
     nn_write32(col + 6, nn_sadd16(nn_sxtb16_ror8(w13), offsets));
 }
 
-/* 1x1 windows, the pixels at x and x + 1 of every input channel (x the first's in plane 0) */
+/* 1x1 windows, the pixels at x and x + 1 of every input channel (x the first's in plane 0);
+ * x and plane even: halfword loads on halfword boundaries */
 __attribute__((noinline))
 static void nn_pair_1x1(const int8_t *x, int32_t plane, int32_t channels, int32_t k4, int32_t input_offset,
                         int16_t *col)
@@ -323,13 +326,14 @@ static void nn_window_to_pair(const nn_conv_geometry *g, const int8_t *x, int32_
     }
 }
 
-/* Kernel row (input channel, ky) of a 3-wide window as the two int16 pairs (e, o): the word of
- * four inputs r0..r3 at p, plus the input offset, split into e = (r0, r2) and o = (r1, r3). */
+/* Kernel row (input channel, ky) of a 3-wide window as the two int16 pairs (e, o): the four
+ * inputs r0..r3 at p (any address: four byte loads, paired by PKHBT), plus the input offset,
+ * as e = (r0, r2) and o = (r1, r3). */
+__attribute__((always_inline))
 static inline void nn_row3(const int8_t *p, int32_t offsets, int32_t *e, int32_t *o)
 {
-    const int32_t v = nn_read32(p);
-    *e = nn_sadd16(nn_sxtb16(v), offsets);
-    *o = nn_sadd16(nn_sxtb16_ror8(v), offsets);
+    *e = nn_sadd16(nn_lo_lo(p[0], p[2]), offsets);
+    *o = nn_sadd16(nn_lo_lo(p[1], p[3]), offsets);
 }
 
 /* Four consecutive kernel rows, 12 taps, into three groups of the column pair at d. The first
@@ -487,13 +491,13 @@ static inline int32_t nn_ror(int32_t v, int32_t bits)
 }
 
 /* Kernel row ky of the channel at_channel bytes on, as a word of the layout of nn_put_rows3 */
-static inline int32_t nn_edge_word(const nn_edge_window *e, const int8_t *x, int32_t at_channel, int32_t ky,
+__attribute__((always_inline)) static inline int32_t nn_edge_word(const nn_edge_window *e, const int8_t *x, int32_t at_channel, int32_t ky,
                                    int32_t row_step, int32_t zero_points)
 {
     if (!(e->rows >> ky & 1)) {
         return zero_points;
     }
-    return (nn_ror(nn_read32(x + (e->origin + at_channel + ky * row_step)), e->rotate) & e->keep) | e->fill;
+    return (nn_ror(nn_load32_any(x + (e->origin + at_channel + ky * row_step)), e->rotate) & e->keep) | e->fill;
 }
 
 /* The next kernel row of both positions of the pair: (e, o) the first's, (f, u) the second's */
@@ -543,13 +547,13 @@ static void nn_window3x3_edges_to_pair(const nn_conv_geometry *g, const int8_t *
     }
 }
 
-/* a[0], a[1] += row w times p0, p1 of the column pair (K = k_size taps) */
+/* a[0], a[1] += row w (at any address) times p0, p1 of the column pair (K = k_size taps) */
 static void nn_mac_1x2(const int8_t *w, const int16_t *col, int32_t k_size, int32_t *a)
 {
     const int32_t k4 = k_size & ~3;
     int32_t k;
     for (k = 0; k < k4; k += 4, col += 8) {
-        const int32_t v = nn_read32(w + k), even = nn_sxtb16(v), odd = nn_sxtb16_ror8(v);
+        const int32_t v = nn_load32_any(w + k), even = nn_sxtb16(v), odd = nn_sxtb16_ror8(v);
         a[0] = nn_smlad(odd, nn_read32(col + 2), nn_smlad(even, nn_read32(col), a[0]));
         a[1] = nn_smlad(odd, nn_read32(col + 6), nn_smlad(even, nn_read32(col + 4), a[1]));
     }
@@ -582,9 +586,9 @@ static void nn_pair_outputs(const nn_conv_s8_params *p, const int8_t *weight, in
 /* Output channel pairs at both positions of the column pair, every channel within
  * nn_requant_dsp_fits(): the loop's state, in the order its loads expect */
 typedef struct {
-    const int8_t *w;           /* 0: row a of the next channel pair (row b K bytes on) */
+    const int8_t *w;           /* 0: row a of the next channel pair (row b `row` bytes on) */
     const int16_t *col;        /* 4: the column pair */
-    int32_t k_size;            /* 8: K */
+    int32_t row;               /* 8: from one weight row to the next, a multiple of 4 */
     int32_t groups;            /* 12: K4 / 4 */
     const int32_t *bias;       /* 16: of the next channel pair, as the three after it */
     const int32_t *multiplier; /* 20 */
@@ -597,8 +601,8 @@ typedef struct {
     int32_t lo4, hi4;          /* 48, 52: act_min and act_max in every byte */
 } nn_pair_loop;
 
-#if defined(__ARM_FEATURE_DSP) && defined(__ARM_FEATURE_UNALIGNED) /* word loads at any address */
-/* The loop in fixed registers, saving those it uses as a call would: while the 2x2 block runs
+#if defined(__ARM_FEATURE_DSP)
+/* The loop in fixed registers (the weight rows word-aligned: the caller checks), saving those it uses as a call would: while the 2x2 block runs
  * every register is taken, so the state's address waits on the stack. Block: a00, a01, a10,
  * a11 (rows a and b times p0 and p1) in r0..r3; w r4, column r5, K r6, group pairs r7; one
  * group's four column words r8..r11 (p0 (k0, k2), (k1, k3), p1 (k0, k2), (k1, k3)); the weight
@@ -621,11 +625,10 @@ typedef struct {
     "smlad r1, r12, r11, r1\n\t"
 
 /* One channel's two outputs from accumulators a0, a1 (requant_dsp.h: e = -shift, c = c_unit
- * << (e - 1), out = ssat(smmlar(2 acc, m0, c - [acc < 0]) >> e, 8)), as two bytes at dst r11,
- * which then moves on by `positions`; multiplier r9 and shift r10 move on by one channel.
- * `clamp` narrows both bytes at once to [lo4, hi4] (SSUB8 sets a byte's GE flag when the
- * first operand is no less, SEL keeps it there). lr holds the loop state; r5..r7, r12 are free. */
-#define NN_PUT_CHANNEL(a0, a1, clamp)                                                                             \
+ * << (e - 1), out = ssat(smmlar(2 acc, m0, c - [acc < 0]) >> e, 8)), `store`d as two bytes at
+ * dst r11 (byte stores: dst may be odd), which then moves on by `positions`; multiplier r9 and
+ * shift r10 move on by one channel. lr holds the loop state; r5..r7, r12 are free. */
+#define NN_PUT_CHANNEL(a0, a1, store)                                                                             \
     "ldr r7, [lr, #40]\n\t"                                                                                       \
     "ldr r5, [r9], #4\n\t"                                                                                        \
     "ldrsb r6, [r10], #1\n\t"                                                                                     \
@@ -642,16 +645,25 @@ typedef struct {
     "smmlar " a1 ", " a1 ", r5, r12\n\t"                                                                          \
     "asr " a1 ", " a1 ", r6\n\t"                                                                                  \
     "ssat " a1 ", #8, " a1 "\n\t"                                                                                 \
-    "bfi " a0 ", " a1 ", #8, #8\n\t" clamp "strh " a0 ", [r11]\n\t"                                              \
-    "ldr r7, [lr, #36]\n\t"                                                                                       \
+    store "ldr r7, [lr, #36]\n\t"                                                                               \
     "add r11, r11, r7\n\t"
 
-#define NN_CLAMP_BYTES(a)                                                                                         \
+#define NN_STORE_BYTES(a0, a1)                                                                                    \
+    "strb " a0 ", [r11]\n\t"                                                                                      \
+    "strb " a1 ", [r11, #1]\n\t"
+
+/* Both bytes packed, narrowed at once to [lo4, hi4] (SSUB8 sets a byte's GE flag when the
+ * first operand is no less, SEL keeps it there), then stored */
+#define NN_CLAMP_STORE_BYTES(a0, a1)                                                                              \
+    "bfi " a0 ", " a1 ", #8, #8\n\t"                                                                               \
     "ldrd r5, r6, [lr, #48]\n\t"                                                                                  \
-    "ssub8 r12, " a ", r5\n\t"                                                                                    \
-    "sel " a ", " a ", r5\n\t"                                                                                    \
-    "ssub8 r12, r6, " a "\n\t"                                                                                    \
-    "sel " a ", " a ", r6\n\t"
+    "ssub8 r12, " a0 ", r5\n\t"                                                                                   \
+    "sel " a0 ", " a0 ", r5\n\t"                                                                                  \
+    "ssub8 r12, r6, " a0 "\n\t"                                                                                   \
+    "sel " a0 ", " a0 ", r6\n\t"                                                                                  \
+    "strb " a0 ", [r11]\n\t"                                                                                      \
+    "lsr " a0 ", " a0 ", #8\n\t"                                                                                  \
+    "strb " a0 ", [r11, #1]\n\t"
 
 /* Per channel pair: the 2x2 block over the groups (pairs of groups, an odd one first), the
  * taps after them one at a time (SMLABB/SMLABT: row tap times p0 or p1), the outputs. */
@@ -685,8 +697,9 @@ typedef struct {
     "subs r7, r7, #1\n\t"                                                                                         \
     "bne 7b\n"                                                                                                    \
     "6:\n\t"                                                                                                      \
-    "add r4, r4, r6\n\t" /* past row b: the next pair's row a */                                                 \
     "ldr lr, [sp]\n\t"                                                                                            \
+    "ldr r4, [lr]\n\t"                                                                                            \
+    "add r4, r4, r6, lsl #1\n\t" /* past row b: the next pair's row a */                                         \
     "add r12, lr, #16\n\t"                                                                                        \
     "ldmia r12, {r8, r9, r10, r11}\n\t" /* bias, multiplier, shift, dst */                                       \
     "add r8, r8, #8\n\t" put                                                                                      \
@@ -701,7 +714,8 @@ typedef struct {
 __attribute__((noinline)) static void nn_pair_loop_run(nn_pair_loop *state)
 {
     register nn_pair_loop *l __asm__("r0") = state;
-    __asm__ volatile(NN_PAIR_LOOP(NN_PUT_CHANNEL("r0", "r1", "") NN_PUT_CHANNEL("r2", "r3", ""))
+    __asm__ volatile(NN_PAIR_LOOP(NN_PUT_CHANNEL("r0", "r1", NN_STORE_BYTES("r0", "r1"))
+                                      NN_PUT_CHANNEL("r2", "r3", NN_STORE_BYTES("r2", "r3")))
                      : "+r"(l)
                      :
                      : "r1", "r2", "r3", "r12", "cc", "memory");
@@ -710,8 +724,8 @@ __attribute__((noinline)) static void nn_pair_loop_run(nn_pair_loop *state)
 __attribute__((noinline)) static void nn_pair_loop_run_clamped(nn_pair_loop *state)
 {
     register nn_pair_loop *l __asm__("r0") = state;
-    __asm__ volatile(NN_PAIR_LOOP(NN_PUT_CHANNEL("r0", "r1", NN_CLAMP_BYTES("r0"))
-                                      NN_PUT_CHANNEL("r2", "r3", NN_CLAMP_BYTES("r2")))
+    __asm__ volatile(NN_PAIR_LOOP(NN_PUT_CHANNEL("r0", "r1", NN_CLAMP_STORE_BYTES("r0", "r1"))
+                                      NN_PUT_CHANNEL("r2", "r3", NN_CLAMP_STORE_BYTES("r2", "r3")))
                      : "+r"(l)
                      :
                      : "r1", "r2", "r3", "r12", "cc", "memory");
@@ -720,14 +734,14 @@ __attribute__((noinline)) static void nn_pair_loop_run_clamped(nn_pair_loop *sta
 /* The same loop in C */
 static void nn_pair_loop_run(nn_pair_loop *l)
 {
-    const int32_t lo = (int8_t)(l->lo4 & 0xFF), hi = (int8_t)(l->hi4 & 0xFF);
-    for (; l->w != l->w_end; l->w += 2 * l->k_size, l->bias += 2, l->multiplier += 2, l->shift += 2,
+    const int32_t lo = (int8_t)(l->lo4 & 0xFF), hi = (int8_t)(l->hi4 & 0xFF), k_size = 4 * l->groups + l->taps;
+    for (; l->w != l->w_end; l->w += 2 * l->row, l->bias += 2, l->multiplier += 2, l->shift += 2,
                              l->dst += 2 * l->positions) {
         int32_t a[4], ch;
         a[0] = a[1] = l->bias[0];
         a[2] = a[3] = l->bias[1];
-        nn_mac_1x2(l->w, l->col, l->k_size, a);
-        nn_mac_1x2(l->w + l->k_size, l->col, l->k_size, a + 2);
+        nn_mac_1x2(l->w, l->col, k_size, a);
+        nn_mac_1x2(l->w + l->row, l->col, k_size, a + 2);
         for (ch = 0; ch < 2; ++ch) {
             const int32_t m0 = l->multiplier[ch], s = l->shift[ch];
             const int32_t c = (int32_t)((uint32_t)l->c_unit << (-s - 1));
@@ -759,7 +773,7 @@ static void nn_single_outputs(nn_pair_loop *loop, const int8_t *w, const int32_t
     for (; pairs > 0; pairs -= n) {
         n = pairs < NN_SINGLE_PAIRS ? pairs : NN_SINGLE_PAIRS;
         loop->w = w;
-        loop->w_end = w + 2 * n * loop->k_size;
+        loop->w_end = w + 2 * n * loop->row;
         loop->bias = bias;
         loop->multiplier = multiplier;
         loop->shift = shift;
@@ -772,7 +786,7 @@ static void nn_single_outputs(nn_pair_loop *loop, const int8_t *w, const int32_t
         for (i = 0; i < 2 * n; ++i, dst += positions) {
             *dst = both[2 * i];
         }
-        w += 2 * n * loop->k_size;
+        w += 2 * n * loop->row;
         bias += 2 * n;
         multiplier += 2 * n;
         shift += 2 * n;
@@ -804,15 +818,27 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
     const int32_t y3_end = nn_inside_end(g->in_h + g->pad_top, 2 * g->dilation_h + 1, g->stride_h);
     const int32_t x3_end = nn_inside_end(g->in_w + g->pad_left, 3, g->stride_w);
     const int32_t full_range = p->act_min == -128 && p->act_max == 127;
+    /* the loop loads weight words: rows on word boundaries, the table's own or, when K is not a
+     * multiple of 4, a copy in scratch after the column pair with rows padded to words */
+    const int32_t row = (k_size + 3) & ~3;
+    const int8_t *rows = k_size == row ? weight : (const int8_t *)(scratch + 2 * k_size);
     int32_t n, grp, pos, oc, fast = p->act_min >= -128 && p->act_min <= p->act_max && p->act_max <= 127;
     nn_pair_loop loop;
+    fast = fast && ((uintptr_t)rows & 3u) == 0;
     /* |acc| <= |bias| + K * 128 * 256: weights in [-127, 127], inputs plus offset in [-255, 255] */
     for (oc = 0; oc < g->out_channels && fast; ++oc) {
         const int64_t b = bias[oc] < 0 ? -(int64_t)bias[oc] : bias[oc];
         fast = nn_requant_dsp_fits(b + ((int64_t)k_size << 15), shift[oc], p->output_offset);
     }
+    if (fast && rows != weight) {
+        for (oc = 0; oc < g->out_channels; ++oc) {
+            int8_t *copy = (int8_t *)(scratch + 2 * k_size) + oc * row;
+            memcpy(copy, weight + oc * k_size, (size_t)k_size);
+            memset(copy + k_size, 0, (size_t)(row - k_size));
+        }
+    }
     loop.col = scratch;
-    loop.k_size = k_size;
+    loop.row = row;
     loop.groups = k4 >> 2;
     loop.positions = positions;
     loop.c_unit = 2 * p->output_offset + 1;
@@ -831,8 +857,10 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
                 const int32_t two = pos + 1 < positions;
                 const int32_t nx = two && ox + 1 == g->out_w ? 0 : ox + two;
                 const int32_t ny = two && ox + 1 == g->out_w ? oy + 1 : oy;
-                if (pointwise && two) {
+                if (pointwise && two && (((uintptr_t)(x + pos) | (uint32_t)plane) & 1u) == 0) {
                     nn_pair_1x1(x + pos, plane, group_in, k4, p->input_offset, scratch);
+                } else if (pointwise && two) {
+                    nn_pair_1x1_apart(x, pos, pos + 1, plane, group_in, k4, p->input_offset, scratch);
                 } else if (win1x1 && oy >= y_first && ny < y1_end && ox >= x_first && ox < x1_end && nx >= x_first &&
                            nx < x1_end) {
                     nn_pair_1x1_apart(x, (oy * g->stride_h - g->pad_top) * g->in_w + ox * g->stride_w - g->pad_left,
@@ -854,13 +882,13 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
                 }
                 oc = oc0;
                 if (fast && !two && pairs > 0) {
-                    nn_single_outputs(&loop, weight + oc0 * k_size, bias + oc0, multiplier + oc0, shift + oc0, pairs,
+                    nn_single_outputs(&loop, rows + oc0 * row, bias + oc0, multiplier + oc0, shift + oc0, pairs,
                                       full_range, result + oc0 * positions + pos);
                     oc += 2 * pairs;
                 }
                 if (fast && two && pairs > 0) {
-                    loop.w = weight + oc0 * k_size;
-                    loop.w_end = loop.w + 2 * pairs * k_size;
+                    loop.w = rows + oc0 * row;
+                    loop.w_end = loop.w + 2 * pairs * row;
                     loop.bias = bias + oc0;
                     loop.multiplier = multiplier + oc0;
                     loop.shift = shift + oc0;

@@ -1,7 +1,9 @@
 /* nn_fc_s8 for cores with the DSP extension (Cortex-M4, M7, M33, M55): when the input row is
  * contiguous, two output features at a time share each word of four inputs, split once into
  * int16 pairs (SXTB16), and take two dual 16-bit multiply-accumulates (SMLAD) per four weights.
- * Integer sums in another order: the result equals the portable kernel's bit for bit. */
+ * Word loads are aligned when the input row, the table and the row length allow it, else built
+ * from bytes (requant_dsp.h): never an unaligned access. Integer sums in another order: the
+ * result equals the portable kernel's bit for bit. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O2") /* the hot loops keep their registers even in an -Os build */
 #endif
@@ -9,20 +11,39 @@
 
 #include "nn.h"
 #include "requant.h"
+#include "requant_dsp.h"
 
 #if defined(__ARM_FEATURE_DSP)
 #include <arm_acle.h>
 
-static inline int32_t nn_load32(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 static inline int32_t nn_ror8(int32_t v)
 {
     return (int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
+}
+
+/* a0, a1 += the first k4 inputs of x times rows w0, w1; `aligned`: x, w0 and w1 on word boundaries */
+static inline void nn_fc_dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t k4, int32_t aligned,
+                              int32_t *a0, int32_t *a1)
+{
+    int32_t k, s0 = *a0, s1 = *a1;
+    if (aligned) {
+        for (k = 0; k < k4; k += 4) {
+            const int32_t xw = nn_load32_aligned(x + k), wa = nn_load32_aligned(w0 + k);
+            const int32_t wb = nn_load32_aligned(w1 + k);
+            const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
+            s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
+            s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));
+        }
+    } else {
+        for (k = 0; k < k4; k += 4) {
+            const int32_t xw = nn_load32_any(x + k), wa = nn_load32_any(w0 + k), wb = nn_load32_any(w1 + k);
+            const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
+            s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
+            s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));
+        }
+    }
+    *a0 = s0;
+    *a1 = s1;
 }
 #endif
 
@@ -38,16 +59,12 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, 
 #if defined(__ARM_FEATURE_DSP)
         if (p->in_col_stride == 1) {
             const int32_t k4 = k_size & ~3;
+            const int32_t aligned = ((uintptr_t)x & 3u) == 0 && ((uintptr_t)weight & 3u) == 0 && (k_size & 3) == 0;
             for (; n + 2 <= p->out_features; n += 2) {
                 const int8_t *w0 = weight + n * k_size, *w1 = w0 + k_size;
                 int32_t a0 = bias[n], a1 = bias[n + 1];
-                for (k = 0; k < k4; k += 4) {
-                    const int32_t xw = nn_load32(x + k), wa = nn_load32(w0 + k), wb = nn_load32(w1 + k);
-                    const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
-                    a0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, a0));
-                    a1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, a1));
-                }
-                for (; k < k_size; ++k) {
+                nn_fc_dot2(x, w0, w1, k4, aligned, &a0, &a1);
+                for (k = k4; k < k_size; ++k) {
                     a0 += x[k] * w0[k];
                     a1 += x[k] * w1[k];
                 }

@@ -30,24 +30,25 @@ static NN_ALWAYS_INLINE void nn_fc_row(const nn_sparse_fc *f, const int8_t *x, c
             const int8_t *xs = x + seg * NN_SPARSE_SEGMENT * s;
             int32_t count = *c++;
             if (delta4) { /* a cursor stepping over the segment, two steps a byte */
-                for (; count >= 4; count -= 4, pos += 4, v += 8) { /* eight steps from one word */
-                    const uint32_t steps = (uint32_t)pos[0] | (uint32_t)pos[1] << 8 | (uint32_t)pos[2] << 16 |
-                                           (uint32_t)pos[3] << 24;
-                    xs += (int32_t)(steps & 15) * s;
+                for (; count >= 4; count -= 4, pos += 4, v += 8) {
+                    /* eight steps from four bytes, each read and used alone: combined into one
+                     * word, a compiler may read them with one (unaligned) word load */
+                    const int32_t s0 = pos[0], s1 = pos[1], s2 = pos[2], s3 = pos[3];
+                    xs += (s0 & 15) * s;
                     acc += *xs * v[0];
-                    xs += (int32_t)(steps >> 4 & 15) * s;
+                    xs += (s0 >> 4) * s;
                     acc += *xs * v[1];
-                    xs += (int32_t)(steps >> 8 & 15) * s;
+                    xs += (s1 & 15) * s;
                     acc += *xs * v[2];
-                    xs += (int32_t)(steps >> 12 & 15) * s;
+                    xs += (s1 >> 4) * s;
                     acc += *xs * v[3];
-                    xs += (int32_t)(steps >> 16 & 15) * s;
+                    xs += (s2 & 15) * s;
                     acc += *xs * v[4];
-                    xs += (int32_t)(steps >> 20 & 15) * s;
+                    xs += (s2 >> 4) * s;
                     acc += *xs * v[5];
-                    xs += (int32_t)(steps >> 24 & 15) * s;
+                    xs += (s3 & 15) * s;
                     acc += *xs * v[6];
-                    xs += (int32_t)(steps >> 28) * s;
+                    xs += (s3 >> 4) * s;
                     acc += *xs * v[7];
                 }
                 for (; count > 0; --count, v += 2) {
