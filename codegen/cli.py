@@ -223,6 +223,8 @@ def _verify(args) -> int:
     if result["reference_max_rel_diff"] is not None:
         line += (f"; NumPy reference vs onnx.reference: max rel diff {result['reference_max_rel_diff']:.3g}"
                  f"{'' if result['reference_agrees'] else ' DIFFERENT'}")
+        if result["reference_ties"]:
+            line += f" ({result['reference_ties']} rounding ties taken from onnx.reference)"
     print(line)
     for why in verify.failures(result):
         print(f"FAIL: {why}")
