@@ -147,6 +147,116 @@ static inline int32_t nn_dw_smlatt(int32_t a, int32_t b, int32_t acc)
 }
 #endif
 
+#if defined(__ARM_FEATURE_DSP)
+/* Stride 1, the input rows on word boundaries (r and row_w multiples of 4, the rows at least
+ * 4 bytes longer than the windows read): the pairs of outputs start on even bytes, a word
+ * boundary and the middle of two words in turn, so every load is aligned: the pair on a
+ * boundary loads the word it starts at, the next pair two halfwords. An odd count computes
+ * one output more, into the slot the next row's first output then takes (acc holds
+ * rows * count + 1). In fixed registers as a call would save them (the state's address waits
+ * on the stack): input r0 (row_w r7 between the kernel rows), accumulators r1, outputs left
+ * r2, inner r8, weights w02a..w1c in r9..r12, lr; a pair's accumulators r5, r6. `skip` holds
+ * the step from one row's input to the next. Per kernel row, a word of inputs b0..b3 splits
+ * into (b0, b2) and (b1, b3): with the weight pair (w0, w2) that is b0 w0 + b2 w2 and
+ * b1 w0 + b3 w2 by SMLAD, the middle taps b1 w1 and b2 w1 by halfword multiply-accumulates. */
+#define NN_DW3X3S1_EVEN                                                                                           \
+    "ldr r3, [r0, r7, lsl #1]\n\t" /* kernel row 2 */                                                            \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r11, r8\n\t"                                                                                   \
+    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
+    "smlad r6, r3, r11, r8\n\t"                                                                                   \
+    "smlatb r6, r4, lr, r6\n\t"                                                                                   \
+    "ldr r3, [r0, r7]\n\t" /* kernel row 1 */                                                                    \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r10, r5\n\t"                                                                                   \
+    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
+    "smlad r6, r3, r10, r6\n\t"                                                                                   \
+    "smlatt r6, r4, r12, r6\n\t"                                                                                  \
+    "ldr r3, [r0]\n\t" /* kernel row 0 */                                                                        \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r9, r5\n\t"                                                                                    \
+    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
+    "smlad r6, r3, r9, r6\n\t"                                                                                    \
+    "smlatb r6, r4, r12, r6\n\t"                                                                                  \
+    "strd r5, r6, [r1], #8\n\t"
+
+/* The pair two bytes on: each kernel row's word from the halfwords at 2 and 4 */
+#define NN_DW3X3S1_ODD                                                                                            \
+    "add r4, r0, r7, lsl #1\n\t" /* kernel row 2 */                                                              \
+    "ldrh r3, [r4, #2]\n\t"                                                                                       \
+    "ldrh r4, [r4, #4]\n\t"                                                                                       \
+    "orr r3, r3, r4, lsl #16\n\t"                                                                                 \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r11, r8\n\t"                                                                                   \
+    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
+    "smlad r6, r3, r11, r8\n\t"                                                                                   \
+    "smlatb r6, r4, lr, r6\n\t"                                                                                   \
+    "add r4, r0, r7\n\t" /* kernel row 1 */                                                                      \
+    "ldrh r3, [r4, #2]\n\t"                                                                                       \
+    "ldrh r4, [r4, #4]\n\t"                                                                                       \
+    "orr r3, r3, r4, lsl #16\n\t"                                                                                 \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r10, r5\n\t"                                                                                   \
+    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
+    "smlad r6, r3, r10, r6\n\t"                                                                                   \
+    "smlatt r6, r4, r12, r6\n\t"                                                                                  \
+    "ldrh r3, [r0, #2]\n\t" /* kernel row 0 */                                                                   \
+    "ldrh r4, [r0, #4]\n\t"                                                                                       \
+    "orr r3, r3, r4, lsl #16\n\t"                                                                                 \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r9, r5\n\t"                                                                                    \
+    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
+    "smlad r6, r3, r9, r6\n\t"                                                                                    \
+    "smlatb r6, r4, r12, r6\n\t"                                                                                  \
+    "strd r5, r6, [r1], #8\n\t"
+
+__attribute__((noinline)) static void nn_dw3x3s1_aligned_rows(nn_dw3x3_rows *state)
+{
+    register nn_dw3x3_rows *k __asm__("r0") = state;
+    __asm__ volatile("push {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     "add r3, r0, #20\n\t"
+                     "ldmia r3, {r7, r8, r9, r10, r11, r12, lr}\n\t"
+                     "ldr r1, [r0, #4]\n\t"
+                     "ldr r0, [r0]\n"
+                     "3:\n\t"
+                     "ldr r3, [sp]\n\t"
+                     "ldr r2, [r3, #8]\n\t" /* the row's outputs */
+                     "str r0, [r3]\n\t"
+                     "str r1, [r3, #4]\n"
+                     "1:\n\t" NN_DW3X3S1_EVEN "subs r2, r2, #2\n\t"
+                     "ble 2f\n\t" NN_DW3X3S1_ODD "add r0, r0, #4\n\t"
+                     "subs r2, r2, #2\n\t"
+                     "bgt 1b\n"
+                     "2:\n\t"
+                     "ldr r3, [sp]\n\t"
+                     "ldr r4, [r3, #12]\n\t"
+                     "subs r4, r4, #1\n\t"
+                     "beq 9f\n\t"
+                     "str r4, [r3, #12]\n\t"
+                     "ldmia r3, {r0, r1, r2}\n\t" /* the row's input, accumulators and count */
+                     "ldr r4, [r3, #16]\n\t"
+                     "add r0, r0, r4\n\t"
+                     "add r1, r1, r2, lsl #2\n\t"
+                     "b 3b\n"
+                     "9:\n\t"
+                     "pop {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     : "+r"(k)
+                     :
+                     : "r1", "r2", "r3", "r12", "cc", "memory");
+}
+
+static void nn_dw3x3s1_aligned(nn_dw3x3_rows *k, int32_t row_step)
+{
+    k->skip = row_step;
+    nn_dw3x3s1_aligned_rows(k);
+}
+#else
 /* Two adjacent outputs (stride 1) from the words f0, f1, f2 of inputs b0..b3 of kernel rows 0, 1,
  * 2: split into (b0, b2) and (b1, b3), with the weight pairs (w0, w2) that is b0 w0 + b2 w2
  * and b1 w0 + b3 w2 by SMLAD, the middle taps b1 w1 and b2 w1 by halfword
@@ -178,7 +288,7 @@ static inline int32_t nn_dw_mid(const int8_t *p)
  * a boundary takes the word it starts at, the next pair the upper half of that word and the
  * lower half of the next. An odd count computes one output more, into the slot the next row's
  * first output then takes (acc holds rows * count + 1). Rows row_step apart. */
-static void nn_dw3x3s1_aligned(const nn_dw3x3_rows *k, int32_t row_step)
+static void nn_dw3x3s1_aligned(nn_dw3x3_rows *k, int32_t row_step)
 {
     const int32_t w02a = k->w02a, w02b = k->w02b, w02c = k->w02c, w1ab = k->w1ab, w1c = k->w1c;
     const int32_t inner = k->inner, row_w = k->row_w, count = k->count, rows = k->rows;
@@ -200,6 +310,8 @@ static void nn_dw3x3s1_aligned(const nn_dw3x3_rows *k, int32_t row_step)
         }
     }
 }
+
+#endif
 
 /* Any 3x3 rows (stride 1 or 2), the input at any address: per kernel row, (b0, b2) and
  * (b1, b3) of the first output's word, (b1, b3) and (b2, b4) of the second's (one byte on for

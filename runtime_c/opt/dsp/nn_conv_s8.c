@@ -183,6 +183,32 @@ static void nn_pair_1x1(const int8_t *x, int32_t plane, int32_t channels, int32_
     }
 }
 
+/* nn_pair_1x1 for an odd plane: the channels' halfwords alternate between halfword
+ * boundaries and odd addresses, where they are built from bytes (requant_dsp.h); `odd`: x is
+ * odd */
+__attribute__((noinline))
+static void nn_pair_1x1_odd_plane(const int8_t *x, int32_t plane, int32_t channels, int32_t k4, int32_t input_offset,
+                                  int16_t *col, int32_t odd)
+{
+    const int32_t offsets = nn_lo_lo(input_offset, input_offset);
+    int32_t c;
+    if (odd) {
+        for (c = 0; c < k4; c += 4, x += 4 * plane, col += 8) {
+            nn_put_1x1(nn_load16_any(x), nn_read16(x + plane), nn_load16_any(x + 2 * plane), nn_read16(x + 3 * plane),
+                       offsets, col);
+        }
+    } else {
+        for (c = 0; c < k4; c += 4, x += 4 * plane, col += 8) {
+            nn_put_1x1(nn_read16(x), nn_load16_any(x + plane), nn_read16(x + 2 * plane), nn_load16_any(x + 3 * plane),
+                       offsets, col);
+        }
+    }
+    for (; c < channels; ++c, x += plane, col += 2) {
+        const int32_t h = ((uintptr_t)x & 1u) ? nn_load16_any(x) : nn_read16(x);
+        nn_write32(col, nn_sadd16(nn_sxtb16(h | h << 8), offsets));
+    }
+}
+
 /* 1x1 windows inside the input anywhere: pixels a and b (offsets from x in plane 0) */
 __attribute__((noinline))
 static void nn_pair_1x1_apart(const int8_t *x, int32_t a, int32_t b, int32_t plane, int32_t channels, int32_t k4,
@@ -859,7 +885,10 @@ void nn_conv_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weig
                 const int32_t ny = two && ox + 1 == g->out_w ? oy + 1 : oy;
                 if (pointwise && two && (((uintptr_t)(x + pos) | (uint32_t)plane) & 1u) == 0) {
                     nn_pair_1x1(x + pos, plane, group_in, k4, p->input_offset, scratch);
-                } else if (pointwise && two) {
+                } else if (pointwise && two && (plane & 1)) {
+                    nn_pair_1x1_odd_plane(x + pos, plane, group_in, k4, p->input_offset, scratch,
+                                          (int32_t)((uintptr_t)(x + pos) & 1u));
+                } else if (pointwise && two) { /* x odd, plane even */
                     nn_pair_1x1_apart(x, pos, pos + 1, plane, group_in, k4, p->input_offset, scratch);
                 } else if (win1x1 && oy >= y_first && ny < y1_end && ox >= x_first && ox < x1_end && nx >= x_first &&
                            nx < x1_end) {
