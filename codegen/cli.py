@@ -136,7 +136,7 @@ def _compiled(args):
     if args.calib and len(args.calib) > 1:
         raise CompileError(f"--calib given {len(args.calib)} times for one model")
     compiled = compile_model(args.model, args.name, measure=True, calib=args.calib[0] if args.calib else None,
-                             **options)
+                             flash_budget=args.flash_budget, **options)
     check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)
     return compiled
 

@@ -63,7 +63,7 @@ MODES = ("int8", "float32")
 def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
                   calib=None, float_io: bool = False, target: str = "host", prune: PruneOptions | None = None,
                   encoding: str = "auto", calib_samples: int | None = DEFAULT_CALIB_SAMPLES,
-                  arena: str = "static") -> CompiledModel:
+                  arena: str = "static", flash_budget: int | None = None) -> CompiledModel:
     """Compile a model (path or ModelProto) to C.
 
     mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples, of which
@@ -72,7 +72,9 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     figures to the report. `prune` prunes the float weights first (codegen/passes/prune.py;
     bias correction uses `calib`); `encoding` ("auto", "dense" or "sparse") picks the int8
     layers' weight encodings (codegen/passes/encode.py). `arena` "extern": the caller defines
-    the activation arena NAME_arena (its bytes still count in the report's RAM)."""
+    the activation arena NAME_arena (its bytes still count in the report's RAM).
+    A model whose weight tables cannot fit `flash_budget` (default: the target's) is refused
+    before any C compiler runs: first on a lower bound from the graph, then on the tables' bytes."""
     if mode not in MODES:
         raise CompileError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
     model, label = load_model(source)
@@ -103,6 +105,8 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
     if pruning:
         pruned = prune_pass.run(graph, prune, samples)
         options["prune"] = prune.describe()
+    flash_budget = flash_budget or load_target(target).get("flash_budget")
+    check_weights_fit(weights_lower_bound(graph), flash_budget, target, label, "need at least")
     if mode == "int8":
         float_graph = copy.deepcopy(graph)
         ranges = {}
@@ -140,6 +144,7 @@ def compile_model(source, name: str | None = None, measure: bool = False, mode: 
             layer.update(sparsity=round(choice.sparsity, 4), encoding=choice.encoding,
                          weight_bytes_dense=choice.dense_bytes, weight_bytes_encoded=choice.bytes,
                          encoding_reason=choice.reason)
+    check_weights_fit(emitted.report["weights_bytes"], flash_budget, target, label, "take")
     if measure:
         sizes = cross.measure(emitted.files, target)
         emitted.report.update(
@@ -159,6 +164,29 @@ def check_budget(report: dict, target: str, flash_budget: int | None = None, ram
                                ("RAM", report.get("ram_bytes"), ram_budget or spec.get("ram_budget"))):
         if used is not None and budget and used > budget:
             raise CompileError(f"{report['model']}: {what} {used} B exceeds the {target} budget of {budget} B")
+
+
+TABLE_MIN = 64  # constants this large are weight tables; smaller ones may become immediates
+
+
+def weights_lower_bound(graph: Graph) -> int:
+    """Bytes that the weight tables take at least: one per nonzero value of each large constant
+    a node reads (int8 is the smallest element; a sparse encoding still stores every nonzero)."""
+    seen, total = set(), 0
+    for node in graph.nodes:
+        for name in node.inputs:
+            data = graph.const(name) if name and name not in seen else None
+            seen.add(name)
+            if data is not None and data.size >= TABLE_MIN:
+                total += int(np.count_nonzero(data))
+    return total
+
+
+def check_weights_fit(weight_bytes: int, budget: int | None, target: str, label: str, verb: str) -> None:
+    """CompileError, before any C compiler runs, when the weight tables exceed the flash budget."""
+    if budget and weight_bytes > budget:
+        raise CompileError(f"{label}: the weight tables {verb} {weight_bytes} B, more than the {target} flash "
+                           f"budget of {budget} B")
 
 
 SQNR_SAMPLES = 32

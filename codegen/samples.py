@@ -109,8 +109,9 @@ class SampleFile:
             raise CompileError(f"{self.label}: {what or 'the .npy file'} has no valid .npy header: "
                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         where = f"{what} " if what else ""
-        if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
-            raise CompileError(f"{self.label}: {where}holds dtype {dtype}; an array of numbers is needed")
+        if dtype.hasobject or dtype.fields is not None:  # other dtypes are refused where they are used
+            raise CompileError(f"{self.label}: {where}holds dtype {dtype} (Python objects or records); "
+                               f"an array of numbers is needed")
         member = Member(key, tuple(int(d) for d in shape), dtype, bool(fortran), offset)
         if member.fortran and len(member.shape) > 1 and member.nbytes() > _MAX_FORTRAN:
             raise CompileError(f"{self.label}: {where}is a {member.nbytes()} B array in Fortran order; "

@@ -228,10 +228,120 @@ def literal(value) -> str:
     return int_literal(value)
 
 
+STRING_TABLE_MIN = 64  # int8 and uint8 tables of this many values or more are string literals
+
+
+def table_initializer(array: np.ndarray) -> tuple[int, str]:
+    """(declared size, initializer body) of a const table.
+
+    A C compiler spends about a microsecond and a hundred bytes of memory on each number of an
+    initializer list, minutes for a model of 50 million weights, but reads a string literal
+    at once: int8 and uint8 tables of STRING_TABLE_MIN values or more are written as one
+    (a character array may be initialized by a string literal, C99 6.7.8p14; int8_t is
+    signed char), each byte a three-digit octal escape, with one element more for the
+    terminating NUL (so no compiler warns about a string without one). NAME.c tells GCC and
+    Clang that the literal is longer than the 4,095 characters C99 promises to support.
+
+    >>> table_initializer(np.array([1, -2], np.int8))
+    (2, '  1, -2')
+    >>> size, body = table_initializer(np.arange(-100, 100, 2, dtype=np.int8))
+    >>> size, body[:25]
+    (101, '"\\\\234\\\\236\\\\240\\\\242\\\\244\\\\246')
+    """
+    flat = np.ascontiguousarray(array).reshape(-1)
+    if not flat.size:
+        return 1, "0"
+    if flat.dtype not in (np.int8, np.uint8) or flat.size < STRING_TABLE_MIN:
+        return flat.size, array_body(flat)
+    escapes = np.array([list(b"\\%03o" % v) for v in range(256)], np.uint8)
+    per_line, raw = 32, flat.view(np.uint8)
+    full = raw.size // per_line * per_line
+    ends = np.frombuffer(b'"\n    "', np.uint8)
+    parts = [b'"']
+    for first in range(0, full, per_line << 15):  # whole lines, a megabyte of text at a time
+        lines = escapes[raw[first: min(full, first + (per_line << 15))]].reshape(-1, per_line * 4)
+        parts.append(np.hstack([lines, np.broadcast_to(ends, (len(lines), len(ends)))]).tobytes())
+    parts.append(escapes[raw[full:]].tobytes() + b'"')
+    text = b"".join(parts).decode("ascii")
+    return flat.size + 1, text[:-7] if full == raw.size else text  # no empty last line
+
+
+LINE_WIDTH = 160  # characters of values per line of an integer table
+
+
 def array_body(array: np.ndarray, per_line: int | None = None) -> str:
-    """The inside of an array initializer, several values a line."""
+    """The inside of an array initializer, several values a line.
+
+    Integer tables (the bulk of a model: tens of megabytes) are written by NumPy, not value by
+    value: each value right-aligned in the width of the widest, a comma after each.
+
+    >>> array_body(np.array([1, -128, 7, 127, 0], np.int8), per_line=3)
+    '    1, -128,    7,\\n      127,    0'
+    >>> array_body(np.array([0.5, -1.0, np.inf, 3e-39], np.float32))
+    '0.5f, -1.0f, INFINITY, 3.00000065e-39f'
+    """
     flat = np.asarray(array).reshape(-1)
-    items = [float_literal(v) for v in flat] if flat.dtype.kind == "f" else [int_literal(v) for v in flat]
-    per_line = per_line or (6 if flat.dtype.kind == "f" else 16)
-    lines = [", ".join(items[i: i + per_line]) for i in range(0, len(items), per_line)]
-    return ",\n    ".join(lines)
+    if flat.dtype.kind == "f":
+        per_line = per_line or 6
+        items = [_float_text(v) for v in flat.astype(np.float32).tolist()]
+        return ",\n    ".join(", ".join(items[i: i + per_line]) for i in range(0, len(items), per_line))
+    if not flat.size:
+        return ""
+    if flat.dtype.kind not in "iub":
+        raise TypeError(f"array_body: dtype {flat.dtype} is not a number")
+    lo, hi = int(flat.min()), int(flat.max())
+    if lo < -(2**31) + 1 or hi >= 2**31:  # a literal that needs int_literal's spelling
+        items = [int_literal(v) for v in flat.tolist()]
+        per_line = per_line or 16
+        return ",\n    ".join(", ".join(items[i: i + per_line]) for i in range(0, len(items), per_line))
+    width = max(len(str(lo)), len(str(hi))) + 1  # a space before the widest
+    per_line = per_line or max(1, LINE_WIDTH // (width + 1))
+    step = per_line * max(1, (1 << 20) // per_line)  # values per chunk: whole lines only
+    newline = np.frombuffer(b"\n    ", np.uint8)
+    table = None
+    if hi - lo < 1 << 16:  # int8, int16: each value's field looked up, whole fields at a time
+        table = np.ascontiguousarray(_int_fields(np.arange(lo, hi + 1), width)).view(f"V{width + 1}").reshape(-1)
+    parts = []
+    for first in range(0, len(flat), step):
+        chunk = flat[first: first + step].astype(np.int64)
+        if table is not None:
+            fields = table[chunk - lo].view(np.uint8).reshape(-1, width + 1)
+        else:
+            fields = _int_fields(chunk, width)
+        full = len(fields) // per_line * per_line
+        lines = fields[:full].reshape(-1, per_line * (width + 1))
+        parts.append(np.hstack([lines, np.broadcast_to(newline, (len(lines), len(newline)))]).tobytes())
+        if full < len(fields):
+            parts.append(fields[full:].tobytes())
+    parts[-1] = parts[-1].rstrip().rstrip(b",")
+    return b"".join(parts).decode("ascii")
+
+
+def _int_fields(values: np.ndarray, width: int) -> np.ndarray:
+    """[n, width + 1] ASCII bytes: each value right-aligned in `width` columns, then a comma."""
+    n = len(values)
+    out = np.full((n, width + 1), ord(" "), np.uint8)
+    out[:, width] = ord(",")
+    magnitude = np.abs(values)
+    digits = np.ones(n, np.int64)
+    for d in range(width):
+        place = 10 ** d
+        present = (magnitude >= place) | (d == 0)
+        digits += (magnitude >= place * 10)
+        column = (magnitude // place) % 10 + ord("0")
+        out[:, width - 1 - d] = np.where(present, column, out[:, width - 1 - d])
+    negative = np.flatnonzero(values < 0)
+    out[negative, width - 1 - digits[negative]] = ord("-")
+    return out
+
+
+def _float_text(v: float) -> str:
+    """float_literal for a value that is already a float32 widened to a Python float."""
+    if v != v:
+        return "NAN"
+    if v in (math.inf, -math.inf):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    text = f"{v:.9g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text + "f"

@@ -10,7 +10,8 @@ import jinja2
 import numpy as np
 
 from codegen import __version__
-from codegen.emit.cnames import MAX_IDENTIFIER, Identifiers, array_body, c_comment, literal, macro_literal, short_name
+from codegen.emit.cnames import (MAX_IDENTIFIER, Identifiers, c_comment, literal, macro_literal, short_name,
+                                  table_initializer)
 from codegen.errors import CompileError
 from codegen.ir import Graph
 from codegen.ops import get_op
@@ -162,12 +163,8 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
                 elif isinstance(arg, Const):
                     symbol = f"{prefix}_{arg.role}{i}" + (f"_{j}" if j else "")
                     array = np.ascontiguousarray(arg.array)
-                    consts.append({
-                        "symbol": symbol,
-                        "ctype": c_type(str(array.dtype)),
-                        "size": max(array.size, 1),
-                        "body": array_body(array) if array.size else "0",
-                    })
+                    size, body = table_initializer(array)
+                    consts.append({"symbol": symbol, "ctype": c_type(str(array.dtype)), "size": size, "body": body})
                     node_weight_bytes += array.nbytes
                     args.append(symbol)
                 else:
