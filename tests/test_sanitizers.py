@@ -24,11 +24,14 @@ are checked the same way.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import platform
 import re
 import shutil
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -157,21 +160,61 @@ def driver_header(report: dict, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_INCLUDE = re.compile(r'^#include "([^"]+)"', re.M)
+
+
+def _sources_key(source: Path, seen: set[str] | None = None) -> str:
+    """The text of a C file and of every local header it includes, recursively."""
+    seen = set() if seen is None else seen
+    text = source.read_text()
+    parts = [source.name, text]
+    for name in _INCLUDE.findall(text):
+        if name not in seen and (source.parent / name).is_file():
+            seen.add(name)
+            parts.append(_sources_key(source.parent / name, seen))
+    return "\0".join(parts)
+
+
+@pytest.fixture(scope="session")
+def objects(tmp_path_factory) -> Path:
+    """Sanitized object files shared by the tests, keyed by their sources: the runtime kernels
+    of every model compiled under the same name are the same files, built once."""
+    return tmp_path_factory.mktemp("sanitizer_objects")
+
+
 class SanitizedModel:
     """A generated folder built with the sanitizers around tests/sanitizer_driver.c."""
 
-    def __init__(self, compiled, tmp: Path):
+    def __init__(self, compiled, tmp: Path, objects: Path):
         folder = write_folder(compiled.emitted, tmp / "model")
         harness = tmp / "harness"
         harness.mkdir()
         header = (folder / f"{compiled.report['model']}.h").read_text()
         (harness / "sanitizer_model.h").write_text(driver_header(compiled.report, header))
         self.exe = tmp / "driver"
-        sources = sorted(str(p) for p in folder.glob("*.c"))
-        proc = subprocess.run([CC, *SANITIZE, f"-I{folder}", f"-I{harness}", *sources, str(DRIVER),
-                               "-o", str(self.exe), "-lm"], capture_output=True, text=True, timeout=300)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            built = list(pool.map(lambda source: self._object(source, folder, harness, objects),
+                                  sorted(folder.glob("*.c")) + [DRIVER]))
+        proc = subprocess.run([CC, *SANITIZE, *map(str, built), "-o", str(self.exe), "-lm"],
+                              capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         self.api = compiled.report["api"]
+
+    @staticmethod
+    def _object(source: Path, folder: Path, harness: Path, objects: Path) -> Path:
+        if source == DRIVER:  # depends on the model's header: never shared
+            obj = harness / "driver.o"
+        else:
+            key = hashlib.sha256("\0".join([CC, *SANITIZE, _sources_key(source)]).encode()).hexdigest()[:32]
+            obj = objects / f"{key}.o"
+            if obj.is_file():
+                return obj
+        staged = obj.with_suffix(f".{threading.get_ident()}.tmp")
+        proc = subprocess.run([CC, *SANITIZE, f"-I{folder}", f"-I{harness}", "-c", str(source), "-o", str(staged)],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        os.replace(staged, obj)
+        return obj
 
     def run(self, function: str, cases: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
         """Run every case (one array per model input) in one process; the outputs per case."""
@@ -249,19 +292,19 @@ def operators_model():
 @pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("model", list(MODELS))
-def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path):
+def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path, objects):
     path, calib = MODELS[model]
     if callable(path):
         path, calib = path()
     options = dict(MODES[mode])
-    compiled = compile_model(path, model, calib=calib, **options)
+    compiled = compile_model(path, "model", calib=calib, **options)  # one name: shared kernel objects
     if "prune" in options:  # the pruned weights must reach the C
         assert compiled.report["pruning"], "nothing was pruned"
     if mode == "sparse":
         assert any(layer.get("encoding", "dense") != "dense" for layer in compiled.report["layers"])
     if mode == "int8" and compiled.report["arena_bytes"]:
         assert re.search(r"^extern int32_t \w+_arena\[", compiled.emitted.files[f"{compiled.report['model']}.h"], re.M)
-    sanitized = SanitizedModel(compiled, tmp_path)
+    sanitized = SanitizedModel(compiled, tmp_path, objects)
     graph = compiled.graph
     inputs = [graph.tensors[n] for n in graph.inputs]
     rng = np.random.default_rng(sum(map(ord, model + mode)))
@@ -352,15 +395,15 @@ def near_limit_model():
 @pytest.mark.parametrize("variant", ["dense", "sparse", "dsp"])
 @pytest.mark.parametrize("build,min_shift", [(unseen_direction_model, 16), (near_limit_model, 30)],
                          ids=["unseen_direction", "near_limit"])
-def test_saturated_requantization_is_defined_and_exact(build, min_shift, variant, tmp_path):
+def test_saturated_requantization_is_defined_and_exact(build, min_shift, variant, tmp_path, objects):
     """Extreme int8 inputs through layers whose multipliers saturate the requantization (dense,
     sparse and DSP kernels): clean under UBSan, every output byte equal to run_int8."""
     model, calib = build()
     options = dict(target="cortex-m4") if variant == "dsp" else dict(encoding=variant)
-    compiled = compile_model(model, "saturating", mode="int8", calib=calib, **options)
+    compiled = compile_model(model, "model", mode="int8", calib=calib, **options)
     shifts = [s for layer in compiled.graph.nodes for s in np.ravel(layer.attrs.get("q", {}).get("shift", []))]
     assert max(shifts) >= min_shift  # multipliers large enough to saturate
-    sanitized = SanitizedModel(compiled, tmp_path)
+    sanitized = SanitizedModel(compiled, tmp_path, objects)
     graph = compiled.graph
     t = graph.tensors[graph.inputs[0]]
     cases = [[c] for c in int8_cases(t.shape, t.quant.zero_point, np.random.default_rng(5))]
