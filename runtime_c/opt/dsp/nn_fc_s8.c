@@ -21,14 +21,23 @@ static inline int32_t nn_ror8(int32_t v)
     return (int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24));
 }
 
-/* a0, a1 += the first k4 inputs of x times rows w0, w1; `aligned`: x, w0 and w1 on word boundaries */
+/* a0, a1 += the first k4 inputs of x times rows w0, w1; `aligned`: 2 when x, w0 and w1 are on
+ * word boundaries, 1 when the rows are (the input, read once for both rows, is built from bytes) */
 static inline void nn_fc_dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t k4, int32_t aligned,
                               int32_t *a0, int32_t *a1)
 {
     int32_t k, s0 = *a0, s1 = *a1;
-    if (aligned) {
+    if (aligned == 2) {
         for (k = 0; k < k4; k += 4) {
             const int32_t xw = nn_load32_aligned(x + k), wa = nn_load32_aligned(w0 + k);
+            const int32_t wb = nn_load32_aligned(w1 + k);
+            const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
+            s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
+            s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));
+        }
+    } else if (aligned == 1) {
+        for (k = 0; k < k4; k += 4) {
+            const int32_t xw = nn_load32_any(x + k), wa = nn_load32_aligned(w0 + k);
             const int32_t wb = nn_load32_aligned(w1 + k);
             const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
             s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
@@ -59,7 +68,8 @@ void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, 
 #if defined(__ARM_FEATURE_DSP)
         if (p->in_col_stride == 1) {
             const int32_t k4 = k_size & ~3;
-            const int32_t aligned = ((uintptr_t)x & 3u) == 0 && ((uintptr_t)weight & 3u) == 0 && (k_size & 3) == 0;
+            const int32_t rows = ((uintptr_t)weight & 3u) == 0 && (k_size & 3) == 0;
+            const int32_t aligned = rows ? 1 + (((uintptr_t)x & 3u) == 0) : 0;
             for (; n + 2 <= p->out_features; n += 2) {
                 const int8_t *w0 = weight + n * k_size, *w1 = w0 + k_size;
                 int32_t a0 = bias[n], a1 = bias[n + 1];
