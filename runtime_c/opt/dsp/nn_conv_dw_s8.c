@@ -251,10 +251,84 @@ __attribute__((noinline)) static void nn_dw3x3s1_aligned_rows(nn_dw3x3_rows *sta
                      : "r1", "r2", "r3", "r12", "cc", "memory");
 }
 
-static void nn_dw3x3s1_aligned(nn_dw3x3_rows *k, int32_t row_step)
+/* Stride 2 on word-aligned rows: a pair of outputs reads b0..b4 of each kernel row, b0..b3 one
+ * word on a boundary and b4 a byte; the first output is b0 w0 + b2 w2 by SMLAD and b1 w1, the
+ * second b2 w0, b3 w1 and b4 w2 by halfword multiply-accumulates. r0 moves on by 4. */
+#define NN_DW3X3S2_PAIR                                                                                           \
+    "ldr r3, [r0, r7, lsl #1]\n\t" /* kernel row 2: w6 w7 w8 */                                                 \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r11, r8\n\t"                                                                                   \
+    "smlabb r5, r3, lr, r5\n\t"                                                                                   \
+    "smlatb r6, r4, r11, r8\n\t"                                                                                  \
+    "smlatb r6, r3, lr, r6\n\t"                                                                                   \
+    "add r4, r0, r7, lsl #1\n\t"                                                                                  \
+    "ldrsb r4, [r4, #4]\n\t"                                                                                      \
+    "smlabt r6, r4, r11, r6\n\t"                                                                                  \
+    "ldr r3, [r0, r7]\n\t" /* kernel row 1: w3 w4 w5 */                                                         \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r10, r5\n\t"                                                                                   \
+    "smlabt r5, r3, r12, r5\n\t"                                                                                  \
+    "smlatb r6, r4, r10, r6\n\t"                                                                                  \
+    "smlatt r6, r3, r12, r6\n\t"                                                                                  \
+    "add r4, r0, r7\n\t"                                                                                          \
+    "ldrsb r4, [r4, #4]\n\t"                                                                                      \
+    "smlabt r6, r4, r10, r6\n\t"                                                                                  \
+    "ldr r3, [r0], #4\n\t" /* kernel row 0: w0 w1 w2 */                                                         \
+    "sxtb16 r4, r3\n\t"                                                                                           \
+    "sxtb16 r3, r3, ror #8\n\t"                                                                                   \
+    "smlad r5, r4, r9, r5\n\t"                                                                                    \
+    "smlabb r5, r3, r12, r5\n\t"                                                                                  \
+    "smlatb r6, r4, r9, r6\n\t"                                                                                   \
+    "smlatb r6, r3, r12, r6\n\t"                                                                                  \
+    "ldrsb r4, [r0]\n\t"                                                                                          \
+    "smlabt r6, r4, r9, r6\n\t"                                                                                   \
+    "strd r5, r6, [r1], #8\n\t"
+
+__attribute__((noinline)) static void nn_dw3x3s2_aligned_rows(nn_dw3x3_rows *state)
+{
+    register nn_dw3x3_rows *k __asm__("r0") = state;
+    __asm__ volatile("push {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     "add r3, r0, #20\n\t"
+                     "ldmia r3, {r7, r8, r9, r10, r11, r12, lr}\n\t"
+                     "ldr r1, [r0, #4]\n\t"
+                     "ldr r0, [r0]\n"
+                     "3:\n\t"
+                     "ldr r3, [sp]\n\t"
+                     "ldr r2, [r3, #8]\n\t" /* the row's outputs */
+                     "str r0, [r3]\n\t"
+                     "str r1, [r3, #4]\n"
+                     "1:\n\t" NN_DW3X3S2_PAIR "subs r2, r2, #2\n\t"
+                     "bgt 1b\n\t"
+                     "ldr r3, [sp]\n\t"
+                     "ldr r4, [r3, #12]\n\t"
+                     "subs r4, r4, #1\n\t"
+                     "beq 9f\n\t"
+                     "str r4, [r3, #12]\n\t"
+                     "ldmia r3, {r0, r1, r2}\n\t" /* the row's input, accumulators and count */
+                     "ldr r4, [r3, #16]\n\t"
+                     "add r0, r0, r4\n\t"
+                     "add r1, r1, r2, lsl #2\n\t"
+                     "b 3b\n"
+                     "9:\n\t"
+                     "pop {r0, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+                     : "+r"(k)
+                     :
+                     : "r1", "r2", "r3", "r12", "cc", "memory");
+}
+
+#define NN_DW_ALIGNED_S2 1 /* nn_dw3x3_aligned takes stride 2 too */
+
+/* `stride` 1 or 2 */
+static void nn_dw3x3_aligned(nn_dw3x3_rows *k, int32_t stride, int32_t row_step)
 {
     k->skip = row_step;
-    nn_dw3x3s1_aligned_rows(k);
+    if (stride == 1) {
+        nn_dw3x3s1_aligned_rows(k);
+    } else {
+        nn_dw3x3s2_aligned_rows(k);
+    }
 }
 #else
 /* Two adjacent outputs (stride 1) from the words f0, f1, f2 of inputs b0..b3 of kernel rows 0, 1,
@@ -288,13 +362,17 @@ static inline int32_t nn_dw_mid(const int8_t *p)
  * a boundary takes the word it starts at, the next pair the upper half of that word and the
  * lower half of the next. An odd count computes one output more, into the slot the next row's
  * first output then takes (acc holds rows * count + 1). Rows row_step apart. */
-static void nn_dw3x3s1_aligned(nn_dw3x3_rows *k, int32_t row_step)
+#define NN_DW_ALIGNED_S2 0
+
+/* stride 1 only */
+static void nn_dw3x3_aligned(nn_dw3x3_rows *k, int32_t stride, int32_t row_step)
 {
     const int32_t w02a = k->w02a, w02b = k->w02b, w02c = k->w02c, w1ab = k->w1ab, w1c = k->w1c;
     const int32_t inner = k->inner, row_w = k->row_w, count = k->count, rows = k->rows;
     const int8_t *r = k->r;
     int32_t *acc = k->acc;
     int32_t y, i;
+    (void)stride;
     for (y = 0; y < rows; ++y, r += row_step, acc += count) {
         const int8_t *q = r;
         for (i = 0;; i += 4, q += 4) {
@@ -430,7 +508,7 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
     const int32_t row_w = scratch ? (span_w + 7) & ~3 : g->in_w;
     const int32_t is3x3 = g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1 &&
                           (sw == 1 || sw == 2);
-    const int32_t aligned = scratch != NULL && ((uintptr_t)scratch & 3u) == 0 && sw == 1;
+    const int32_t aligned = scratch != NULL && ((uintptr_t)scratch & 3u) == 0;
     /* whole output rows per flush while they fit, else pieces of rows */
     const int32_t piece = g->out_w < NN_DW_CHUNK ? g->out_w : NN_DW_CHUNK;
     const int32_t rows = NN_DW_CHUNK / piece;
@@ -474,8 +552,8 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
                         k3.skip = sh * row_w - sw * count; /* the pairs move r on by sw count */
                         k3.row_w = row_w;
                         k3.inner = inner;
-                        if (aligned) {
-                            nn_dw3x3s1_aligned(&k3, sh * row_w);
+                        if (aligned && (sw == 1 || NN_DW_ALIGNED_S2)) {
+                            nn_dw3x3_aligned(&k3, sw, sh * row_w);
                         } else {
                             nn_dw3x3_rows_any(&k3, sw);
                         }
