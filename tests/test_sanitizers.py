@@ -239,8 +239,9 @@ class SanitizedModel:
 
 def operators_model():
     """Every int8 and float32 kernel family the fixtures leave out, in one two-input,
-    three-output model: dilated and 1-D convolutions, strided depthwise, MaxPool with padding,
-    AveragePool, GlobalMaxPool, Add/Mul/Sub/Div with broadcasting, fused and unfused Clip,
+    three-output model: dilated and 1-D convolutions, depthwise with stride 1 and 2, pointwise
+    convolutions over 8 and 5 channels, MaxPool with padding, AveragePool, GlobalMaxPool,
+    GlobalAveragePool, Add/Mul/Sub/Div with broadcasting, fused and unfused Clip,
     HardSigmoid, HardSwish, Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled
     inputs, Gemm, Softmax, Sigmoid, and an output copied from an input. Returns (model,
     calibration samples)."""
@@ -252,7 +253,8 @@ def operators_model():
     inits = {"w1": f(8, 4, 3, 3) * 0.3, "b1": f(8) * 0.1, "wd": f(8, 1, 3, 3) * 0.5, "cm": f(1, 8, 1, 1),
              "three": np.array(3.0, np.float32), "lo": np.array(-0.5, np.float32), "hi": np.array(0.5, np.float32),
              "pads": np.array([0, 1, 0, 0, 0, 0, 1, 0], np.int64), "ax3": np.array([3], np.int64),
-             "ax12": np.array([1, 2], np.int64), "w3": f(2, 3, 3) * 0.4, "wg": f(10, 40) * 0.2, "bg": f(10) * 0.1}
+             "ax12": np.array([1, 2], np.int64), "w3": f(2, 3, 3) * 0.4, "wg": f(10, 43) * 0.2, "bg": f(10) * 0.1,
+             "wd1": f(8, 1, 3, 3) * 0.5, "wp": f(5, 8, 1, 1) * 0.4, "wq": f(3, 5, 1, 1) * 0.4}
     N = helper.make_node
     nodes = [
         N("Conv", ["x", "w1", "b1"], ["c1"], name="dilated", dilations=[2, 2], pads=[2, 2, 2, 2]),
@@ -277,7 +279,12 @@ def operators_model():
         N("Flatten", ["q1"], ["qf"], name="flat_q"),
         N("AveragePool", ["q1"], ["aq"], name="avgpool", kernel_shape=[2], strides=[2]),
         N("Flatten", ["aq"], ["af"], name="flat_a"),
-        N("Concat", ["rs", "gf", "qf", "af"], ["cat"], name="concat", axis=1),
+        N("Conv", ["c1r", "wd1"], ["e1"], name="depthwise_s1", group=8, pads=[1, 1, 1, 1]),
+        N("Conv", ["e1", "wp"], ["e2"], name="pointwise"),
+        N("Conv", ["e2", "wq"], ["e3"], name="pointwise_odd"),  # 5 input channels: not a multiple of 4
+        N("GlobalAveragePool", ["e3"], ["e4"], name="globalavg"),
+        N("Flatten", ["e4"], ["ef"], name="flat_e"),
+        N("Concat", ["rs", "gf", "qf", "af", "ef"], ["cat"], name="concat", axis=1),
         N("Gemm", ["cat", "wg", "bg"], ["g2"], name="gemm", transB=1),
         N("Softmax", ["g2"], ["probs"], name="softmax", axis=-1),
         N("Sigmoid", ["rm"], ["gate"], name="sigmoid"),
