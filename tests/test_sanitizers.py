@@ -290,8 +290,8 @@ def operators_model():
         N("Sigmoid", ["rm"], ["gate"], name="sigmoid"),
         N("Flatten", ["z"], ["z_flat"], name="flat_z"),  # an output copied from an input
     ]
-    model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])], [("probs", None), ("gate", None), ("z_flat", None)], inits,
-                       name="operators")
+    model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
+                       [("probs", None), ("gate", None), ("z_flat", None)], inits, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
 
@@ -423,17 +423,26 @@ def test_saturated_requantization_is_defined_and_exact(build, min_shift, variant
 REQUANT_PROGRAM = r"""
 #include <stdio.h>
 #include "requant.h"
+#include "requant_dsp.h"
 
 /* stdin: records of six int32 (acc, m0, shift, offset, lo, hi); stdout: per record the int32
- * nn_requantize(acc, m0, shift) and the int32 value of nn_output_s8(acc, m0, shift, offset, lo, hi). */
+ * nn_requantize(acc, m0, shift), the int32 value of nn_output_s8(acc, m0, shift, offset, lo, hi)
+ * and, where nn_requant_dsp_fits(|acc|, shift, offset), the DSP kernels' form of it (C in place
+ * of SMMLAR), clamped to [lo, hi]; elsewhere -1000. */
 int main(void)
 {
     int32_t r[6];
     while (fread(r, sizeof r[0], 6, stdin) == 6) {
-        int32_t out[2];
+        const int64_t magnitude = r[0] < 0 ? -(int64_t)r[0] : (int64_t)r[0];
+        int32_t out[3];
         out[0] = nn_requantize(r[0], r[1], r[2]);
         out[1] = nn_output_s8(r[0], r[1], r[2], r[3], r[4], r[5]);
-        if (fwrite(out, sizeof out[0], 2, stdout) != 2) {
+        out[2] = -1000;
+        if (nn_requant_dsp_fits(magnitude, r[2], r[3])) {
+            const int32_t c = nn_requant_dsp_c(r[2], r[3]);
+            out[2] = nn_clamp_s32(nn_requant_dsp(r[0], r[1], -r[2], c), r[4], r[5]);
+        }
+        if (fwrite(out, sizeof out[0], 3, stdout) != 3) {
             return 2;
         }
     }
@@ -446,7 +455,8 @@ int main(void)
 def test_requantization_edges_are_defined_and_exact(tmp_path):
     """requant.h at the extremes of every parameter (acc at the int32 limits, m0 up to 2^31 - 1,
     shift -31..30, output offsets and clamps of the int8 range) under UBSan, equal to its twin
-    codegen/fixedpoint.py (requantize, output_s8)."""
+    codegen/fixedpoint.py (requantize, output_s8); requant_dsp.h's form, wherever it applies,
+    equal to them too."""
     from codegen.fixedpoint import INT32_MAX, INT32_MIN, output_s8, requantize
 
     rng = np.random.default_rng(31)
@@ -462,7 +472,12 @@ def test_requantization_edges_are_defined_and_exact(tmp_path):
     random = np.stack([rng.integers(INT32_MIN, INT32_MAX, count, endpoint=True), rng.integers(2**30, 2**31, count),
                        rng.integers(-31, 31, count), rng.integers(-128, 128, count), lo,
                        rng.integers(lo, 128)], axis=1)
-    records = np.concatenate([grid, random]).astype(np.int32)
+    half = count // 2
+    lo = rng.integers(-128, 128, half)
+    dsp_range = np.stack([rng.integers(-2**29, 2**29, half, endpoint=True), rng.integers(2**30, 2**31, half),
+                          rng.integers(-31, 0, half), rng.integers(-128, 128, half), lo,
+                          rng.integers(lo, 128)], axis=1)  # where the DSP form applies
+    records = np.concatenate([grid, random, dsp_range]).astype(np.int32)
     (tmp_path / "requant_edges.c").write_text(REQUANT_PROGRAM)
     exe = tmp_path / "requant_edges"
     include = HERE.parent / "runtime_c" / "include"
@@ -473,8 +488,12 @@ def test_requantization_edges_are_defined_and_exact(tmp_path):
                           env={**os.environ, **ENV})
     report = proc.stderr.decode(errors="replace")
     assert proc.returncode == 0 and not report, report
-    got = np.frombuffer(proc.stdout, np.int32).reshape(-1, 2)
+    got = np.frombuffer(proc.stdout, np.int32).reshape(-1, 3)
     acc, m0, shift, offset, lo, hi = records.astype(np.int64).T
     expected = requantize(acc, m0, shift)
     assert np.array_equal(got[:, 0], expected)
-    assert np.array_equal(got[:, 1], output_s8(acc, m0, shift, offset, lo, hi))
+    out = output_s8(acc, m0, shift, offset, lo, hi)
+    assert np.array_equal(got[:, 1], out)
+    dsp = got[:, 2] != -1000
+    assert dsp.sum() > 90_000
+    assert np.array_equal(got[dsp, 2], out[dsp])
