@@ -10,10 +10,11 @@
  * (p0, p1 the two positions): 2 K int16, the scratch nn_conv.h asks for (4-byte aligned). A
  * last position without a partner is paired with itself.
  *
- * The copies: 1x1 windows take a halfword (or two bytes) per input channel and split them with
- * SXTB16; 3x3 windows a word per kernel row, its int16 halves repacked (PKHBT/PKHTB) into the
- * groups, four kernel rows (twelve taps, three groups) at a time, the words of windows reaching
- * into the padding rotated and filled with the zero point; any other window tap by tap. The
+ * The copies, never an unaligned access: 1x1 windows take a halfword (on a halfword boundary,
+ * else two bytes) per input channel and split them with SXTB16; 3x3 windows the four bytes of
+ * a kernel row as two int16 pairs, repacked (PKHBT/PKHTB) into the groups, four kernel rows
+ * (twelve taps, three groups) at a time, the rows of windows reaching into the padding byte by
+ * byte and filled with the zero point; any other window tap by tap. The
  * channel pairs of a position pair run in one loop of fixed registers, requantized as
  * requant_dsp.h; a layer where some channel does not fit it, and a last odd channel, go through
  * nn_output_s8. Integer sums in another order: the portable kernel's result bit for bit. Without
@@ -480,15 +481,15 @@ static void nn_window3x3_to_pair(const nn_conv_geometry *g, const int8_t *x, int
 }
 
 /* One position's 3x3 window, some of it in the padding, for an input at least 4 wide: each
- * kernel row inside is one word load from column `left` of its input row (left..left + 3 holds
- * every column of the window inside), rotated right by `rotate` bits so that tap kx lands in
- * byte kx (the first position of a pair) or kx + 1 (the second: the layouts of nn_put_rows3),
- * the bytes of columns outside then replaced by the zero point (it adds nothing after the
- * input offset): (word & keep) | fill. */
+ * kernel row inside is three byte loads from the window's columns clamped to the input (so
+ * that the compiler cannot merge them into one unaligned word load), tap kx in byte kx (the
+ * first position of a pair) or kx + 1 (the second: the layouts of nn_put_rows3), the bytes of
+ * columns outside then replaced by the zero point (it adds nothing after the input offset):
+ * (word & keep) | fill. */
 typedef struct {
-    int32_t origin;     /* the word of kernel row 0, channel 0: relative to the group's first plane */
+    int32_t origin;     /* row 0 of the window, channel 0: relative to the group's first plane */
     int32_t rows;       /* bit ky: kernel row inside */
-    int32_t rotate;
+    int32_t c0, c1, c2; /* the columns of taps 0, 1, 2, clamped to the input */
     int32_t keep, fill;
 } nn_edge_window;
 
@@ -497,10 +498,11 @@ static void nn_edge_window_init(const nn_conv_geometry *g, int32_t oy, int32_t o
                                 nn_edge_window *e)
 {
     const int32_t y0 = oy * g->stride_h - g->pad_top, x0 = ox * g->stride_w - g->pad_left;
-    const int32_t left = nn_clamp_s32(x0, 0, g->in_w - 4);
     int32_t k;
-    e->origin = y0 * g->in_w + left;
-    e->rotate = 8 * ((x0 - left - at) & 3);
+    e->origin = y0 * g->in_w;
+    e->c0 = nn_clamp_s32(x0, 0, g->in_w - 1);
+    e->c1 = nn_clamp_s32(x0 + 1, 0, g->in_w - 1);
+    e->c2 = nn_clamp_s32(x0 + 2, 0, g->in_w - 1);
     e->rows = 0;
     e->keep = 0;
     for (k = 0; k < 3; ++k) {
@@ -511,19 +513,20 @@ static void nn_edge_window_init(const nn_conv_geometry *g, int32_t oy, int32_t o
     e->fill = zero_points & ~e->keep;
 }
 
-static inline int32_t nn_ror(int32_t v, int32_t bits)
+/* Kernel row ky of the channel at_channel bytes on, as a word of the layout of nn_put_rows3;
+ * `shift` 8 * at */
+__attribute__((always_inline)) static inline int32_t nn_edge_word(const nn_edge_window *e, const int8_t *x,
+                                                                  int32_t at_channel, int32_t ky, int32_t row_step,
+                                                                  int32_t zero_points, int32_t shift)
 {
-    return (int32_t)(((uint32_t)v >> bits) | ((uint32_t)v << ((32 - bits) & 31)));
-}
-
-/* Kernel row ky of the channel at_channel bytes on, as a word of the layout of nn_put_rows3 */
-__attribute__((always_inline)) static inline int32_t nn_edge_word(const nn_edge_window *e, const int8_t *x, int32_t at_channel, int32_t ky,
-                                   int32_t row_step, int32_t zero_points)
-{
+    const uint8_t *r;
+    uint32_t v;
     if (!(e->rows >> ky & 1)) {
         return zero_points;
     }
-    return (nn_ror(nn_load32_any(x + (e->origin + at_channel + ky * row_step)), e->rotate) & e->keep) | e->fill;
+    r = (const uint8_t *)x + (e->origin + at_channel + ky * row_step);
+    v = ((uint32_t)r[e->c0] | (uint32_t)r[e->c1] << 8 | (uint32_t)r[e->c2] << 16) << shift;
+    return (int32_t)(v & (uint32_t)e->keep) | e->fill;
 }
 
 /* The next kernel row of both positions of the pair: (e, o) the first's, (f, u) the second's */
@@ -531,8 +534,8 @@ static inline void nn_edge_rows(const nn_edge_window *a, const nn_edge_window *b
                                 int32_t *ky, int32_t plane, int32_t row_step, int32_t zero_points, int32_t offsets,
                                 int32_t *e, int32_t *o, int32_t *f, int32_t *u)
 {
-    const int32_t va = nn_edge_word(a, x, *channel, *ky, row_step, zero_points);
-    const int32_t vb = nn_edge_word(b, x, *channel, *ky, row_step, zero_points);
+    const int32_t va = nn_edge_word(a, x, *channel, *ky, row_step, zero_points, 0);
+    const int32_t vb = nn_edge_word(b, x, *channel, *ky, row_step, zero_points, 8);
     *e = nn_sadd16(nn_sxtb16(va), offsets);
     *o = nn_sadd16(nn_sxtb16_ror8(va), offsets);
     *f = nn_sadd16(nn_sxtb16(vb), offsets);
