@@ -153,7 +153,7 @@ def test_hostile_names_are_sanitized(rng):
     model = make_model(nodes, [(evil, (1, 4))], [("int", (1, 2))], {"W": _w(rng, 4, 3), "W2": _w(rng, 3, 2)})
     compiled = check_float_model(model, {evil: _w(rng, 1, 4)})
     text = compiled.emitted.files["net.c"] + compiled.emitted.files["net.h"]
-    assert "int net_invoke(const float *x__system__rm__rf____, float *int_)" in text
+    assert "int net_invoke(const float *x_system_rm_rf, float *t_int)" in text
     assert "pwned; /*" not in text and "\r" not in text and "\x00" not in text
     code = "\n".join(line.split("/*")[0] for line in text.splitlines())
     assert "system(" not in code
