@@ -14,7 +14,10 @@
  * sanitizer_model.h (written by the test next to the model's files) defines
  * DRIVER_INPUTS, DRIVER_OUTPUTS, driver_input_sizes[], driver_output_sizes[] (elements),
  * driver_invoke(in, out) with DRIVER_INVOKE_ELEMENT (bytes per element) and, for a model
- * with --float-io, driver_invoke_float(in, out) and DRIVER_HAS_FLOAT.
+ * with --float-io, driver_invoke_float(in, out) and DRIVER_HAS_FLOAT. DRIVER_ARENA, when
+ * defined, names the arena of a model built with --arena extern: it is filled with 0xA5 before
+ * every inference, so that a kernel reading arena bytes it has not written in the same
+ * inference shows in the outputs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +109,9 @@ int main(int argc, char **argv)
             }
             memset(out[i], 0xA5, bytes); /* neither int8 0 nor a small float */
         }
+#ifdef DRIVER_ARENA
+        memset(DRIVER_ARENA, 0xA5, sizeof DRIVER_ARENA);
+#endif
         status = invoke(in, out);
         if (status != 0) {
             fprintf(stderr, "%s returned %d\n", argv[1], status);

@@ -136,7 +136,9 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 def driver_header(report: dict, header: str) -> str:
     """sanitizer_model.h for the model whose NAME.h is `header`; an arena that NAME.h declares
-    extern (--arena extern) is defined here, as firmware would."""
+    extern (--arena extern) is defined here, as firmware would, and the driver fills it with
+    0xA5 before every inference (a kernel that reads arena bytes it has not written in the same
+    inference then gives outputs other than the reference's)."""
     api = report["api"]
     prefix = report["model"]
 
@@ -154,7 +156,8 @@ def driver_header(report: dict, header: str) -> str:
              "static const size_t driver_input_sizes[] = {" + ", ".join(str(t["size"]) for t in api["inputs"]) + "};",
              "static const size_t driver_output_sizes[] = {" + ", ".join(str(t["size"]) for t in api["outputs"]) + "};",
              invoke("invoke", ctype)]
-    lines += [f"{m.group(1)};" for m in re.finditer(r"^extern (int32_t \w+\[\w+\]);", header, re.M)]
+    for m in re.finditer(r"^extern (int32_t (\w+)\[\w+\]);", header, re.M):
+        lines += [f"{m.group(1)};", f"#define DRIVER_ARENA {m.group(2)}"]
     if api.get("invoke_float"):
         lines += ["#define DRIVER_HAS_FLOAT 1", invoke("invoke_float", "float")]
     return "\n".join(lines) + "\n"
