@@ -77,14 +77,14 @@ MODELS = {  # name: (model, calibration data or None for a QDQ model's own scale
     "qdq_convnet": (FIXTURES / "qdq_convnet.onnx", None),
     "operators": (lambda: operators_model(), None),  # built below, with its own calibration samples
 }
-MODES = {  # name: compile_model keyword arguments; int8 with the arena the caller defines, the others static
+MODES = {  # name: compile_model keyword arguments; int8, sparse and dsp with the arena the caller defines
     "int8": dict(mode="int8", float_io=True, arena="extern"),
     "float32": dict(mode="float32"),
-    "sparse": dict(mode="int8", prune=PruneOptions(sparsity=0.75), encoding="sparse"),
+    "sparse": dict(mode="int8", prune=PruneOptions(sparsity=0.75), encoding="sparse", arena="extern"),
     "2:4": dict(mode="int8", prune=PruneOptions(pattern="2:4")),
     "structured": dict(mode="int8", prune=PruneOptions(pattern="structured")),
     # the Cortex-M DSP kernels (runtime_c/opt/dsp) with their C in place of the instructions
-    "dsp": dict(mode="int8", target="cortex-m4"),
+    "dsp": dict(mode="int8", target="cortex-m4", arena="extern"),
 }
 
 F32 = np.finfo(np.float32)
