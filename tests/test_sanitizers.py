@@ -47,7 +47,7 @@ EXAMPLE = HERE.parent / "examples" / "digits"
 FIXTURES = HERE / "fixtures"
 DRIVER = HERE / "sanitizer_driver.c"
 
-CC = "gcc"
+CC = "gcc" if shutil.which("gcc") or not shutil.which("clang") else "clang"  # same flags on both
 SANITIZE = ["-std=c99", "-g", "-O1", "-fsanitize=address,undefined,float-cast-overflow",
             "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]  # warnings: the strict-flag tests
 ENV = {"ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:detect_stack_use_after_return=1",
@@ -299,7 +299,6 @@ def operators_model():
     return model, calib
 
 
-@pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("model", list(MODELS))
 def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path, objects):
@@ -401,7 +400,6 @@ def near_limit_model():
     return model, calib
 
 
-@pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 @pytest.mark.parametrize("variant", ["dense", "sparse", "dsp"])
 @pytest.mark.parametrize("build,min_shift", [(unseen_direction_model, 16), (near_limit_model, 30)],
                          ids=["unseen_direction", "near_limit"])
@@ -454,7 +452,6 @@ int main(void)
 """
 
 
-@pytest.mark.skipif(shutil.which(CC) is None, reason="gcc is needed to build with the sanitizers")
 def test_requantization_edges_are_defined_and_exact(tmp_path):
     """requant.h at the extremes of every parameter (acc at the int32 limits, m0 up to 2^31 - 1,
     shift -31..30, output offsets and clamps of the int8 range) under UBSan, equal to its twin
