@@ -69,6 +69,7 @@ def run_prefix() -> tuple[str, ...]:
         ok = False
     return prefix if ok else ()
 
+
 MODELS = {  # name: (model, calibration data or None for a QDQ model's own scales)
     "digits": (EXAMPLE / "digits.onnx", EXAMPLE / "calib.npz"),
     "torch_resnetish": (FIXTURES / "torch_resnetish.onnx", FIXTURES / "torch_resnetish.npz"),
@@ -302,6 +303,7 @@ def operators_model():
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("model", list(MODELS))
 def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path, objects):
+    """The model's C in one mode on the extreme and random inputs: clean, and the references' outputs."""
     path, calib = MODELS[model]
     if callable(path):
         path, calib = path()
@@ -311,7 +313,9 @@ def test_generated_c_runs_clean_under_sanitizers(model, mode, tmp_path, objects)
         assert compiled.report["pruning"], "nothing was pruned"
     if mode == "sparse":
         assert any(layer.get("encoding", "dense") != "dense" for layer in compiled.report["layers"])
-    if mode == "int8" and compiled.report["arena_bytes"]:
+    if mode == "dsp":
+        assert compiled.report["optimized_kernels"], "no DSP kernel in the folder"
+    if options.get("arena") == "extern" and compiled.report["arena_bytes"]:
         assert re.search(r"^extern int32_t \w+_arena\[", compiled.emitted.files[f"{compiled.report['model']}.h"], re.M)
     sanitized = SanitizedModel(compiled, tmp_path, objects)
     graph = compiled.graph
