@@ -241,13 +241,15 @@ class _Importer:
             ref = ReferenceEvaluator(proto, opsets={"": self.opset})
             values = ref.run(None, feeds)
         except Exception as e:  # evaluation of arbitrary constant subgraphs
-            return self._reject(proto, name, f"cannot fold constant node: {str(e).strip().splitlines()[0]}", infer=False)
+            why = f"cannot fold constant node: {str(e).strip().splitlines()[0]}"
+            return self._reject(proto, name, why, infer=False)
         for o, v in zip(proto.output, values):
             if o:
                 self._add_const(o, v)
                 v = np.asarray(v)
                 if v.dtype.kind == "f" and (np.isnan(v).any() or (np.isinf(v).any() and o not in self.bounds)):
-                    self.rejected.append((proto.op_type, name, f"its constant output '{_printable(o)}' holds NaN or Inf"))
+                    why = f"its constant output '{_printable(o)}' holds NaN or Inf"
+                    self.rejected.append((proto.op_type, name, why))
         return None
 
     def _dequantize(self, proto: onnx.NodeProto) -> np.ndarray:
