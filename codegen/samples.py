@@ -15,8 +15,11 @@
 
 from __future__ import annotations
 
+import lzma
 import math
 import os
+import tokenize
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -32,6 +35,9 @@ DEFAULT_CALIB_SAMPLES = 1000
 SUBSET_SEED = 0
 _CHUNK = 1 << 20
 _MAX_HEADER = 1 << 16
+# what a damaged file raises: while reading (zip, deflate, lzma, bzip2) and parsing an .npy header
+_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, lzma.LZMAError)
+_HEADER_ERRORS = (ValueError, SyntaxError, TypeError, tokenize.TokenError, RecursionError, MemoryError)
 _MAX_FORTRAN = 1 << 28  # Fortran-order arrays are read whole: their rows are not contiguous
 
 
@@ -76,8 +82,8 @@ class SampleFile:
         try:
             self.zip = zipfile.ZipFile(self.path)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-            raise CompileError(f"{self.label}: truncated or corrupt .npz: {e}") from None
+        except (*_READ_ERRORS, ValueError, NotImplementedError, RuntimeError) as e:
+            raise CompileError(f"{self.label}: truncated or corrupt .npz: {_line(e)}") from None
         for info in infos:
             if info.is_dir():
                 continue
@@ -90,8 +96,8 @@ class SampleFile:
     def _stream(self, member: str):
         try:
             return self.zip.open(member)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as e:
-            raise CompileError(f"{self.label}: cannot read member '{member}': {e}") from None
+        except (*_READ_ERRORS, ValueError, NotImplementedError, RuntimeError) as e:
+            raise CompileError(f"{self.label}: cannot read member '{member}': {_line(e)}") from None
 
     def _header(self, f, key: str, what: str, size: int) -> Member:
         """Parse an .npy header and check the data size it declares against `size`."""
@@ -100,14 +106,16 @@ class SampleFile:
             if version not in ((1, 0), (2, 0), (3, 0)):
                 raise ValueError(f"unknown .npy format version {version[0]}.{version[1]}")
             reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-            shape, fortran, dtype = reader(f, max_header_size=_MAX_HEADER)
+            with warnings.catch_warnings():  # a damaged header can hold an invalid escape sequence
+                warnings.simplefilter("ignore")
+                shape, fortran, dtype = reader(f, max_header_size=_MAX_HEADER)
             offset = f.tell()
-        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        except _READ_ERRORS as e:
             raise CompileError(f"{self.label}: {what or 'the .npy file'} cannot be read (truncated or corrupt): "
-                               f"{e}") from None
-        except (ValueError, SyntaxError) as e:
+                               f"{_line(e)}") from None
+        except _HEADER_ERRORS as e:
             raise CompileError(f"{self.label}: {what or 'the .npy file'} has no valid .npy header: "
-                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+                               f"{_line(e)}") from None
         where = f"{what} " if what else ""
         if dtype.hasobject or dtype.fields is not None:  # other dtypes are refused where they are used
             raise CompileError(f"{self.label}: {where}holds dtype {dtype} (Python objects or records); "
@@ -140,13 +148,18 @@ class SampleFile:
                     out[k] = np.frombuffer(_read_exact(f, row_bytes), member.dtype).reshape(row_shape)
                     at = int(r) + 1
                 return out
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
+        except _READ_ERRORS as e:
             what = f"member '{member.key}.npy'" if self.zip else "the .npy file"
-            raise CompileError(f"{self.label}: {what} cannot be read (truncated or corrupt): {e}") from None
+            raise CompileError(f"{self.label}: {what} cannot be read (truncated or corrupt): {_line(e)}") from None
 
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _skip(f, count: int) -> None:

@@ -203,3 +203,42 @@ def test_calibration_samples_subsets_a_list_too():
     samples, source, section = calibration_samples(given, graph, "m", limit=5)
     assert [int(s["a"][0, 0, 0]) for s in samples] == list(subset(30, 5))
     assert section == {"samples": 5, "available": 30, "limit": 5, "seed": 0}
+
+
+def test_damaged_files_are_clean_errors(tmp_path):
+    """Seeded truncations and byte changes of .npz files (stored, deflate, lzma, bzip2) and of an
+    .npy: each one loads or is a one-line CompileError, nothing else."""
+    graph = compile_model(EXAMPLE / "digits.onnx", mode="float32").graph
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((20, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 20)
+    originals = []
+    for compression in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA, zipfile.ZIP_BZIP2):
+        path = tmp_path / "o.npz"
+        with zipfile.ZipFile(path, "w", compression=compression) as z:
+            for key, arr in (("x", x), ("y", y)):
+                buf = io.BytesIO()
+                np.save(buf, arr)
+                z.writestr(f"{key}.npy", buf.getvalue())
+        originals.append(path.read_bytes())
+    buf = io.BytesIO()
+    np.save(buf, x)
+    originals.append(buf.getvalue())
+    outcomes = {"loaded": 0, "error": 0}
+    for case in range(300):
+        data = bytearray(originals[case % len(originals)])
+        if case % 3 == 0:
+            data = data[: int(rng.integers(0, len(data)))]
+        else:
+            reach = 200 if case % 3 == 2 else len(data)  # headers, or anywhere
+            for _ in range(int(rng.integers(1, 8))):
+                data[int(rng.integers(0, min(reach, len(data))))] = int(rng.integers(0, 256))
+        path = tmp_path / "damaged.npz"
+        path.write_bytes(bytes(data))
+        try:
+            samples, _ = load_samples(path, graph, int(rng.integers(1, 30)))
+            assert all(s["x"].shape == (1, 1, 8, 8) for s in samples)
+            outcomes["loaded"] += 1
+        except CompileError as e:
+            assert "\n" not in str(e) and str(path) in str(e)
+            outcomes["error"] += 1
+    assert outcomes["error"] > 200
