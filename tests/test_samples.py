@@ -242,3 +242,12 @@ def test_damaged_files_are_clean_errors(tmp_path):
             assert "\n" not in str(e) and str(path) in str(e)
             outcomes["error"] += 1
     assert outcomes["error"] > 200
+
+
+def test_fortran_order_arrays_read_whole(tmp_path):
+    graph = compile_model(EXAMPLE / "digits.onnx", mode="float32").graph
+    x = np.asfortranarray(np.random.default_rng(4).standard_normal((30, 1, 8, 8)).astype(np.float32))
+    path = tmp_path / "f.npz"
+    np.savez(path, x=x)
+    samples, _ = load_samples(path, graph, 7)
+    assert all(np.array_equal(s["x"], x[r][None]) for s, r in zip(samples, subset(30, 7)))
