@@ -36,6 +36,9 @@ HOSTILE = [
     "\\", "x" * 5000, "y" * 5000, "x" * 4999 + "z", "\x00", "-", "t_int", "t",
 ]
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# what the templates themselves ask of the implementation: the C++ guard and the GCC/Clang alignment
+# and diagnostic hooks; no name from the model may take this form
+IMPLEMENTATION_NAMES = {"__cplusplus", "__GNUC__", "__attribute__"}
 NAME_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*")  # no leading, trailing or double "_"
 
 
@@ -137,7 +140,7 @@ def check_folder(compiled, tmp_path: Path) -> dict:
            and n in (header, f"{prefix}.c", f"{prefix}_io.c")]
     for name in own:
         reserved = {w for w in IDENT.findall(strip_comments(files[name])) if w.startswith("_") or "__" in w}
-        assert reserved <= {"__cplusplus"}, f"{name}: reserved identifiers {sorted(reserved)}"
+        assert reserved <= IMPLEMENTATION_NAMES, f"{name}: reserved identifiers {sorted(reserved)}"
     api = compiled.report["api"]
     cnames = [t["cname"] for t in api["inputs"] + api["outputs"]]
     assert len({c.upper() for c in cnames}) == len(cnames), cnames
