@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(warnings.formatwarning(w.message, w.category, w.filename, w.lineno),
                               end="", file=sys.stderr)
     except CompileError as e:
-        print(f"onnx2mcu: error: {e}", file=sys.stderr)
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(e))  # one line, whatever names it holds
+        print(f"onnx2mcu: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -377,3 +377,26 @@ def test_an_infinite_clip_bound_is_not_an_error(rng):
     """Inf is refused in weights but is a fine Clip max (a ReLU written as Clip(0, inf))."""
     compiled = check_float_model(_folded_weight_model(0.5, np.inf), {"x": _w(rng, 1, 4)})
     assert compiled.graph.nodes
+
+
+def test_names_that_are_not_utf8_are_one_line_errors(tmp_path, capsys):
+    """protobuf hands over a name that is not valid UTF-8 as bytes (here a flipped bit)."""
+    data = (EXAMPLE / "digits.onnx").read_bytes().replace(b"/classifier/Gemm", b"/classifier/G\xe9mm")
+    (tmp_path / "m.onnx").write_bytes(data)
+    assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), "--float"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("onnx2mcu: error:"), err
+    assert "name b'/classifier/G\\xe9mm" in err and "is not valid UTF-8" in err
+
+
+def test_an_error_naming_a_multiline_name_stays_one_line(tmp_path, capsys):
+    model = onnx.load(str(ROOT / "tests" / "fixtures" / "skl_mlp.onnx"))
+    model.graph.input[0].name = "with\nnewline"
+    for node in model.graph.node:
+        node.input[:] = ["with\nnewline" if i == "X" else i for i in node.input]
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    status = main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"),
+                   "--calib", str(ROOT / "tests" / "fixtures" / "skl_mlp.npz")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("onnx2mcu: error:"), err
+    assert "'with\\nnewline'" in err

@@ -38,6 +38,7 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelP
 
 def _check(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     """Check the model; one older than MIN_OPSET is upgraded by onnx's version converter."""
+    _check_text(model, label)
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as e:
@@ -58,6 +59,19 @@ def _check(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
                 f"failed: {_first_line(e)}"
             ) from None
     return model
+
+
+def _check_text(model: onnx.ModelProto, label: str) -> None:
+    """Names are text: protobuf hands a string field that is not valid UTF-8 over as bytes."""
+    g = model.graph
+    named = [("graph", g.name)] + [("opset domain", o.domain) for o in model.opset_import]
+    named += [("value", v.name) for v in (*g.input, *g.output, *g.value_info, *g.initializer)]
+    for n in g.node:
+        named += [("node", n.name), ("operator", n.op_type), ("domain", n.domain)]
+        named += [("value", v) for v in (*n.input, *n.output)] + [("attribute", a.name) for a in n.attribute]
+    for what, text in named:
+        if isinstance(text, bytes):
+            raise CompileError(f"{label}: {what} name {text!r} is not valid UTF-8")
 
 
 def default_opset(model: onnx.ModelProto) -> int | None:
