@@ -31,7 +31,7 @@ def load_model(source: str | os.PathLike | onnx.ModelProto) -> tuple[onnx.ModelP
             raise CompileError(f"{label}: not an ONNX model (no graph or opset)")
         try:
             onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-        except (OSError, ValueError, onnx.checker.ValidationError) as e:
+        except (OSError, ValueError, TypeError, onnx.checker.ValidationError) as e:  # TypeError: a location not UTF-8
             raise CompileError(f"{label}: cannot read external data: {_first_line(e)}") from None
     return _check(model, label), label
 
