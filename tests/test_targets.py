@@ -5,6 +5,7 @@ CI=true (where .ci/run installs them) a missing tool is a failure.
 """
 
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -138,7 +139,12 @@ def test_over_budget_names_both_numbers(tmp_path, capsys):
             "cortex-m0plus"]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "flash" in err and "exceeds the cortex-m0plus budget of 262144 B" in err and not (tmp_path / "out").exists()
+    # refused from the weight tables alone, before any C compiler runs
+    assert "360000 B" in err and "flash budget of 262144 B" in err and not (tmp_path / "out").exists()
+    # the tables fit, the measured build (tables and code) does not
+    assert main(args + ["--flash-budget", "365600"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"flash \d+ B exceeds the cortex-m0plus budget of 365600 B", err) and not (tmp_path / "out").exists()
     assert main(args + ["--flash-budget", "1000000"]) == 0
 
 
