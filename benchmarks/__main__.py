@@ -28,6 +28,7 @@ import numpy as np
 
 DEFAULT_TARGETS = ("host", "cortex-m4")
 DEFAULT_MODES = ("int8", "int8-sparse", "float32")
+UNBOUNDED = 2**31  # bytes: no budget check, the emulated boards hold it
 CALIBRATION_SAMPLES = 16
 SPARSITIES = (0.9, 0.75, 0.5)  # tried in this order by int8-sparse
 HELD_OUT = 32  # samples the accuracy of a pruned model is judged on
@@ -103,7 +104,8 @@ def compile_job(name: str, mode: str, target: str, out: str) -> None:
         extra = {"sparsity": s, "score": round(got, 4), "dense_score": round(dense, 4)}
     start = time.perf_counter()
     compiled = compile_model(model, name, measure=True, mode="float32" if mode == "float32" else "int8",
-                             calib=None if mode == "float32" else calib, target=target, prune=prune)
+                             calib=None if mode == "float32" else calib, target=target, prune=prune,
+                             flash_budget=UNBOUNDED)  # measured even where a real part's flash is too small
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
     sample = calib[0] if mode == "float32" else quantize_inputs(compiled.graph, calib[0])
