@@ -184,3 +184,36 @@ def test_pruned_float_model_checks_the_unpruned_reference(tmp_path, capsys):
     assert result["reference_max_rel_diff"] < 1e-6
     assert result["sqnr_db"] < 30 < 100 < result["sqnr_db_pruned"]
     assert result["accuracy"] == result["accuracy_pruned"] and result["accuracy_quantized"] is None
+
+
+def test_calibration_progress_is_erased_and_silent_off_a_terminal(monkeypatch):
+    """Calibration shows its counter on a terminal and erases it, so a one-line error that
+    follows stands alone; written to a log or a pipe it prints nothing."""
+    import functools
+
+    from codegen.frontend import import_model
+    from codegen.frontend.load import load_model
+    from codegen.passes import calibrate
+    from codegen.samples import load_samples
+
+    model, label = load_model(EXAMPLE / "digits.onnx")
+    graph = import_model(model, label=label, name="digits")
+    samples = load_samples(EXAMPLE / "calib.npz", graph)[0]
+    clock = FakeClock()
+
+    def ticking():  # every reading a second later: each step is past the first second
+        clock.now += 1.0
+        return clock.now
+
+    monkeypatch.setattr(calibrate, "Progress", functools.partial(Progress, clock=ticking, interval=0.0))
+    for tty in (True, False):
+        stream = FakeTerminal(tty=tty)
+        monkeypatch.setattr("sys.stderr", stream)
+        calibrate.run(graph, samples)
+        text = stream.getvalue()
+        if tty:
+            assert text.startswith("\rcalibrating ") and f"{len(samples)}/{len(samples)}" in text
+            assert text.endswith("\r" + " " * len(f"calibrating {len(samples)}/{len(samples)}") + "\r")
+            assert "\n" not in text
+        else:
+            assert text == ""

@@ -3,19 +3,18 @@
 An analysis pass: `run(graph, samples) -> Ranges`; the graph is not changed.
 1. The float graph runs in NumPy (reference.run_float) on every sample, a batch of samples
    at a time; the minimum and maximum of every tensor are kept (min/max calibration).
-2. A progress bar goes to stderr when the run takes longer than a second.
+2. Progress shows on a terminal when the run takes longer than a second (codegen/progress.py),
+   and is erased at the end, so an error that follows stands on its own line.
 3. `check_samples` rejects what would make ranges meaningless: no samples, NaN or Inf.
 """
 
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
 from codegen.errors import CompileError
 from codegen.ir import Graph
+from codegen.progress import Progress
 from codegen.reference import run_float
 
 Ranges = dict[str, tuple[float, float]]
@@ -35,23 +34,17 @@ def check_samples(samples: list[dict[str, np.ndarray]], label: str) -> None:
 def run(graph: Graph, samples: list[dict[str, np.ndarray]], progress: bool = True) -> Ranges:
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
-    start = time.monotonic()
-    shown = False
-    for first in range(0, len(samples), BATCH):
-        for feeds in samples[first:first + BATCH]:
-            for name, value in run_float(graph, feeds, keep_all=True).items():
-                if graph.tensors[name].is_const:
-                    continue
-                vmin, vmax = float(np.min(value, initial=np.inf)), float(np.max(value, initial=-np.inf))
-                lo[name] = min(lo.get(name, np.inf), vmin)
-                hi[name] = max(hi.get(name, -np.inf), vmax)
-        done = min(first + BATCH, len(samples))
-        if progress and (shown or time.monotonic() - start > 1.0):
-            shown = True
-            bar = "#" * (30 * done // len(samples))
-            print(f"\rcalibrating [{bar:<30}] {done}/{len(samples)}", end="", file=sys.stderr, flush=True)
-    if shown:
-        print(file=sys.stderr)
+    with Progress("calibrating", len(samples)) as bar:
+        for first in range(0, len(samples), BATCH):
+            for feeds in samples[first:first + BATCH]:
+                for name, value in run_float(graph, feeds, keep_all=True).items():
+                    if graph.tensors[name].is_const:
+                        continue
+                    vmin, vmax = float(np.min(value, initial=np.inf)), float(np.max(value, initial=-np.inf))
+                    lo[name] = min(lo.get(name, np.inf), vmin)
+                    hi[name] = max(hi.get(name, -np.inf), vmax)
+            if progress:
+                bar.update(min(first + BATCH, len(samples)))
     for name in lo:
         if not (np.isfinite(lo[name]) and np.isfinite(hi[name])):
             raise CompileError(f"calibration: tensor '{name}' reaches NaN or Inf on the calibration data")
