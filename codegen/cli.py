@@ -196,7 +196,10 @@ def _verify(args) -> int:
         raise CompileError("--min-accuracy and --max-drop need labels: a --data file with an array 'y'")
     compiled = _compiled(args)
     if args.data:
+        from codegen.passes.calibrate import check_samples
+
         samples, labels = load_samples(args.data, compiled.graph)
+        check_samples(samples, args.data)  # NaN or Inf would make every figure NaN
     else:
         samples, labels = random_samples(compiled.graph, args.samples), None
     if thresholds.need_labels and labels is None:

@@ -217,3 +217,13 @@ def test_calibration_progress_is_erased_and_silent_off_a_terminal(monkeypatch):
             assert "\n" not in text
         else:
             assert text == ""
+
+
+def test_data_with_nan_is_a_clean_error(tmp_path, capsys):
+    data = dict(np.load(EXAMPLE / "test.npz"))
+    x = data["x"].copy()
+    x[3, 0, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", x=x, y=data["y"])
+    status, out, err = run(["verify", *DIGITS[:3], "--data", str(tmp_path / "nan.npz")], capsys)
+    assert status == 2 and out == ""
+    assert err == f"onnx2mcu: error: {tmp_path / 'nan.npz'}: input 'x' holds NaN or Inf\n"
