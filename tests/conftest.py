@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import zlib
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -102,6 +103,17 @@ def check_op(model: onnx.ModelProto, shapes: dict, mode: str, rng, steps: float 
         return check_float_model(model, feeds[0], oracle=oracle)
     return check_int8_model(model, feeds, steps, oracle=oracle, in_steps=in_steps)
 
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "digits"
+FIXTURES = ROOT / "tests" / "fixtures"
+FIXTURE_MODELS = {  # the example and the fixtures: name -> (model, calibration data or None for a QDQ model's own scales)
+    "digits": (EXAMPLE / "digits.onnx", EXAMPLE / "calib.npz"),
+    "torch_resnetish": (FIXTURES / "torch_resnetish.onnx", FIXTURES / "torch_resnetish.npz"),
+    "torch_dynamo_mlp": (FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz"),
+    "skl_mlp": (FIXTURES / "skl_mlp.onnx", FIXTURES / "skl_mlp.npz"),
+    "qdq_convnet": (FIXTURES / "qdq_convnet.onnx", None),
+}
 
 MODES = ["float32", "int8"]
 

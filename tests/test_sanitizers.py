@@ -37,14 +37,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import FIXTURE_MODELS
 from codegen.compiler import compile_model, write_folder
 from codegen.passes.prune import PruneOptions
 from codegen.reference import run_float, run_int8
 from codegen.verify import FLOAT_TOLERANCE, within_tolerance
 
 HERE = Path(__file__).resolve().parent
-EXAMPLE = HERE.parent / "examples" / "digits"
-FIXTURES = HERE / "fixtures"
 DRIVER = HERE / "sanitizer_driver.c"
 
 CC = "gcc" if shutil.which("gcc") or not shutil.which("clang") else "clang"  # same flags on both
@@ -70,14 +69,7 @@ def run_prefix() -> tuple[str, ...]:
     return prefix if ok else ()
 
 
-MODELS = {  # name: (model, calibration data or None for a QDQ model's own scales)
-    "digits": (EXAMPLE / "digits.onnx", EXAMPLE / "calib.npz"),
-    "torch_resnetish": (FIXTURES / "torch_resnetish.onnx", FIXTURES / "torch_resnetish.npz"),
-    "torch_dynamo_mlp": (FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz"),
-    "skl_mlp": (FIXTURES / "skl_mlp.onnx", FIXTURES / "skl_mlp.npz"),
-    "qdq_convnet": (FIXTURES / "qdq_convnet.onnx", None),
-    "operators": (lambda: operators_model(), None),  # built below, with its own calibration samples
-}
+MODELS = dict(FIXTURE_MODELS, operators=(lambda: operators_model(), None))  # built below, with its own samples
 MODES = {  # name: compile_model keyword arguments; int8, sparse and dsp with the arena the caller defines
     "int8": dict(mode="int8", float_io=True, arena="extern"),
     "float32": dict(mode="float32"),

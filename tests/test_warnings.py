@@ -21,25 +21,15 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIXTURE_MODELS
 from codegen.compiler import compile_model
 from codegen.paths import RUNTIME_DIR
 from codegen.passes.prune import PruneOptions
 from codegen.targets import load_target, target_names
 
-HERE = Path(__file__).resolve().parent
-EXAMPLE = HERE.parent / "examples" / "digits"
-FIXTURES = HERE / "fixtures"
-
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Wshadow", "-Wstrict-prototypes",
             "-Wmissing-prototypes", "-Wundef", "-Wfloat-equal", "-Wvla", "-pedantic", "-Werror"]
 
-MODELS = {  # name: (model, calibration data or None for a QDQ model's own scales)
-    "digits": (EXAMPLE / "digits.onnx", EXAMPLE / "calib.npz"),
-    "resnetish": (FIXTURES / "torch_resnetish.onnx", FIXTURES / "torch_resnetish.npz"),
-    "dynamo": (FIXTURES / "torch_dynamo_mlp.onnx", FIXTURES / "torch_dynamo_mlp.npz"),
-    "skl": (FIXTURES / "skl_mlp.onnx", FIXTURES / "skl_mlp.npz"),
-    "qdq": (FIXTURES / "qdq_convnet.onnx", None),
-}
 MODES = {  # name: compile_model keyword arguments
     "int8": dict(mode="int8"),
     "f32": dict(mode="float32"),
@@ -95,7 +85,7 @@ def folders(tmp_path_factory) -> dict[tuple[str, ...], list[Path]]:
     out: dict[tuple[str, ...], list[Path]] = {}
     for feature_set, target in sets.items():
         out[feature_set] = []
-        for model, (path, calib) in MODELS.items():
+        for model, (path, calib) in FIXTURE_MODELS.items():
             for mode, options in MODES.items():
                 name = f"{model}_{mode}_{'_'.join(feature_set) or 'plain'}"
                 compiled = compile_model(path, name, calib=calib, target=target, **options)
