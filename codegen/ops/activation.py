@@ -1,21 +1,34 @@
-"""Elementwise activations: Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish.
+"""Elementwise activations and unary functions: Relu, LeakyRelu, Clip, Sigmoid, Tanh,
+HardSigmoid, HardSwish, Elu, Selu, Exp, Log, Sqrt, Reciprocal, Abs, Neg, Erf, Softplus,
+Gelu (opset 20, approximate "none" and "tanh") and Mish.
 
 Float: one kernel per function (nn_clamp_f32 for Relu and Clip, nn_leaky_relu_f32,
-nn_sigmoid_f32, nn_tanh_f32, nn_hard_sigmoid_f32, nn_hard_swish_f32), in place, so a model
-links only the math it uses.
+nn_sigmoid_f32, nn_tanh_f32, nn_hard_sigmoid_f32, nn_hard_swish_f32, nn_elu_f32,
+nn_selu_f32, nn_exp_f32, nn_log_f32, nn_sqrt_f32, nn_reciprocal_f32, nn_abs_f32, nn_neg_f32,
+nn_erf_f32, nn_softplus_f32, nn_gelu_f32, nn_gelu_tanh_f32, nn_mish_f32), in place, so a model
+links only the math it uses. Outside its domain a function gives NaN or Inf in float, as
+ONNX and NumPy do (Log of a negative number, Reciprocal of zero).
 int8: every one is a 256-entry table built at compile time: for each int8 input q,
 table[q + 128] = quantize_out(f(dequantize_in(q))), so the kernel is one lookup and the
-C equals the NumPy reference by construction.
+C equals the NumPy reference by construction. An infinite entry saturates (Log of 0 is -128,
+Reciprocal of 0 is 127); a NaN entry (an input level outside the domain) is refused, and a
+calibration that reaches NaN or Inf is refused before the table is built.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.ops.base import KernelCall, Const, Op, is_int8, qparams, register, shape_of
 
-FLOAT_KERNELS = {"Sigmoid": "nn_sigmoid_f32", "Tanh": "nn_tanh_f32", "HardSwish": "nn_hard_swish_f32"}
+FLOAT_KERNELS = {"Sigmoid": "nn_sigmoid_f32", "Tanh": "nn_tanh_f32", "HardSwish": "nn_hard_swish_f32",
+                 "Exp": "nn_exp_f32", "Log": "nn_log_f32", "Sqrt": "nn_sqrt_f32", "Reciprocal": "nn_reciprocal_f32",
+                 "Abs": "nn_abs_f32", "Neg": "nn_neg_f32", "Erf": "nn_erf_f32", "Softplus": "nn_softplus_f32",
+                 "Mish": "nn_mish_f32"}
+SELU_ALPHA, SELU_GAMMA = 1.67326319217681884765625, 1.05070102214813232421875
 
 
 def clip_bounds(node, graph) -> tuple[float, float]:
@@ -44,7 +57,31 @@ def _coefficients(node) -> tuple[float, float]:
         return float(node.attrs.get("alpha", 0.01)), 0.0
     if node.op_type == "HardSigmoid":
         return float(node.attrs.get("alpha", 0.2)), float(node.attrs.get("beta", 0.5))
+    if node.op_type == "Elu":
+        return float(node.attrs.get("alpha", 1.0)), 0.0
+    if node.op_type == "Selu":
+        return float(node.attrs.get("alpha", SELU_ALPHA)), float(node.attrs.get("gamma", SELU_GAMMA))
     return 0.0, 0.0
+
+
+def _gelu_approximation(node) -> str:
+    approximate = node.attrs.get("approximate", "none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else str(approximate)
+    if approximate not in ("none", "tanh"):
+        raise Unsupported(f"approximate must be 'none' or 'tanh', not '{approximate}'")
+    return approximate
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf in float32 (NumPy has none): each element through math.erf, rounded once."""
+    x = np.asarray(x, np.float32)
+    return np.vectorize(math.erf, otypes=[np.float64])(x.astype(np.float64)).astype(np.float32).reshape(x.shape)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) as log1p(exp(-|x|)) plus x where x > 0, so exp never overflows."""
+    e = np.log1p(np.exp(-np.abs(x)))
+    return np.where(x > 0, x + e, e)
 
 
 def evaluate(node, graph, x: np.ndarray) -> np.ndarray:
@@ -52,7 +89,8 @@ def evaluate(node, graph, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float32)
     alpha, beta = (np.float32(v) for v in _coefficients(node))
     t = node.op_type
-    with np.errstate(over="ignore"):
+    f32 = np.float32
+    with np.errstate(all="ignore"):
         if t in ("Relu", "Clip"):
             lo, hi = clip_bounds(node, graph)
             return np.minimum(np.maximum(x, np.float32(lo)), np.float32(hi))
@@ -65,15 +103,45 @@ def evaluate(node, graph, x: np.ndarray) -> np.ndarray:
             return np.tanh(x)
         if t == "HardSigmoid":
             return np.clip(alpha * x + beta, np.float32(0), np.float32(1))
+        if t == "Elu":
+            return np.where(x >= 0, x, alpha * (np.exp(x) - f32(1)))
+        if t == "Selu":
+            return np.where(x > 0, beta * x, beta * (alpha * np.exp(x) - alpha))
+        if t == "Exp":
+            return np.exp(x)
+        if t == "Log":
+            return np.log(x)
+        if t == "Sqrt":
+            return np.sqrt(x)
+        if t == "Reciprocal":
+            return f32(1) / x
+        if t == "Abs":
+            return np.abs(x)
+        if t == "Neg":
+            return -x
+        if t == "Erf":
+            return _erf(x)
+        if t == "Softplus":
+            return _softplus(x)
+        if t == "Mish":
+            return x * np.tanh(_softplus(x))
+        if t == "Gelu":
+            if _gelu_approximation(node) == "none":
+                return f32(0.5) * x * (f32(1) + _erf(x * f32(0.70710678118654752)))
+            inner = f32(0.79788456080286536) * (x + f32(0.044715) * x * x * x)
+            return f32(0.5) * x * (f32(1) + np.tanh(inner))
         y = np.clip(x / np.float32(6) + np.float32(0.5), np.float32(0), np.float32(1))
         return x * y
 
 
-@register("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish")
+@register("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Exp", "Log",
+          "Sqrt", "Reciprocal", "Abs", "Neg", "Erf", "Softplus", "Gelu", "Mish")
 class Activation(Op):
     def check(self, node, graph):
         if node.op_type == "Clip":
             clip_bounds(node, graph)
+        if node.op_type == "Gelu":
+            _gelu_approximation(node)
 
     def infer_shapes(self, node, graph):
         return [shape_of(graph, node.inputs[0])]
@@ -91,6 +159,10 @@ class Activation(Op):
         x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
         q = np.arange(-128, 128)
         real = evaluate(node, graph, x.dequantize(q))
+        if np.isnan(real).any():
+            level = float(x.dequantize(q)[np.isnan(real)][0])
+            raise Unsupported(f"its int8 table is undefined: the input level {level:g} is outside the function's "
+                              f"domain (NaN)")
         return {"table": y.quantize(real)}
 
     def reference_s8(self, node, graph, inputs):
@@ -116,4 +188,11 @@ class Activation(Op):
             return "nn_leaky_relu_f32", "nn_leaky_relu_f32_params", {"alpha": alpha}
         if t == "HardSigmoid":
             return "nn_hard_sigmoid_f32", "nn_hard_sigmoid_f32_params", {"alpha": alpha, "beta": beta}
+        if t == "Elu":
+            return "nn_elu_f32", "nn_elu_f32_params", {"alpha": alpha}
+        if t == "Selu":
+            return "nn_selu_f32", "nn_selu_f32_params", {"alpha": alpha, "gamma": beta}
+        if t == "Gelu":
+            name = "nn_gelu_f32" if _gelu_approximation(node) == "none" else "nn_gelu_tanh_f32"
+            return name, "nn_unary_f32_params", {}
         return FLOAT_KERNELS[t], "nn_unary_f32_params", {}

@@ -1,5 +1,6 @@
-/* Elementwise activations (Relu, LeakyRelu, Clip, Sigmoid, Tanh, HardSigmoid, HardSwish) and
- * the int8 table lookup that runs every one of them. Included by nn.h. */
+/* Elementwise activations and unary functions (Relu, LeakyRelu, Clip, Sigmoid, Tanh,
+ * HardSigmoid, HardSwish, Elu, Selu, Exp, Log, Sqrt, Reciprocal, Abs, Neg, Erf, Softplus, Gelu,
+ * Mish) and the int8 table lookup that runs every one of them. Included by nn.h. */
 #ifndef NN_ACTIVATION_H
 #define NN_ACTIVATION_H
 
@@ -52,6 +53,51 @@ void nn_tanh_f32(const nn_unary_f32_params *p, const float *in, float *out);
 
 /* HardSwish: y = x * min(max(x / 6 + 1/2, 0), 1). */
 void nn_hard_swish_f32(const nn_unary_f32_params *p, const float *in, float *out);
+
+/* Elu: y = x >= 0 ? x : alpha * (expf(x) - 1) (ONNX default alpha 1). */
+typedef struct {
+    int32_t size;
+    float alpha;
+} nn_elu_f32_params;
+
+void nn_elu_f32(const nn_elu_f32_params *p, const float *in, float *out);
+
+/* Selu: y = x > 0 ? gamma * x : gamma * (alpha * expf(x) - alpha) (ONNX defaults
+ * alpha 1.67326..., gamma 1.05070...). */
+typedef struct {
+    int32_t size;
+    float alpha;
+    float gamma;
+} nn_selu_f32_params;
+
+void nn_selu_f32(const nn_selu_f32_params *p, const float *in, float *out);
+
+/* The functions of math.h and arithmetic, as ONNX and IEEE 754 define them outside their
+ * domain: Exp y = expf(x) (Inf on overflow); Log y = logf(x) (-Inf at 0, NaN below);
+ * Sqrt y = sqrtf(x) (NaN below 0); Reciprocal y = 1 / x (Inf at +-0); Abs y = fabsf(x);
+ * Neg y = -x; Erf y = erff(x). */
+void nn_exp_f32(const nn_unary_f32_params *p, const float *in, float *out);
+void nn_log_f32(const nn_unary_f32_params *p, const float *in, float *out);
+void nn_sqrt_f32(const nn_unary_f32_params *p, const float *in, float *out);
+void nn_reciprocal_f32(const nn_unary_f32_params *p, const float *in, float *out);
+void nn_abs_f32(const nn_unary_f32_params *p, const float *in, float *out);
+void nn_neg_f32(const nn_unary_f32_params *p, const float *in, float *out);
+void nn_erf_f32(const nn_unary_f32_params *p, const float *in, float *out);
+
+/* Softplus: y = log(1 + exp(x)), computed as e = log1pf(expf(-|x|)), y = x > 0 ? x + e : e,
+ * so expf never overflows. */
+void nn_softplus_f32(const nn_unary_f32_params *p, const float *in, float *out);
+
+/* Mish: y = x * tanhf(softplus(x)), softplus as nn_softplus_f32 computes it. */
+void nn_mish_f32(const nn_unary_f32_params *p, const float *in, float *out);
+
+/* Gelu (approximate "none"): y = 0.5 * x * (1 + erff(x / sqrt(2))), x / sqrt(2) as
+ * x * 0.70710678f. */
+void nn_gelu_f32(const nn_unary_f32_params *p, const float *in, float *out);
+
+/* Gelu (approximate "tanh"): y = 0.5 * x * (1 + tanhf(sqrt(2 / pi) * (x + 0.044715 * x^3))),
+ * sqrt(2 / pi) as 0.79788456f and x^3 as x * x * x. */
+void nn_gelu_tanh_f32(const nn_unary_f32_params *p, const float *in, float *out);
 
 /* int8: out[i] = table[in[i] + 128] for i in [0, size); in == out is allowed. The compiler
  * fills the 256 entries from the op, the input and the output quantization. */

@@ -1,0 +1,12 @@
+#include <math.h>
+
+#include "nn.h"
+
+void nn_gelu_tanh_f32(const nn_unary_f32_params *p, const float *in, float *out)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        const float x = in[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    }
+}

@@ -1,0 +1,9 @@
+#include "nn.h"
+
+void nn_reciprocal_f32(const nn_unary_f32_params *p, const float *in, float *out)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        out[i] = 1.0f / in[i];
+    }
+}
