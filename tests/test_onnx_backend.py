@@ -28,7 +28,8 @@ from conftest import BACKEND_RESULTS
 SPINE_OPS = set(
     """Conv Gemm MatMul Add Sub Mul Div Relu LeakyRelu Clip Sigmoid Tanh HardSigmoid HardSwish Softmax MaxPool
     AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax ReduceSum Flatten Reshape Squeeze Unsqueeze
-    Transpose Concat Pad BatchNormalization Identity Dropout""".split()
+    Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
+    Gelu Mish""".split()
 )
 DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 
