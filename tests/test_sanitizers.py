@@ -239,7 +239,8 @@ def operators_model():
     convolutions over 8 and 5 channels, MaxPool with padding, AveragePool, GlobalMaxPool,
     GlobalAveragePool, Add/Mul/Sub/Div with broadcasting, fused and unfused Clip,
     HardSigmoid, HardSwish, Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled
-    inputs, Gemm, Softmax, Sigmoid, and an output copied from an input. Returns (model,
+    inputs, Gemm, Softmax, Sigmoid, Elu, Selu, Erf, Softplus, Mish, Gelu (both), Neg, Abs, Exp, Log,
+    Sqrt, Reciprocal, and an output copied from an input. Returns (model,
     calibration samples)."""
     from conftest import make_model
     from onnx import helper
@@ -283,11 +284,26 @@ def operators_model():
         N("Concat", ["rs", "gf", "qf", "af", "ef"], ["cat"], name="concat", axis=1),
         N("Gemm", ["cat", "wg", "bg"], ["g2"], name="gemm", transB=1),
         N("Softmax", ["g2"], ["probs"], name="softmax", axis=-1),
-        N("Sigmoid", ["rm"], ["gate"], name="sigmoid"),
+        # the unary functions in one chain, each one's input inside the next one's domain
+        N("Elu", ["rm"], ["u1"], name="elu", alpha=0.5),
+        N("Selu", ["u1"], ["u2"], name="selu"),
+        N("Erf", ["u2"], ["u3"], name="erf"),
+        N("Softplus", ["u3"], ["u4"], name="softplus"),
+        N("Mish", ["u4"], ["u5"], name="mish"),
+        N("Gelu", ["u5"], ["u6"], name="gelu"),
+        N("Gelu", ["u6"], ["u7"], name="gelu_tanh", approximate="tanh"),
+        N("Neg", ["u7"], ["u8"], name="neg"),
+        N("Abs", ["u8"], ["u9"], name="abs"),
+        N("Exp", ["u9"], ["u10"], name="exp"),
+        N("Log", ["u10"], ["u11"], name="log"),
+        N("Sqrt", ["u11"], ["u12"], name="sqrt"),
+        N("Reciprocal", ["u10"], ["u13"], name="reciprocal"),
+        N("Add", ["u12", "u13"], ["u14"], name="add_unary"),
+        N("Sigmoid", ["u14"], ["gate"], name="sigmoid"),
         N("Flatten", ["z"], ["z_flat"], name="flat_z"),  # an output copied from an input
     ]
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
-                       [("probs", None), ("gate", None), ("z_flat", None)], inits, name="operators")
+                       [("probs", None), ("gate", None), ("z_flat", None)], inits, opset=20, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
 
