@@ -157,6 +157,20 @@ def test_float_softmax_on_cortex_m():
     assert verify(compiled, feeds, target="cortex-m4")["target_equal"]
 
 
+def test_float_unary_functions_on_cortex_m():
+    """The float unary kernels that call libm (expf, logf, sqrtf, erff, log1pf, tanhf) link and
+    agree on the emulated core, each one's input inside the next one's domain."""
+    need("cortex-m4")
+    chain = [("Elu", {}), ("Selu", {}), ("Erf", {}), ("Softplus", {}), ("Mish", {}), ("Gelu", {}),
+             ("Gelu", {"approximate": "tanh"}), ("Neg", {}), ("Abs", {}), ("Exp", {}), ("Log", {}), ("Sqrt", {}),
+             ("Reciprocal", {})]
+    names = ["A"] + [f"t{i}" for i in range(len(chain) - 1)] + ["Y"]
+    nodes = [helper.make_node(op, [names[i]], [names[i + 1]], **attrs) for i, (op, attrs) in enumerate(chain)]
+    compiled = compile_model(make_model(nodes, [("A", (2, 9))], [("Y", None)], opset=20), "net")
+    feeds = random_feeds(np.random.default_rng(5), {"A": (2, 9)}, count=3)
+    assert verify(compiled, feeds, target="cortex-m4")["target_equal"]
+
+
 CORTEX_M = [t for t in TARGETS if load_target(t)["run"]["kind"] == "semihosting"]
 TRAP_PROGRAM = r"""
 #include <stdint.h>
