@@ -182,3 +182,21 @@ def test_clip_bounds_at_opset_11(rng, lo, hi):
     model = make_model([helper.make_node("Clip", ["X", "lo", "hi"], ["Y"])], [("X", x.shape)], [("Y", None)],
                        {"lo": np.array(lo, np.float32), "hi": np.array(hi, np.float32)}, opset=11)
     check_float_model(model, {"X": x})
+
+
+def test_int8_table_outside_the_domain_is_a_clean_error():
+    """A QDQ model's own input scale can give Log input levels below 0 that no calibration saw:
+    the table would hold NaN there, so the model is refused in one line."""
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    N = helper.make_node
+    inits = {"s": np.array(0.05, np.float32), "z": np.array(0, np.int8)}
+    nodes = [N("QuantizeLinear", ["X", "s", "z"], ["q"]), N("DequantizeLinear", ["q", "s", "z"], ["d"]),
+             N("Log", ["d"], ["l"], name="log"), N("QuantizeLinear", ["l", "s", "z"], ["q2"]),
+             N("DequantizeLinear", ["q2", "s", "z"], ["Y"])]
+    model = make_model(nodes, [("X", (1, 8))], [("Y", None)], inits, opset=13)
+    with pytest.raises(CompileError, match=r"Log node 'log': its int8 table is undefined: the input level -6\.4 "
+                                           r"is outside the function's domain") as info:
+        compile_model(model, "net", mode="int8")
+    assert "\n" not in str(info.value)
