@@ -27,30 +27,25 @@ static inline void nn_fc_dot2(const int8_t *x, const int8_t *w0, const int8_t *w
                               int32_t *a0, int32_t *a1)
 {
     int32_t k, s0 = *a0, s1 = *a1;
+/* one step of four inputs, the words loaded by LOAD_X (input) and LOAD_W (rows) */
+#define NN_FC_DOT2_STEP(LOAD_X, LOAD_W)                                                                            \
+    do {                                                                                                           \
+        const int32_t xw = LOAD_X(x + k), wa = LOAD_W(w0 + k), wb = LOAD_W(w1 + k);                               \
+        const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));                                       \
+        s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));                           \
+        s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));                           \
+    } while (0)
     if (aligned == 2) {
-        for (k = 0; k < k4; k += 4) {
-            const int32_t xw = nn_load32_aligned(x + k), wa = nn_load32_aligned(w0 + k);
-            const int32_t wb = nn_load32_aligned(w1 + k);
-            const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
-            s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
-            s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));
-        }
+        for (k = 0; k < k4; k += 4)
+            NN_FC_DOT2_STEP(nn_load32_aligned, nn_load32_aligned);
     } else if (aligned == 1) {
-        for (k = 0; k < k4; k += 4) {
-            const int32_t xw = nn_load32_any(x + k), wa = nn_load32_aligned(w0 + k);
-            const int32_t wb = nn_load32_aligned(w1 + k);
-            const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
-            s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
-            s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));
-        }
+        for (k = 0; k < k4; k += 4)
+            NN_FC_DOT2_STEP(nn_load32_any, nn_load32_aligned);
     } else {
-        for (k = 0; k < k4; k += 4) {
-            const int32_t xw = nn_load32_any(x + k), wa = nn_load32_any(w0 + k), wb = nn_load32_any(w1 + k);
-            const int32_t x_even = __sxtb16(xw), x_odd = __sxtb16(nn_ror8(xw));
-            s0 = __smlad(__sxtb16(nn_ror8(wa)), x_odd, __smlad(__sxtb16(wa), x_even, s0));
-            s1 = __smlad(__sxtb16(nn_ror8(wb)), x_odd, __smlad(__sxtb16(wb), x_even, s1));
-        }
+        for (k = 0; k < k4; k += 4)
+            NN_FC_DOT2_STEP(nn_load32_any, nn_load32_any);
     }
+#undef NN_FC_DOT2_STEP
     *a0 = s0;
     *a1 = s1;
 }
