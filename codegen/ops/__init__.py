@@ -11,6 +11,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     reduce,
     reshape,
     softmax,
+    variadic,
 )
 from codegen.ops.base import Op, get_op, supported_op_types
 

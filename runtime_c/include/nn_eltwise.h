@@ -1,4 +1,4 @@
-/* Binary elementwise ops with NumPy broadcasting: Add, Sub, Mul, Div. Included by nn.h. */
+/* Elementwise ops with NumPy broadcasting: Add, Sub, Mul, Div, Max, Min, Sum, Mean. Included by nn.h. */
 #ifndef NN_ELTWISE_H
 #define NN_ELTWISE_H
 
@@ -84,5 +84,73 @@ typedef struct {
 } nn_mul_s8_params;
 
 void nn_mul_s8(const nn_mul_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+
+/*
+ * float32 Max and Min of two inputs (the variadic ONNX Max/Min chain them: the first call
+ * broadcasts inputs 0 and 1 to the output's shape, each later one takes the output and the
+ * next input): out[i] = min(max(a[.] OP b[.], act_min), act_max) with OP the larger (Max) or
+ * smaller (Min) operand; a NaN in either operand gives NaN (as NumPy's maximum/minimum).
+ */
+void nn_max_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+void nn_min_f32(const nn_binary_f32_params *p, const float *a, const float *b, float *out);
+
+/*
+ * int8 Max and Min of two inputs: each input is rescaled to the output's scale, then compared
+ * (rescaling is monotonic, so the larger rescaled value is the rescaled larger value):
+ *   ra = nn_requantize(a + a_offset, a_multiplier, a_shift)
+ *   rb = nn_requantize(b + b_offset, b_multiplier, b_shift)
+ *   out = clamp(OP(ra, rb) + out_offset, act_min, act_max)
+ * offsets are minus the zero points. An input already at the output's scale and zero point
+ * (a_multiplier 2^30, a_shift 1, a_offset = -out_offset) passes unchanged, so chaining the
+ * calls over N inputs gives the same bytes as one comparison of all N.
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t a_offset;
+    int32_t a_multiplier;
+    int32_t a_shift;
+    int32_t b_offset;
+    int32_t b_multiplier;
+    int32_t b_shift;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_minmax_s8_params;
+
+void nn_max_s8(const nn_minmax_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+void nn_min_s8(const nn_minmax_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
+
+/*
+ * int8 Sum and Mean of three or more inputs (two inputs run nn_add_s8), Add's rule over N
+ * terms with one rounding at the end. An int32 accumulator `acc` of the output's size
+ * (caller-owned scratch) takes one term per input:
+ *   term = nn_requantize((x + offset) << left_shift, multiplier, shift)
+ *   acc[i] = term (first = 1) or acc[i] + term (first = 0)
+ * x is read through view.a_strides (view.b_strides are the dense ones of acc); left_shift
+ * leaves N terms of at most 2^(left_shift + 7) room in int32. Then nn_sum_out_s8:
+ *   out[i] = clamp(nn_requantize(acc[i], out_multiplier, out_shift) + out_offset, act_min, act_max)
+ * (Mean folds 1/N into out_multiplier.)
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t first;
+    int32_t left_shift;
+    int32_t offset;
+    int32_t multiplier;
+    int32_t shift;
+} nn_sum_acc_s8_params;
+
+void nn_sum_acc_s8(const nn_sum_acc_s8_params *p, const int8_t *x, int32_t *acc);
+
+typedef struct {
+    int32_t size;
+    int32_t out_multiplier;
+    int32_t out_shift;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_sum_out_s8_params;
+
+void nn_sum_out_s8(const nn_sum_out_s8_params *p, const int32_t *acc, int8_t *out);
 
 #endif /* NN_ELTWISE_H */
