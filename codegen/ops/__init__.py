@@ -3,6 +3,7 @@
 from codegen.ops import (  # noqa: F401  (imported for registration)
     activation,
     conv,
+    deconv,
     eltwise,
     gemm,
     movement,
