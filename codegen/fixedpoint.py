@@ -101,3 +101,30 @@ def output_s8(acc, m0, shift, offset, lo: int = -128, hi: int = 127) -> np.ndarr
     limits (a saturated accumulator with m0 close to 2^31) plus the offset must saturate, not wrap."""
     y = requantize(acc, m0, shift).astype(np.int64) + np.asarray(offset, np.int64)
     return np.clip(y, lo, hi).astype(np.int8)
+
+
+INV_SQRT_SEED = (1252698795, 715827883)  # round(7/3 * 2^29), round(4/3 * 2^29)
+
+
+def inverse_sqrt(t) -> tuple[np.ndarray, np.ndarray]:
+    """(y, e) with 1 / sqrt(t) ~= y * 2^-e, y in [2^29, 2^30], for integers 1 <= t < 2^62, exactly
+    as nn_inv_sqrt in runtime_c/include/nn_norm.h computes them: t = u * 4^j with u in
+    [2^28, 2^30) (right shifts truncate), the chord seed y0 = 7/3 - 4/3 u in Q29, four Newton
+    steps y <- y (3 - u y^2) / 2 with floor shifts, e = 44 + j. Relative error below 2^-27."""
+    u = np.array(t, dtype=np.int64, copy=True)
+    if np.any(u < 1) or np.any(u >= 2**62):
+        raise ValueError("inverse_sqrt takes integers in [1, 2^62)")
+    j = np.zeros_like(u)
+    while np.any(u >= 1 << 30):
+        big = u >= 1 << 30
+        u = np.where(big, u >> 2, u)
+        j += big
+    while np.any(u < 1 << 28):
+        small = u < 1 << 28
+        u = np.where(small, u << 2, u)
+        j -= small
+    y = INV_SQRT_SEED[0] - ((u * INV_SQRT_SEED[1]) >> 30)
+    for _ in range(4):
+        y2 = (y * y) >> 29
+        y = (y * ((3 << 29) - ((u * y2) >> 30))) >> 30
+    return y.astype(np.int32), (44 + j).astype(np.int32)

@@ -7,6 +7,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     eltwise,
     gemm,
     movement,
+    norm,
     pool,
     quantize,
     reduce,

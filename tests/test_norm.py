@@ -1,0 +1,158 @@
+"""LayerNormalization and InstanceNormalization in float32 and int8, and the fixed-point inverse
+square root of their int8 rule against its C twin."""
+
+import numpy as np
+import pytest
+from cffi import FFI
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
+
+from codegen import fixedpoint as fp
+from codegen.build import HostModel, compile_shared
+from codegen.compiler import compile_model, quantize_inputs
+from codegen.errors import CompileError
+from codegen.paths import RUNTIME_DIR
+from codegen.reference import run_int8
+from conftest import check_float_model, make_model, random_feeds
+
+MIN_SQNR_DB = 30.0
+
+
+def sqnr_db(reference: np.ndarray, approx: np.ndarray) -> float:
+    reference = np.asarray(reference, np.float64)
+    noise = np.sum((reference - np.asarray(approx, np.float64)) ** 2)
+    return float(10 * np.log10(np.sum(reference**2) / max(noise, 1e-30)))
+
+
+def check_int8_sqnr(model, feeds: list[dict], min_db: float = MIN_SQNR_DB, oracle=None):
+    """int8: C == NumPy int8 reference exactly on every sample, and the dequantized outputs of all
+    samples together at least `min_db` SQNR against the float model. Returns (compiled, SQNR)."""
+    compiled = compile_model(model, "net", mode="int8", calib=feeds)
+    graph = compiled.graph
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    evaluator = oracle or ReferenceEvaluator(model)
+    got, want = [], []
+    for f in feeds:
+        q = quantize_inputs(graph, f)
+        c_out = host.run([q[n] for n in graph.inputs])
+        ref = run_int8(graph, q)
+        expected = evaluator.run(None, f)
+        for c, name, e in zip(c_out, graph.outputs, expected):
+            np.testing.assert_array_equal(c, ref[name], err_msg=f"C differs from the int8 reference on '{name}'")
+            got.append(graph.tensors[name].quant.dequantize(c).reshape(-1))
+            want.append(np.asarray(e, np.float64).reshape(-1))
+    db = sqnr_db(np.concatenate(want), np.concatenate(got))
+    assert db >= min_db, f"int8 SQNR {db:.1f} dB is below {min_db} dB"
+    return compiled, db
+
+
+# ---- the inverse square root ----------------------------------------------------------
+
+TWIN_C = r"""
+#include "nn_norm.h"
+void twin_inv_sqrt(const int64_t *t, int32_t *y, int32_t *e, int32_t n)
+{ int32_t i; for (i = 0; i < n; ++i) y[i] = nn_inv_sqrt(t[i], &e[i]); }
+"""
+
+
+def test_inverse_sqrt_twins_and_precision(rng):
+    ffi = FFI()
+    ffi.cdef("void twin_inv_sqrt(const int64_t *, int32_t *, int32_t *, int32_t);")
+    lib = ffi.dlopen(str(compile_shared({"twin.c": TWIN_C,
+                                          "nn_norm.h": (RUNTIME_DIR / "include" / "nn_norm.h").read_text()})))
+    edges = [1, 2, 3, 4, 5, 2**28 - 1, 2**28, 2**30 - 1, 2**30, 2**31, 2**62 - 1]
+    powers = np.concatenate([4 ** np.arange(31, dtype=np.int64), 4 ** np.arange(1, 31, dtype=np.int64) - 1,
+                             2 * 4 ** np.arange(30, dtype=np.int64)])
+    t = np.concatenate([np.array(edges, np.int64), powers, np.arange(1, 5000, dtype=np.int64),
+                        rng.integers(1, 2**62, 100_000, dtype=np.int64),
+                        rng.integers(1, 2**34, 100_000, dtype=np.int64)])
+    y_c, e_c = np.empty(t.size, np.int32), np.empty(t.size, np.int32)
+    lib.twin_inv_sqrt(ffi.cast("int64_t *", ffi.from_buffer(t)), ffi.cast("int32_t *", ffi.from_buffer(y_c)),
+                      ffi.cast("int32_t *", ffi.from_buffer(e_c)), t.size)
+    y, e = fp.inverse_sqrt(t)
+    np.testing.assert_array_equal(y_c, y)
+    np.testing.assert_array_equal(e_c, e)
+    assert y.min() >= 2**29 and y.max() <= 2**30
+    rel = np.abs(y * np.exp2(-e.astype(np.float64)) * np.sqrt(t.astype(np.float64)) - 1)
+    assert rel.max() < 2.0**-27
+
+
+# ---- LayerNormalization -----------------------------------------------------------------
+
+LAYERNORM_CASES = [  # (shape, axis, scale shape (None: the normalised shape), with B)
+    ((2, 5, 16), -1, None, True),  # a transformer's tokens
+    ((1, 7, 32), 2, None, False),  # no B
+    ((2, 3, 4, 5), 1, None, True),  # several normalised axes
+    ((3, 4, 6), -2, (1, 6), True),  # a broadcast scale
+    ((4, 24), 0, None, True),  # everything in one group
+    ((2, 1, 3), -1, None, True),  # groups of three
+]
+
+
+def layernorm_model(rng, shape, axis, scale_shape, with_b, epsilon=None, opset=17):
+    inner = shape[axis % len(shape):]
+    inits = {"S": (1.0 + 0.5 * rng.standard_normal(scale_shape or inner)).astype(np.float32)}
+    inputs = ["X", "S"]
+    if with_b:
+        inits["B"] = (0.3 * rng.standard_normal(inner)).astype(np.float32)
+        inputs.append("B")
+    attrs = {"axis": axis} if axis != -1 else {}
+    if epsilon is not None:
+        attrs["epsilon"] = epsilon
+    return make_model([helper.make_node("LayerNormalization", inputs, ["Y"], **attrs)], [("X", shape)],
+                      [("Y", shape)], inits, opset=opset)
+
+
+@pytest.mark.parametrize("shape,axis,scale_shape,with_b", LAYERNORM_CASES)
+def test_layernorm_float(rng, shape, axis, scale_shape, with_b):
+    model = layernorm_model(rng, shape, axis, scale_shape, with_b)
+    compiled = check_float_model(model, random_feeds(rng, {"X": shape})[0])
+    assert compiled.report["layers"][0]["kernels"] == ["nn_norm_f32"]
+
+
+@pytest.mark.parametrize("shape,axis,scale_shape,with_b", LAYERNORM_CASES)
+def test_layernorm_int8(rng, shape, axis, scale_shape, with_b):
+    model = layernorm_model(rng, shape, axis, scale_shape, with_b)
+    compiled, _ = check_int8_sqnr(model, random_feeds(rng, {"X": shape}))
+    assert compiled.report["layers"][0]["kernels"] == ["nn_norm_s8"]
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 1e-12, 0.5, 4.0])
+def test_layernorm_epsilon_and_constant_rows(rng, epsilon):
+    """Constant groups (variance 0: only epsilon remains) and epsilons from none to dominant."""
+    shape = (3, 8)
+    model = layernorm_model(rng, shape, -1, None, True, epsilon=epsilon)
+    feeds = random_feeds(rng, {"X": shape})
+    if epsilon > 0:  # without epsilon a constant group is 0 / 0
+        feeds[0]["X"][1] = 0.75
+    check_float_model(model, feeds[0])
+    compiled = compile_model(model, "net", mode="int8", calib=feeds)
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    for f in feeds:
+        q = quantize_inputs(compiled.graph, f)
+        np.testing.assert_array_equal(host.run([q["X"]])[0], run_int8(compiled.graph, q)["Y"])
+
+
+def test_layernorm_int8_extremes(rng):
+    """Inputs at -128 and 127 in wide groups: the sums and the accumulator at their largest."""
+    shape = (2, 4096)
+    model = layernorm_model(rng, shape, -1, None, True)
+    feeds = [{"X": np.where(rng.random(shape) < 0.5, -30.0, 30.0).astype(np.float32)},
+             {"X": rng.uniform(-30, 30, shape).astype(np.float32)}]
+    feeds[0]["X"][1, :] = np.float32(-30.0)
+    feeds[0]["X"][1, 7] = np.float32(30.0)  # one outlier: |z| close to sqrt(n)
+    check_int8_sqnr(model, feeds, min_db=-np.inf)  # bit-exactness is the point (the outlier sets the scale)
+
+
+@pytest.mark.parametrize("attrs,inputs,outputs,message", [
+    ({"stash_type": 10}, ["X", "S"], ["Y"], "stash_type 10"),
+    ({}, ["X", "S"], ["Y", "M"], "Mean and InvStdDev outputs"),
+    ({}, ["X", "T"], ["Y"], "Scale must be a constant"),
+    ({"axis": 3}, ["X", "S"], ["Y"], "axis 3 out of range"),
+])
+def test_layernorm_rejections(attrs, inputs, outputs, message):
+    node = helper.make_node("LayerNormalization", inputs, outputs, name="ln", **attrs)
+    model = make_model([node], [("X", (2, 3, 4)), ("T", (4,))], [(o, None) for o in outputs],
+                       {"S": np.ones(4, np.float32)}, opset=17)
+    with pytest.raises(CompileError, match=f"LayerNormalization node 'ln': .*{message}"):
+        compile_model(model)
