@@ -1,4 +1,6 @@
-"""Gemm and MatMul with one constant operand: a fully connected layer.
+"""Gemm and MatMul with one constant operand: a fully connected layer. Nodes that nn_fc cannot
+take (two run-time operands, a constant operand with batch dimensions) are products of two
+operands: ops/matmul.py.
 
 Both lower to nn_fc_f32, which computes out[r, n] = bias[n] + sum_k in[r, k] * W[n, k]
 with strides on `in` and `out`. With the constant on the right (x @ B) the rows are the
@@ -29,6 +31,7 @@ from codegen.ops.base import (
     shape_of,
     sparse_tables,
 )
+from codegen.ops.matmul import BatchedMatMul
 from codegen.qparams import (floor_for_bias, fold_input_offset, multipliers, quantize_bias, quantize_weights,
                               weight_scales)
 
@@ -130,6 +133,21 @@ def _matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
+BATCHED = BatchedMatMul()
+
+
+def runs_batched(node: Node, graph: Graph) -> bool:
+    """Whether nn_fc cannot take the node (its layout refuses it): matmul.py computes it then.
+    Two constant operands stay here, refused (the frontend folds such a product)."""
+    if all(graph.const(name) is not None for name in node.inputs[:2]):
+        return False
+    try:
+        _gemm_layout(node, graph) if node.op_type == "Gemm" else _matmul_layout(node, graph)
+    except Unsupported:
+        return True
+    return False
+
+
 @register("Gemm", "MatMul")
 class FullyConnected(Op):
     fuses_activation = True
@@ -140,6 +158,8 @@ class FullyConnected(Op):
         return _matmul_layout(node, graph)
 
     def check(self, node: Node, graph: Graph) -> None:
+        if runs_batched(node, graph):
+            return BATCHED.check(node, graph)
         self.layout(node, graph)
 
     def infer_shapes(self, node, graph):
@@ -170,6 +190,8 @@ class FullyConnected(Op):
 
     def reference_in_kernel_order(self, node, graph, inputs):
         """As nn_fc_f32 sums, from the same tables: the bias, then feature by feature."""
+        if runs_batched(node, graph):
+            return BATCHED.reference_in_kernel_order(node, graph, inputs)
         fc = self.layout(node, graph)
         flat = np.asarray(inputs[graph.const(node.inputs[0]) is not None], np.float32).reshape(-1)
         r = np.arange(fc.rows)[:, None]
@@ -186,10 +208,14 @@ class FullyConnected(Op):
         return [apply_activation(node, out.reshape(shape_of(graph, node.outputs[0])))]
 
     def macs(self, node, graph):
+        if runs_batched(node, graph):
+            return BATCHED.macs(node, graph)
         fc = self.layout(node, graph)
         return fc.rows * fc.in_features * fc.out_features
 
     def params_count(self, node, graph):
+        if runs_batched(node, graph):
+            return BATCHED.params_count(node, graph)
         fc = self.layout(node, graph)
         return fc.weight.size + (0 if fc.bias is None else fc.bias.size)
 
@@ -208,6 +234,8 @@ class FullyConnected(Op):
         }
 
     def quantize(self, node, graph):
+        if runs_batched(node, graph):
+            return BATCHED.quantize(node, graph)
         fc = self.layout(node, graph)
         x, y = qparams(graph, self._activation_input(node, graph)), qparams(graph, node.outputs[0])
         wq, w_scales = quantize_weights(fc.weight, axis=0,
@@ -219,9 +247,13 @@ class FullyConnected(Op):
                 "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
 
     def sparse_layer(self, node, graph):
+        if runs_batched(node, graph):
+            return None
         return "fc", node.attrs["q"]["weight"], self._strides(self.layout(node, graph))
 
     def reference_s8(self, node, graph, inputs):
+        if runs_batched(node, graph):
+            return BATCHED.reference_s8(node, graph, inputs)
         fc, q = self.layout(node, graph), node.attrs["q"]
         flat = inputs[graph.const(node.inputs[0]) is not None].reshape(-1).astype(np.int64)
         r = np.arange(fc.rows)[:, None]
@@ -235,6 +267,8 @@ class FullyConnected(Op):
         return [out.reshape(shape_of(graph, node.outputs[0]))]
 
     def kernels(self, node, graph):
+        if runs_batched(node, graph):
+            return BATCHED.kernels(node, graph)
         fc = self.layout(node, graph)
         act = self._activation_input(node, graph)
         if is_int8(graph, node):

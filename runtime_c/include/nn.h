@@ -21,6 +21,7 @@
 
 #include "nn_index.h"
 #include "nn_fc.h"
+#include "nn_matmul.h"
 #include "nn_conv.h"
 #include "nn_pool.h"
 #include "nn_eltwise.h"
