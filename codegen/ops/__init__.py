@@ -2,12 +2,15 @@
 
 from codegen.ops import (  # noqa: F401  (imported for registration)
     activation,
+    cast,
     conv,
     deconv,
     eltwise,
     gemm,
+    indexing,
     movement,
     norm,
+    parametric,
     pool,
     quantize,
     reduce,

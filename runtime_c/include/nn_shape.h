@@ -90,4 +90,50 @@ typedef struct {
 
 void nn_pad(const nn_pad_params *p, const void *in, void *out);
 
+/*
+ * A strided view copied out dense: Slice, Split, Expand, Tile, DepthToSpace and SpaceToDepth
+ * are each one such view of their input. out has shape `shape` (padded in front with 1s to
+ * NN_VIEW_DIMS) and out element (i0..i11) = in[offset + sum_d i_d * strides[d]], in elements.
+ * A stride may be negative (a Slice with a negative step) or 0 (a broadcast or repeated
+ * axis); every element the view names lies inside `in`. The compiler drops size-1
+ * dimensions and merges dimensions that stay neighbours, so a contiguous run is one memcpy.
+ * NN_VIEW_DIMS is twice NN_MAX_DIMS: a Tile is the view (repeat, dim) per input dimension.
+ *   size: number of elements (product of shape); nothing is done when it is 0.
+ *   elem_size: bytes per element (1 and 4 have fast paths, any other works too).
+ *   offset: the element of `in` that out[0] copies, >= 0.
+ * `in` and `out` must not overlap.
+ */
+#define NN_VIEW_DIMS (2 * NN_MAX_DIMS)
+
+typedef struct {
+    int32_t size;
+    int32_t elem_size;
+    int32_t offset;
+    int32_t shape[NN_VIEW_DIMS];
+    int32_t strides[NN_VIEW_DIMS];
+} nn_strided_copy_params;
+
+void nn_strided_copy(const nn_strided_copy_params *p, const void *in, void *out);
+
+/*
+ * Gather along one axis: data viewed as [outer, rows, row_bytes] bytes, indices as `count`
+ * int32 values, out as [outer, count, row_bytes]; out row (o, j) = data row (o, indices[j]).
+ * An index in [-rows, -1] counts from the end (ONNX). An index outside [-rows, rows) is
+ * clamped to the nearest row: below -rows reads row 0, at or above rows reads row rows - 1;
+ * so the kernel never reads outside `data` whatever the indices hold (run-time token ids).
+ *   outer: product of the data dimensions before the axis, >= 1.
+ *   rows: the axis length, >= 1.
+ *   row_bytes: product of the dimensions after the axis times the element size.
+ *   count: number of indices (product of the indices' shape).
+ * `data` and `out` must not overlap; `indices` may be a constant table or a run-time tensor.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t rows;
+    int32_t row_bytes;
+    int32_t count;
+} nn_gather_params;
+
+void nn_gather(const nn_gather_params *p, const void *data, const int32_t *indices, void *out);
+
 #endif /* NN_SHAPE_H */
