@@ -2,7 +2,6 @@
 
 from codegen.ops import (  # noqa: F401  (imported for registration)
     activation,
-    cast,
     conv,
     deconv,
     eltwise,
@@ -10,7 +9,6 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     indexing,
     movement,
     norm,
-    parametric,
     pool,
     quantize,
     reduce,
