@@ -61,3 +61,113 @@ def test_repeated_input_and_in_place(rng, mode, op):
     nodes = [helper.make_node("Relu", ["X"], ["R"]), helper.make_node(op, ["R", "Z", "R", "R"], ["Y"])]
     model = make_model(nodes, [("X", (2, 8)), ("Z", (2, 8))], [("Y", None)], opset=13)
     check_op(model, {"X": (2, 8), "Z": (2, 8)}, mode, rng, 2.5)
+
+
+PRELU_CASES = [  # (input shape, slope shape): per channel as torch writes it, scalar, trailing, full
+    ((1, 4, 5, 5), (4, 1, 1)),
+    ((2, 6), (1,)),
+    ((2, 3, 7), (7,)),
+    ((1, 3, 2, 4), (1, 3, 2, 4)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shapes", PRELU_CASES, ids=lambda s: f"{list(s[0])}x{list(s[1])}")
+def test_prelu(rng, mode, shapes):
+    x_shape, s_shape = shapes
+    # slopes of different magnitudes and signs, one of them zero where there are several
+    slope = (rng.choice([0.01, 0.05, 0.25, 1.5], s_shape) * rng.choice([-1, 1], s_shape)).astype(np.float32)
+    if slope.size > 1:
+        slope.reshape(-1)[0] = 0.0
+    model = make_model([helper.make_node("PRelu", ["X", "S"], ["Y"])], [("X", x_shape)], [("Y", None)], {"S": slope},
+                       opset=16)
+    compiled = check_op(model, {"X": x_shape}, mode, rng, 0.5, in_steps=0.5 * max(1.0, float(np.abs(slope).max())))
+    if mode == "int8":
+        q = compiled.graph.nodes[0].attrs["q"]
+        assert set(np.abs(q["slope"].reshape(-1)[slope.reshape(-1) != 0]).tolist()) == {127}  # a scale per element
+
+
+def test_prelu_int8_slopes_are_exact_per_element(rng):
+    """Each slope's multiplier carries its magnitude: a slope 0.01 beside 0.3 is as exact as 0.3 itself."""
+    from conftest import check_int8_model
+
+    slope = np.array([0.01, 0.3, -0.02], np.float32).reshape(3, 1)
+    model = make_model([helper.make_node("PRelu", ["X", "S"], ["Y"])], [("X", (1, 3, 40))], [("Y", None)],
+                       {"S": slope})
+    x = np.tile(np.linspace(-100, 1, 40, dtype=np.float32), (1, 3, 1))
+    compiled = check_int8_model(model, [{"X": x}], 0.5, in_steps=0.5)
+    q = compiled.graph.nodes[0].attrs["q"]
+    x_scale = compiled.graph.tensors["X"].quant.scale
+    y_scale = compiled.graph.tensors["Y"].quant.scale
+    real = q["neg_multiplier"].astype(np.float64) * 2.0 ** (q["neg_shift"].astype(np.float64) - 31) * q["slope"]
+    np.testing.assert_allclose(real * y_scale / x_scale, slope, rtol=1e-6)
+
+
+def test_prelu_runtime_slope_is_rejected():
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    model = make_model([helper.make_node("PRelu", ["X", "S"], ["Y"], name="p")], [("X", (1, 3, 4)), ("S", (3, 1))],
+                       [("Y", (1, 3, 4))])
+    with pytest.raises(CompileError, match="PRelu node 'p': the slope must be a constant"):
+        compile_model(model)
+
+
+POW_CASES = [  # (exponent, input range): the special cases, a general one, negative bases to integer powers
+    (2.0, (-3.0, 3.0)), (0.5, (0.25, 4.0)), (1.0, (-2.0, 2.0)), (-1.0, (0.5, 3.0)), (3.0, (-2.0, 2.0)),
+    (1.7, (0.0, 3.0)), (-2.0, (-3.0, -0.5)), (0.0, (-1.0, 1.0)),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("exponent,domain", POW_CASES, ids=[str(e) for e, _ in POW_CASES])
+def test_pow(rng, mode, exponent, domain):
+    from conftest import check_float_model, check_int8_model
+
+    shape = (2, 3, 7)
+    e = np.array(exponent, np.float32) if exponent != 1.7 else np.array([exponent], np.float32)
+    model = make_model([helper.make_node("Pow", ["X", "E"], ["Y"])], [("X", shape)], [("Y", None)], {"E": e},
+                       opset=15)
+    feeds = [{"X": rng.uniform(*domain, shape).astype(np.float32)} for _ in range(4)]
+    if mode == "float32":
+        compiled = check_float_model(model, feeds[0], rel=1e-6)
+        assert compiled.report["layers"][0]["kernels"] == ["nn_pow_f32"]
+    else:
+        grid = np.linspace(*domain, 1001)
+        grid = grid[grid != 0]
+        slope = float(np.max(np.abs(exponent * np.power(np.abs(grid), exponent - 1))))  # the steepest |f'|
+        check_int8_model(model, feeds, 0.5, in_steps=0.5 * slope)
+
+
+def test_pow_integer_exponent_tensor(rng):
+    """Pow-12 and later take an int64 exponent."""
+    from conftest import check_float_model
+
+    model = make_model([helper.make_node("Pow", ["X", "E"], ["Y"])], [("X", (3, 5))], [("Y", None)],
+                       {"E": np.array(2, np.int64)}, opset=15)
+    check_float_model(model, {"X": rng.standard_normal((3, 5)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("exponent,why", [(np.array([2.0, 3.0], np.float32), "the exponent must be a scalar"),
+                                          (None, "the exponent must be a constant")])
+def test_pow_unsupported_exponent(exponent, why):
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    inputs = [("X", (2, 2))] + ([("E", (2,))] if exponent is None else [])
+    inits = {} if exponent is None else {"E": exponent}
+    model = make_model([helper.make_node("Pow", ["X", "E"], ["Y"], name="p")], inputs, [("Y", (2, 2))], inits)
+    with pytest.raises(CompileError, match=f"Pow node 'p': {why}") as info:
+        compile_model(model)
+    assert "\n" not in str(info.value)
+
+
+def test_pow_int8_fractional_power_of_negative_levels_is_refused():
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    model = make_model([helper.make_node("Pow", ["X", "E"], ["Y"], name="p")], [("X", (1, 8))], [("Y", None)],
+                       {"E": np.array(0.5, np.float32)})
+    x = np.linspace(-1, 2, 8, dtype=np.float32).reshape(1, 8)
+    with pytest.raises(CompileError, match="Pow node 'p'"):
+        compile_model(model, "net", mode="int8", calib=[{"X": np.abs(x)}, {"X": x}])

@@ -9,6 +9,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     indexing,
     movement,
     norm,
+    parametric,
     pool,
     quantize,
     reduce,

@@ -107,4 +107,17 @@ typedef struct {
 
 void nn_lut_s8(const nn_lut_s8_params *p, const int8_t *in, const int8_t *table, int8_t *out);
 
+/*
+ * Pow with a constant exponent: y = powf(x, exponent) (mode 0), or the exact special cases
+ * x * x (mode 1, exponent 2), sqrtf(x) (mode 2, exponent 0.5), x (mode 3, exponent 1),
+ * 1 / x (mode 4, exponent -1), x * x * x (mode 5, exponent 3).
+ */
+typedef struct {
+    int32_t size;
+    int32_t mode;
+    float exponent;
+} nn_pow_f32_params;
+
+void nn_pow_f32(const nn_pow_f32_params *p, const float *in, float *out);
+
 #endif /* NN_ACTIVATION_H */

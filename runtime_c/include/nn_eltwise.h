@@ -1,4 +1,4 @@
-/* Elementwise ops with NumPy broadcasting: Add, Sub, Mul, Div, Max, Min, Sum, Mean. Included by nn.h. */
+/* Elementwise ops with NumPy broadcasting: Add, Sub, Mul, Div, Max, Min, Sum, Mean, PRelu. Included by nn.h. */
 #ifndef NN_ELTWISE_H
 #define NN_ELTWISE_H
 
@@ -152,5 +152,39 @@ typedef struct {
 } nn_sum_out_s8_params;
 
 void nn_sum_out_s8(const nn_sum_out_s8_params *p, const int32_t *acc, int8_t *out);
+
+/*
+ * PRelu, float32: out[i] = x[i] > 0 ? x[i] : x[i] * slope[.], the constant slope read through
+ * view.b_strides (ONNX's unidirectional broadcasting: x has the output's shape, a_strides are
+ * its dense ones). `out` may equal `x`.
+ */
+typedef struct {
+    nn_broadcast view;
+} nn_prelu_f32_params;
+
+void nn_prelu_f32(const nn_prelu_f32_params *p, const float *x, const float *slope, float *out);
+
+/*
+ * PRelu, int8: with d = x + in_offset (the input minus its zero point) and e the slope
+ * element of this position (view.b_strides),
+ *   y = d > 0 ? nn_requantize(d, pos_multiplier, pos_shift)
+ *             : nn_requantize(d * slope[e], neg_multiplier[e], neg_shift[e])
+ *   out = clamp(y + out_offset, act_min, act_max)
+ * pos_multiplier is input scale / output scale; each slope element is symmetric int8 with a
+ * scale of its own, and neg_multiplier[e] is input scale * slope scale[e] / output scale.
+ * |d * slope[e]| <= 255 * 127. `out` may equal `x`.
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t in_offset;
+    int32_t pos_multiplier;
+    int32_t pos_shift;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_prelu_s8_params;
+
+void nn_prelu_s8(const nn_prelu_s8_params *p, const int8_t *x, const int8_t *slope, const int32_t *neg_multiplier,
+                 const int32_t *neg_shift, int8_t *out);
 
 #endif /* NN_ELTWISE_H */
