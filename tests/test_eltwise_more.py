@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from onnx import helper
 
+from codegen.reference import run_int8
 from conftest import MODES, check_op, make_model, onnxruntime_oracle
 
 # int8 bound in output steps: every input's rounding, rescaled, plus the output's own
@@ -171,3 +172,60 @@ def test_pow_int8_fractional_power_of_negative_levels_is_refused():
     x = np.linspace(-1, 2, 8, dtype=np.float32).reshape(1, 8)
     with pytest.raises(CompileError, match="Pow node 'p'"):
         compile_model(model, "net", mode="int8", calib=[{"X": np.abs(x)}, {"X": x}])
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_int8_kernels_on_cortex_m(target):
+    """Every new int8 kernel (Max, Min, the two Sum rules, PRelu, Pow's table) in one firmware:
+    the emulated core gives the host's bytes."""
+    from codegen import cross
+    from codegen.build import HostModel
+    from codegen.compiler import compile_model, quantize_inputs
+    from conftest import random_feeds
+    from test_targets import need
+
+    need(target)
+    rng = np.random.default_rng(13)
+    N = helper.make_node
+    nodes = [N("PRelu", ["X", "S"], ["P"]), N("Max", ["P", "Z", "K"], ["M"]), N("Min", ["M", "X"], ["L"]),
+             N("Sum", ["L", "Z", "P"], ["T"]), N("Mean", ["T", "X"], ["A"]), N("Pow", ["A", "E"], ["Q"]),
+             N("Sum", ["Q", "K"], ["Y"])]
+    inits = {"S": np.array([0.02, -0.3, 0.5, 0.0], np.float32).reshape(4, 1, 1),
+             "K": rng.standard_normal(5).astype(np.float32), "E": np.array(2.0, np.float32)}
+    shapes = {"X": (1, 4, 3, 5), "Z": (1, 4, 3, 5)}
+    model = make_model(nodes, list(shapes.items()), [("Y", None)], inits, opset=13)
+    feeds = random_feeds(rng, shapes, count=4)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
+    kernels = {k for layer in compiled.report["layers"] for k in layer["kernels"]}
+    assert kernels == {"nn_prelu_s8", "nn_max_s8", "nn_min_s8", "nn_sum_acc_s8", "nn_sum_out_s8", "nn_add_s8",
+                       "nn_lut_s8"}
+    q = [quantize_inputs(compiled.graph, f) for f in feeds]
+    host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
+    want = [host.run([s[n] for n in compiled.graph.inputs]) for s in q]
+    np.testing.assert_array_equal(want[0][0], run_int8(compiled.graph, q[0])["Y"])
+    got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
+    for g, h in zip(got, want):
+        for a, b in zip(g, h):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_float_kernels_on_cortex_m4():
+    """The float kernels (Max, Min, PRelu, Pow through newlib's powf and sqrtf, Mean's division)
+    link and agree on the emulated core."""
+    from codegen.compiler import compile_model
+    from codegen.verify import verify
+    from conftest import random_feeds
+    from test_targets import need
+
+    need("cortex-m4")
+    N = helper.make_node
+    nodes = [N("PRelu", ["X", "S"], ["P"]), N("Max", ["P", "Z"], ["M"]), N("Min", ["M", "X", "Z"], ["L"]),
+             N("Abs", ["L"], ["B"]), N("Pow", ["B", "E"], ["Q"]), N("Pow", ["Q", "H"], ["R"]),
+             N("Mean", ["R", "Z", "X"], ["Y"])]
+    inits = {"S": np.array([0.1, -0.3, 0.5], np.float32).reshape(3, 1), "E": np.array(1.7, np.float32),
+             "H": np.array(0.5, np.float32)}
+    shapes = {"X": (2, 3, 4), "Z": (2, 3, 4)}
+    compiled = compile_model(make_model(nodes, list(shapes.items()), [("Y", None)], inits, opset=13), "net")
+    feeds = random_feeds(np.random.default_rng(5), shapes, count=3)
+    result = verify(compiled, feeds, target="cortex-m4")
+    assert result["target_equal"] and result["bit_exact"]
