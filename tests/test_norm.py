@@ -156,3 +156,61 @@ def test_layernorm_rejections(attrs, inputs, outputs, message):
                        {"S": np.ones(4, np.float32)}, opset=17)
     with pytest.raises(CompileError, match=f"LayerNormalization node 'ln': .*{message}"):
         compile_model(model)
+
+
+# ---- InstanceNormalization --------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+@pytest.mark.parametrize("shape", [(1, 3, 5, 5), (2, 4, 7), (1, 2, 3, 2, 2)])
+def test_instancenorm(rng, mode, shape):
+    channels = shape[1]
+    inits = {"S": (1.0 + 0.5 * rng.standard_normal(channels)).astype(np.float32),
+             "B": (0.3 * rng.standard_normal(channels)).astype(np.float32)}
+    model = make_model([helper.make_node("InstanceNormalization", ["X", "S", "B"], ["Y"], epsilon=1e-3)],
+                       [("X", shape)], [("Y", shape)], inits, opset=13)
+    feeds = random_feeds(rng, {"X": shape})
+    if mode == "float32":
+        compiled = check_float_model(model, feeds[0])
+    else:
+        compiled, _ = check_int8_sqnr(model, feeds)
+    assert compiled.report["layers"][0]["kernels"] == ["nn_norm_f32" if mode == "float32" else "nn_norm_s8"]
+
+
+def test_instancenorm_rejections():
+    node = helper.make_node("InstanceNormalization", ["X", "S", "B"], ["Y"], name="in")
+    model = make_model([node], [("X", (2, 3))], [("Y", None)],
+                       {"S": np.ones(3, np.float32), "B": np.zeros(3, np.float32)}, opset=13)
+    with pytest.raises(CompileError, match="InstanceNormalization node 'in': input rank 2"):
+        compile_model(model)
+
+
+# ---- the int8 kernels on the emulated Cortex-M ------------------------------------------
+
+def cortex_m_model(rng):
+    """Every int8 kernel of this family in one model (one firmware per target)."""
+    x = [("X", (1, 4, 3, 5))]
+    inits = {"S": (1 + 0.5 * rng.standard_normal(4)).astype(np.float32),
+             "B": (0.3 * rng.standard_normal(4)).astype(np.float32),
+             "G": (1 + 0.5 * rng.standard_normal(5)).astype(np.float32),
+             "C": (0.3 * rng.standard_normal(5)).astype(np.float32)}
+    nodes = [helper.make_node("InstanceNormalization", ["X", "S", "B"], ["I"]),
+             helper.make_node("LayerNormalization", ["I", "G", "C"], ["Y"])]
+    return make_model(nodes, x, [("Y", (1, 4, 3, 5))], inits, opset=17), x
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_int8_kernels_on_cortex_m(target):
+    from codegen import cross
+    from test_targets import need
+
+    need(target)
+    rng = np.random.default_rng(13)
+    model, inputs = cortex_m_model(rng)
+    feeds = random_feeds(rng, dict(inputs), count=4)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
+    q = [quantize_inputs(compiled.graph, f) for f in feeds]
+    got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
+    for g, s in zip(got, q):
+        ref = run_int8(compiled.graph, s)
+        for a, name in zip(g, compiled.graph.outputs):
+            np.testing.assert_array_equal(a, ref[name])

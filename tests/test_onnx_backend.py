@@ -29,7 +29,8 @@ SPINE_OPS = set(
     """Conv Gemm MatMul Add Sub Mul Div Relu LeakyRelu Clip Sigmoid Tanh HardSigmoid HardSwish Softmax MaxPool
     AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax ReduceSum Flatten Reshape Squeeze Unsqueeze
     Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
-    Gelu Mish""".split()
+    Gelu Mish LayerNormalization InstanceNormalization
+    Slice Split Gather Expand Tile DepthToSpace SpaceToDepth""".split()
 )
 DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 
