@@ -229,3 +229,30 @@ def test_float_kernels_on_cortex_m4():
     feeds = random_feeds(np.random.default_rng(5), shapes, count=3)
     result = verify(compiled, feeds, target="cortex-m4")
     assert result["target_equal"] and result["bit_exact"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("target", ["constant", "input"])
+def test_castlike_to_float32_is_free(rng, mode, target):
+    """CastLike to float32 keeps the bytes: no kernel, no arena, int8 keeps the input's parameters."""
+    nodes = [helper.make_node("Relu", ["X"], ["R"]), helper.make_node("CastLike", ["R", "T"], ["C"]),
+             helper.make_node("Sigmoid", ["C"], ["Y"])]
+    inits = {"T": np.zeros(1, np.float32)} if target == "constant" else {}
+    inputs = [("X", (2, 7))] + ([("T", (1,))] if target == "input" else [])
+    model = make_model(nodes, inputs, [("Y", None)], inits, opset=15)
+    compiled = check_op(model, dict(inputs), mode, rng, 0.5, in_steps=0.125)
+    layer = [entry for entry in compiled.report["layers"] if entry["op"] == "CastLike"][0]
+    assert layer["kernels"] == []
+    if mode == "int8":
+        assert compiled.graph.tensors["C"].quant == compiled.graph.tensors["R"].quant
+
+
+def test_castlike_to_another_type_is_rejected():
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    model = make_model([helper.make_node("CastLike", ["X", "T"], ["Y"], name="c")], [("X", (2, 3))], [("Y", (2, 3))],
+                       {"T": np.zeros(1, np.float16)}, opset=15)
+    with pytest.raises(CompileError, match="CastLike node 'c': a cast to float16 is not supported") as info:
+        compile_model(model)
+    assert "\n" not in str(info.value)
