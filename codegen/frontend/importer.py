@@ -155,6 +155,9 @@ class _Importer:
         op = get_op(op_type)
         if op is None:
             return self._reject(proto, name, "operator not supported")
+        if op.compact_outputs:  # absent optional outputs dropped, the positions of the others kept
+            node.attrs["output_slots"] = [k for k, o in enumerate(node.outputs) if o]
+            node.outputs = [o for o in node.outputs if o]
         for i in present:
             if not self.tensors[i].is_const and self.tensors[i].dtype != "float32":
                 return self._reject(proto, name, f"input '{i}' is {self.tensors[i].dtype}; float32 is supported")
@@ -169,7 +172,7 @@ class _Importer:
         except Unsupported as e:
             return self._reject(proto, name, str(e))
         node.outputs = node.outputs[: len(shapes)]
-        if len(proto.output) > len(shapes) and any(proto.output[len(shapes):]):
+        if any(o and o not in node.outputs for o in proto.output):
             return self._reject(proto, name, "optional outputs are not supported")
         for o, shape in zip(node.outputs, shapes):
             self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), "float32")

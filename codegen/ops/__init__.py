@@ -13,6 +13,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     parametric,
     pool,
     quantize,
+    recurrent,
     reduce,
     reshape,
     softmax,

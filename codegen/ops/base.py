@@ -34,6 +34,12 @@ never inspects a node itself:
       rejects int8 for a family that has none.
    c. `reference_s8(node, graph, inputs)`: the integer semantics in NumPy, bit-exact with
       the int8 kernels that `kernels` returns for a node whose tensors are int8.
+   d. `internal_ranges(node, graph, inputs)`: the float ranges of values the node computes
+      inside itself that its int8 rule needs (a recurrent layer's hidden and cell states):
+      {what: (lo, hi)}. Calibration records them under `internal_range_key(node, what)`,
+      which `choose` then accepts like a tensor name.
+   `compact_outputs`: the importer drops the node's absent optional outputs (empty names)
+   and lists the ONNX position of each output kept in node.attrs["output_slots"].
 """
 
 from __future__ import annotations
@@ -133,6 +139,11 @@ class Op:
     def reference_s8(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
+    compact_outputs = False  # section 8d
+
+    def internal_ranges(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> dict[str, tuple[float, float]]:
+        return {}
+
     def params_count(self, node: Node, graph: Graph) -> int:
         """Weights and biases the node reads (elements of its constant inputs)."""
         return sum(graph.tensors[i].size for i in node.inputs if i and graph.tensors[i].is_const)
@@ -215,7 +226,7 @@ def normalize_axis(axis: int, rank: int, node: Node) -> int:
 
 
 def c_type(dtype: str) -> str:
-    return {"float32": "float", "int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t"}[dtype]
+    return {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t"}[dtype]
 
 
 def float_suffix(graph: Graph, names: Sequence[str]) -> str:
@@ -231,6 +242,12 @@ def float_suffix(graph: Graph, names: Sequence[str]) -> str:
 def is_int8(graph: Graph, node: Node) -> bool:
     """Whether the quantize pass has made this node's tensors int8."""
     return graph.tensors[node.outputs[0]].dtype == "int8"
+
+
+def internal_range_key(node: Node, what: str) -> tuple[str, str, str]:
+    """The calibration key of a value computed inside `node` (section 8d): a tuple, so never a
+    tensor's name; the node's first output names it."""
+    return ("internal", node.outputs[0], what)
 
 
 def qparams(graph: Graph, name: str) -> QParams:

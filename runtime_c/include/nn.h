@@ -27,6 +27,7 @@
 #include "nn_eltwise.h"
 #include "nn_activation.h"
 #include "nn_softmax.h"
+#include "nn_recurrent.h"
 #include "nn_reduce.h"
 #include "nn_norm.h"
 #include "nn_shape.h"
