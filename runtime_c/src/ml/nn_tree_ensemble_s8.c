@@ -1,0 +1,44 @@
+#include "nn.h"
+
+void nn_tree_ensemble_s8(const nn_tree_ensemble_params *p, const int8_t *in, const uint16_t *feature,
+                          const int16_t *threshold, const uint16_t *jump, const int32_t *roots,
+                          const int32_t *leaf_base, const float *leaves, const int16_t *tree_target,
+                          const float *base, float *out)
+{
+    int32_t r, t, k;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = in + r * p->features;
+        float *acc = out + r * p->outputs;
+        for (k = 0; k < p->outputs; ++k) {
+            acc[k] = p->aggregate == 2 ? 3.402823466e38f : p->aggregate == 3 ? -3.402823466e38f : 0.0f;
+        }
+        for (t = 0; t < p->trees; ++t) {
+            int32_t i = roots[t];
+            const float *leaf;
+            while (feature[i] != 0xFFFFu) {
+                uint32_t f = feature[i];
+                int32_t v = x[f & 0x3FFFu];
+                int go = (f & 0x4000u) ? v == threshold[i] : v <= threshold[i];
+                i = go ? i + 1 : i + (int32_t)jump[i];
+            }
+            leaf = leaves + (leaf_base[t] + (int32_t)jump[i]) * p->width;
+            for (k = 0; k < p->width; ++k) {
+                int32_t o = p->width > 1 ? k : (tree_target ? tree_target[t] : 0);
+                float v = leaf[k];
+                if (p->aggregate <= 1) {
+                    acc[o] += v;
+                } else if (p->aggregate == 2) {
+                    acc[o] = v < acc[o] ? v : acc[o];
+                } else {
+                    acc[o] = v > acc[o] ? v : acc[o];
+                }
+            }
+        }
+        for (k = 0; k < p->outputs; ++k) {
+            if (p->aggregate == 1) {
+                acc[k] /= (float)p->trees;
+            }
+            acc[k] += base[k];
+        }
+    }
+}
