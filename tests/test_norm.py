@@ -1,7 +1,10 @@
 """LayerNormalization and InstanceNormalization in float32 and int8, and the fixed-point inverse
 square root of their int8 rule against its C twin."""
 
+from pathlib import Path
+
 import numpy as np
+import onnx
 import pytest
 from cffi import FFI
 from onnx import helper
@@ -13,7 +16,9 @@ from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.paths import RUNTIME_DIR
 from codegen.reference import run_int8
-from conftest import check_float_model, make_model, random_feeds
+from codegen.samples import load_samples
+from codegen.verify import verify
+from conftest import check_float_model, make_model, onnxruntime_oracle, random_feeds
 
 MIN_SQNR_DB = 30.0
 
@@ -214,3 +219,67 @@ def test_int8_kernels_on_cortex_m(target):
         ref = run_int8(compiled.graph, s)
         for a, name in zip(g, compiled.graph.outputs):
             np.testing.assert_array_equal(a, ref[name])
+
+
+# ---- torch's exports end to end ---------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["norm_tokens_opset13", "norm_tokens_opset17", "norm_tokens_dynamo"])
+def test_torch_layernorm_export(name):
+    """Both exporters' LayerNorm (the opset-13 pattern fused) in float32 and int8: float within
+    1e-4 of onnxruntime, int8 bit-exact with the reference and 30 dB from float."""
+    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
+    compiled = compile_model(path)
+    assert [layer["op"] for layer in compiled.report["layers"]].count("LayerNormalization") == 2
+    samples, _ = load_samples(data, compiled.graph)
+    session = onnxruntime_oracle(onnx.load(str(path)))
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    for feeds in samples:
+        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
+        want = np.asarray(session.run(None, feeds)[0], np.float32).reshape(got.shape)
+        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
+    result = verify(compile_model(path, mode="int8", calib=data), samples)
+    assert result["bit_exact"] and result["sqnr_db"] >= MIN_SQNR_DB, result["sqnr_db"]
+
+
+def pattern_model(rng, square="Pow", axes=(-1,), extra_output=None, opset=13, eps=1e-5, affine=True):
+    """torch's classic layer norm chain on a [2, 3, 8] input."""
+    shape = (2, 3, 8)
+    inner = shape[len(shape) - len(axes):]
+    inits = {"two": np.float32(2.0), "eps": np.float32(eps),
+             "g": (1 + 0.3 * rng.standard_normal(inner)).astype(np.float32),
+             "b": (0.2 * rng.standard_normal(inner)).astype(np.float32)}
+    mean_kw = {"axes": list(axes)} if opset < 18 else {}
+    mean_in = [] if opset < 18 else ["axes"]
+    if opset >= 18:
+        inits["axes"] = np.array(axes, np.int64)
+    nodes = [helper.make_node("ReduceMean", ["X", *mean_in], ["m"], **mean_kw),
+             helper.make_node("Sub", ["X", "m"], ["d"]),
+             helper.make_node("Pow", ["d", "two"], ["s"]) if square == "Pow" else
+             helper.make_node("Mul", ["d", "d"], ["s"]),
+             helper.make_node("ReduceMean", ["s", *mean_in], ["v"], **mean_kw),
+             helper.make_node("Add", ["v", "eps"], ["e"]),
+             helper.make_node("Sqrt", ["e"], ["r"]),
+             helper.make_node("Div", ["d", "r"], ["n" if affine else "Y"])]
+    if affine:
+        nodes += [helper.make_node("Mul", ["n", "g"], ["a"]), helper.make_node("Add", ["a", "b"], ["Y"])]
+    outputs = [("Y", shape)] + ([(extra_output, None)] if extra_output else [])
+    return make_model(nodes, [("X", shape)], outputs, inits, opset=opset), shape
+
+
+@pytest.mark.parametrize("square,axes,opset,affine", [("Pow", (-1,), 13, True), ("Mul", (-1,), 13, False),
+                                                      ("Pow", (1, 2), 18, True)])
+def test_layernorm_pattern_is_fused(rng, square, axes, opset, affine):
+    model, shape = pattern_model(rng, square, axes, opset=opset, affine=affine)
+    compiled = check_float_model(model, random_feeds(rng, {"X": shape})[0])
+    assert [layer["op"] for layer in compiled.report["layers"]] == ["LayerNormalization"]
+
+
+@pytest.mark.parametrize("extra_output,axes", [("d", (-1,)), ("v", (-1,)), (None, (1,))])
+def test_layernorm_pattern_left_alone(rng, extra_output, axes):
+    """An intermediate read outside the chain, or axes that are not the last ones: no fusion."""
+    model, shape = pattern_model(rng, axes=axes, extra_output=extra_output)
+    compiled = check_float_model(model, random_feeds(rng, {"X": shape})[0])
+    assert "LayerNormalization" not in [layer["op"] for layer in compiled.report["layers"]]
