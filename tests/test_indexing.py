@@ -127,6 +127,7 @@ def test_depth_to_space(rng, mode):
         ("DepthToSpace", (1, 12, 3, 2), {"blocksize": 2, "mode": "DCR"}, [], 1),
         ("SpaceToDepth", (1, 3, 4, 6), {"blocksize": 2}, [], 1),
         ("SpaceToDepth", (2, 2, 3, 3), {"blocksize": 3}, [], 1)], 13)
+    check_cases(rng, mode, [("SpaceToDepth", (1, 2, 4, 6), {"blocksize": 2, "mode": "CRD"}, [], 1)], 28)
 
 
 @pytest.mark.parametrize("mode", MODES)

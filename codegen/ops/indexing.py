@@ -289,19 +289,19 @@ def _block_view(node, graph) -> tuple[list[int], list[int]]:
     if b < 1:
         raise Unsupported("blocksize must be a positive integer")
     n, c, h, w = shape
+    mode = node.attrs.get("mode", "DCR")  # SpaceToDepth has a mode from opset 28
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in ("DCR", "CRD"):
+        raise Unsupported(f"mode '{mode}' is not supported (DCR and CRD are)")
     if node.op_type == "SpaceToDepth":
         if h % b or w % b:
             raise Unsupported(f"H {h} and W {w} must be multiples of blocksize {b}")
-        return [n, c, h // b, b, w // b, b], [0, 3, 5, 1, 2, 4]
+        return [n, c, h // b, b, w // b, b], [0, 3, 5, 1, 2, 4] if mode == "DCR" else [0, 1, 3, 5, 2, 4]
     if c % (b * b):
         raise Unsupported(f"C {c} is not a multiple of blocksize^2 {b * b}")
-    mode = node.attrs.get("mode", "DCR")
-    mode = mode.decode() if isinstance(mode, bytes) else mode
     if mode == "DCR":
         return [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2]
-    if mode == "CRD":
-        return [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
-    raise Unsupported(f"mode '{mode}' is not supported (DCR and CRD are)")
+    return [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
 
 
 @register("DepthToSpace", "SpaceToDepth")
