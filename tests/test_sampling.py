@@ -92,3 +92,123 @@ def test_conv_transpose_refusals(rng, attrs, message):
     with pytest.raises(CompileError, match=re.escape(message)) as e:
         compile_model(model, "net")
     assert "\n" not in str(e.value) and "ConvTranspose" in str(e.value)
+
+
+def resize_model(op, opset, shape, attrs, scales=None, sizes=None):
+    """Resize (roi empty) or Upsample with constant scales or sizes; Upsample-7 takes its scales as an attribute."""
+    inits, ins = {}, ["X"]
+    if op == "Upsample" and opset < 9:
+        attrs = {**attrs, "scales": [float(s) for s in scales]}
+    elif op == "Upsample" or opset < 11:
+        inits["s"] = np.array(scales, np.float32)
+        ins.append("s")
+    else:  # opset 11 requires roi and scales (empty when unused)
+        if opset == 11:
+            inits.update(r=np.zeros(0, np.float32), s=np.array(scales if scales is not None else [], np.float32))
+        elif scales is not None:
+            inits["s"] = np.array(scales, np.float32)
+        ins += ["r" if opset == 11 else "", "s" if "s" in inits else ""]
+        if sizes is not None:
+            inits["z"] = np.array(sizes, np.int64)
+            ins.append("z")
+    return make_model([helper.make_node(op, ins, ["Y"], **attrs)], [("X", shape)], [("Y", None)], inits, opset=opset)
+
+
+def _n(coord, nearest):
+    return {"mode": "nearest", "coordinate_transformation_mode": coord, "nearest_mode": nearest}
+
+
+def _l(coord):
+    return {"mode": "linear", "coordinate_transformation_mode": coord}
+
+
+# (op, opset, input shape, attributes, scales, sizes, oracle): "ref" is onnx.reference, "ort" onnxruntime
+# where onnx.reference is wrong: it has no tf_half_pixel_for_nn; for align_corners and
+# pytorch_half_pixel it takes the output length as scale * L, unrounded, when scales are given;
+# it has no Resize-10, Upsample only for integer nearest scales, and no negative axes.
+RESIZE_CASES = {
+    "nearest-half_pixel-prefer_floor": ("Resize", 13, (1, 2, 3, 4), _n("half_pixel", "round_prefer_floor"),
+                                        [1, 1, 2, 2], None, "ref"),
+    "nearest-half_pixel-prefer_ceil-sizes": ("Resize", 11, (1, 3, 4, 3), _n("half_pixel", "round_prefer_ceil"),
+                                             None, [1, 3, 7, 5], "ref"),
+    "nearest-asymmetric-floor": ("Resize", 13, (2, 2, 3, 3), _n("asymmetric", "floor"), [1, 1, 2, 3], None, "ref"),
+    "nearest-asymmetric-ceil-down-1d": ("Resize", 19, (1, 2, 9), _n("asymmetric", "ceil"), [1, 1, 0.5], None, "ref"),
+    "nearest-align_corners-sizes": ("Resize", 18, (1, 2, 3, 4), _n("align_corners", "round_prefer_floor"),
+                                    None, [1, 2, 5, 7], "ref"),
+    "nearest-pytorch_half_pixel-prefer_ceil": ("Resize", 13, (1, 2, 5, 4), _n("pytorch_half_pixel",
+                                               "round_prefer_ceil"), None, [1, 2, 3, 9], "ref"),
+    "nearest-pytorch_half_pixel-scales": ("Resize", 13, (1, 2, 4, 3), _n("pytorch_half_pixel", "floor"),
+                                          [1, 1, 1.7, 0.34], None, "ort"),
+    "nearest-tf_half_pixel_for_nn": ("Resize", 13, (1, 2, 4, 4), _n("tf_half_pixel_for_nn", "round_prefer_floor"),
+                                     [1, 1, 1.5, 2], None, "ort"),
+    "nearest-half_pixel_symmetric": ("Resize", 19, (1, 2, 5, 3), _n("half_pixel_symmetric", "floor"),
+                                     [1, 1, 1.5, 2.5], None, "ref"),
+    "nearest-axes": ("Resize", 18, (1, 2, 4, 6), {**_n("half_pixel", "round_prefer_floor"), "axes": [3, 2]},
+                     [0.5, 2], None, "ref"),
+    "nearest-negative-axes": ("Resize", 18, (1, 2, 4, 6), {**_n("half_pixel", "ceil"),
+                              "axes": [-1, -2]}, None, [3, 7], "ort"),
+    "nearest-rank1": ("Resize", 13, (5,), _n("asymmetric", "round_prefer_ceil"), None, [12], "ref"),
+    "nearest-channels": ("Resize", 13, (1, 2, 3, 3), _n("asymmetric", "floor"), [1, 2, 1, 2], None, "ref"),
+    "linear-half_pixel": ("Resize", 13, (1, 2, 3, 4), _l("half_pixel"), [1, 1, 2, 2], None, "ref"),
+    "linear-pytorch_half_pixel-sizes": ("Resize", 13, (1, 3, 4, 5), _l("pytorch_half_pixel"), None, [1, 3, 7, 3],
+                                        "ref"),
+    "linear-align_corners-sizes": ("Resize", 11, (2, 2, 3, 3), _l("align_corners"), None, [2, 2, 8, 5], "ref"),
+    "linear-align_corners-scales": ("Resize", 18, (1, 2, 3, 5), _l("align_corners"), [1, 1, 1.7, 2.5], None, "ort"),
+    "linear-asymmetric": ("Resize", 19, (1, 2, 3, 4), _l("asymmetric"), [1, 1, 1.5, 0.5], None, "ref"),
+    "linear-1d": ("Resize", 13, (1, 3, 6), _l("half_pixel"), [1, 1, 2.5], None, "ref"),
+    "linear-axes-1d": ("Resize", 18, (2, 5), {**_l("pytorch_half_pixel"), "axes": [1]}, None, [8], "ref"),
+    "resize10-nearest-down": ("Resize", 10, (1, 2, 4, 5), {"mode": "nearest"}, [1, 1, 0.75, 0.6], None, "ort"),
+    "resize10-nearest-up": ("Resize", 10, (1, 2, 3, 5), {"mode": "nearest"}, [1, 1, 1.7, 2], None, "ort"),
+    "resize10-linear": ("Resize", 10, (1, 2, 3, 5), {"mode": "linear"}, [1, 1, 2, 0.6], None, "ort"),
+    "upsample9-nearest": ("Upsample", 9, (1, 2, 3, 3), {"mode": "nearest"}, [1, 1, 2, 3], None, "ref"),
+    "upsample9-linear": ("Upsample", 9, (1, 2, 3, 4), {"mode": "linear"}, [1, 1, 2, 1.5], None, "ort"),
+    "upsample7-nearest": ("Upsample", 7, (1, 2, 3, 2), {"mode": "nearest"}, [1, 1, 2.5, 2], None, "ort"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESIZE_CASES))
+def test_resize(rng, case):
+    op, opset, shape, attrs, scales, sizes, oracle = RESIZE_CASES[case]
+    model = resize_model(op, opset, shape, attrs, scales, sizes)
+    oracle = onnxruntime_oracle(model) if oracle == "ort" else None
+    feeds = random_feeds(rng, {"X": shape}, count=4)
+    compiled = check_float_model(model, feeds[0], oracle=oracle)
+    # int8 keeps the input's scale and zero point: nearest copies (the input's own rounding),
+    # linear adds its output rounding and the Q11 weights' (at most a quarter step)
+    linear = attrs["mode"] == "linear"
+    compiled = check_int8_model(model, feeds, 0.75 if linear else 0.0, oracle=oracle, in_steps=0.5)
+    graph = compiled.graph
+    assert graph.tensors["Y"].quant == graph.tensors["X"].quant
+    kernel = "nn_resize_linear_s8" if linear else "nn_resize_nearest"
+    assert compiled.report["layers"][0]["kernels"] == [kernel]
+
+
+@pytest.mark.parametrize("attrs,scales,sizes,message", [
+    ({"mode": "cubic"}, [1, 1, 2, 2], None, "mode 'cubic' is not supported"),
+    ({"mode": "linear", "antialias": 1}, [1, 1, 0.5, 0.5], None, "antialias is not supported"),
+    ({"mode": "nearest", "coordinate_transformation_mode": "tf_crop_and_resize"}, [1, 1, 2, 2], None,
+     "'tf_crop_and_resize' is not supported"),
+    ({"mode": "nearest", "exclude_outside": 1}, [1, 1, 2, 2], None, "exclude_outside is not supported"),
+    ({"mode": "nearest", "keep_aspect_ratio_policy": "not_larger"}, None, [1, 2, 6, 6],
+     "keep_aspect_ratio_policy 'not_larger' is not supported"),
+    ({"mode": "linear"}, [1, 2, 2, 2], None, "linear resize of an axis other than the last two"),
+    ({"mode": "nearest"}, [1, 1, 0.2, 1], None, "output length 0 on axis 2"),
+])
+def test_resize_refusals(attrs, scales, sizes, message):
+    model = resize_model("Resize", 19, (1, 2, 4, 4), attrs, scales, sizes)
+    with pytest.raises(CompileError, match=re.escape(message)) as e:
+        compile_model(model, "net")
+    assert "\n" not in str(e.value) and "Resize" in str(e.value)
+
+
+def test_resize_runtime_scales_refused():
+    model = make_model([helper.make_node("Resize", ["X", "", "S"], ["Y"], mode="nearest")],
+                       [("X", (1, 2, 4, 4)), ("S", (4,))], [("Y", (1, 2, 8, 8))])
+    with pytest.raises(CompileError, match="scales must be a constant"):
+        compile_model(model, "net")
+
+
+def test_resize10_enlarging_and_shrinking_refused():
+    model = resize_model("Resize", 10, (1, 2, 4, 5), {"mode": "nearest"}, [1, 1, 1.5, 0.6])
+    with pytest.raises(CompileError, match="Resize node 'Y' of opset 10 enlarges and shrinks at once"):
+        compile_model(model, "net")

@@ -50,6 +50,7 @@ def _check(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
     if opset > newest:
         raise CompileError(f"{label}: opset {opset} is newer than this onnx knows ({newest})")
     if opset < MIN_OPSET:
+        legacy = {n.output[0] for n in model.graph.node if n.op_type in ("Resize", "Upsample") and n.output}
         try:
             model = onnx.version_converter.convert_version(model, MIN_OPSET)
             onnx.checker.check_model(model)
@@ -58,7 +59,32 @@ def _check(model: onnx.ModelProto, label: str) -> onnx.ModelProto:
                 f"{label}: opset {opset} is not supported ({MIN_OPSET} to {newest} are) and upgrading it "
                 f"failed: {_first_line(e)}"
             ) from None
+        _keep_legacy_resize(model, legacy, label)
     return model
+
+
+def _keep_legacy_resize(model: onnx.ModelProto, outputs: set[str], label: str) -> None:
+    """Resize-10 and Upsample sample at x / scale and (in onnxruntime) round nearest down when
+    enlarging, up when shrinking; the version converter makes them Resize-11 nodes with its
+    half_pixel default. Give those nodes back their coordinates and rounding."""
+    consts = {i.name: i for i in model.graph.initializer}
+    consts.update({n.output[0]: a.t for n in model.graph.node if n.op_type == "Constant"
+                   for a in n.attribute if a.name == "value"})
+    for node in model.graph.node:
+        if node.op_type != "Resize" or not node.output or node.output[0] not in outputs:
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        if "coordinate_transformation_mode" not in attrs:
+            node.attribute.append(onnx.helper.make_attribute("coordinate_transformation_mode", "asymmetric"))
+        scales = consts.get(node.input[2]) if len(node.input) > 2 else None
+        mode = attrs["mode"].s.decode() if "mode" in attrs else "nearest"
+        if mode != "nearest" or "nearest_mode" in attrs or scales is None:
+            continue
+        values = onnx.numpy_helper.to_array(scales).reshape(-1)
+        if (values > 1).any() and (values < 1).any():
+            raise CompileError(f"{label}: Resize node '{node.name or node.output[0]}' of opset 10 enlarges and shrinks at once "
+                               "(its nearest rounding differs between the two); not supported")
+        node.attribute.append(onnx.helper.make_attribute("nearest_mode", "ceil" if (values < 1).any() else "floor"))
 
 
 def _check_text(model: onnx.ModelProto, label: str) -> None:

@@ -15,6 +15,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     quantize,
     recurrent,
     reduce,
+    resize,
     reshape,
     softmax,
     variadic,

@@ -23,6 +23,7 @@
 #include "nn_fc.h"
 #include "nn_matmul.h"
 #include "nn_conv.h"
+#include "nn_resize.h"
 #include "nn_pool.h"
 #include "nn_eltwise.h"
 #include "nn_activation.h"
