@@ -30,7 +30,8 @@ SPINE_OPS = set(
     AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax ReduceSum Flatten Reshape Squeeze Unsqueeze
     Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
     Gelu Mish LayerNormalization InstanceNormalization
-    Slice Split Gather Expand Tile DepthToSpace SpaceToDepth""".split()
+    Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
+    LSTM GRU""".split()
 )
 DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 
