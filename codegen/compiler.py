@@ -193,8 +193,10 @@ SQNR_SAMPLES = 32
 
 
 def quantize_inputs(graph: Graph, feeds: dict) -> dict:
-    """Float inputs -> the int8 arrays the C API takes (the inputs' scales and zero points)."""
-    return {n: graph.tensors[n].quant.quantize(feeds[n]) for n in graph.inputs}
+    """Float inputs -> the int8 arrays the C API takes (the inputs' scales and zero points);
+    integer and bool inputs as they are."""
+    return {n: graph.tensors[n].quant.quantize(feeds[n]) if graph.tensors[n].quant is not None else feeds[n]
+            for n in graph.inputs}
 
 
 def layer_errors(float_graph: Graph, graph: Graph, samples: list[dict]) -> list[float | None]:
@@ -206,6 +208,8 @@ def layer_errors(float_graph: Graph, graph: Graph, samples: list[dict]) -> list[
         got = run_int8(graph, quantize_inputs(graph, feeds), keep_all=True)
         for i, node in enumerate(graph.nodes):
             name = node.outputs[0]
+            if graph.tensors[name].quant is None:  # indices, labels, masks: no quantization error
+                continue
             expected = ref[name].astype(np.float64)
             actual = graph.tensors[name].quant.dequantize(got[name]).astype(np.float64)
             signal[i] += np.sum(expected ** 2)

@@ -230,7 +230,7 @@ def _load(path, graph: Graph, limit: int | None):
             if key is None:
                 raise CompileError(f"{label}: no array for input '{name}' (keys: {', '.join(sorted(f.members))})")
             member = f.members[key]
-            if member.dtype.kind not in "fiu":
+            if member.dtype.kind not in "fiub":
                 raise CompileError(f"{label}: input '{name}' has dtype {member.dtype}; numbers are needed")
             counts[name] = _layout(member, graph.tensors[name].shape, label, name)
             columns[name] = member
@@ -246,7 +246,7 @@ def _load(path, graph: Graph, limit: int | None):
         arrays = {}
         for name, member in columns.items():
             n, batched, unit = counts[name]
-            arr = f.read_rows(member, rows if batched else None).astype(np.float32)
+            arr = _as_type(f.read_rows(member, rows if batched else None), graph.tensors[name].dtype, label, name)
             if not batched:
                 arr = arr[None]
             elif unit:
@@ -263,13 +263,46 @@ def _load(path, graph: Graph, limit: int | None):
     return samples, labels, total
 
 
+def _as_type(arr: np.ndarray, dtype: str, label: str, name: str) -> np.ndarray:
+    """Samples as the input's element type: float32 (int8 once quantized: the real values); int32
+    (whole numbers in its range); bool."""
+    if dtype in ("float32", "int8"):
+        return arr.astype(np.float32)
+    if dtype == "uint8":
+        return (arr != 0).astype(np.uint8)
+    whole = arr.dtype.kind in "iub" or bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if not whole or (arr.size and (arr.min() < -2 ** 31 or arr.max() >= 2 ** 31)):
+        raise CompileError(f"{label}: input '{name}' is an integer input; its samples must be whole numbers "
+                           "within int32's range")
+    return arr.astype(np.int32)
+
+
+def integer_bound(graph: Graph, name: str) -> int:
+    """How many values [0, n) random samples of an integer input take: the smallest bound its
+    readers give (Op.index_bound), else 2 for bool and 16."""
+    from codegen.ops import get_op
+
+    bounds = [get_op(n.op_type).index_bound(n, graph, k) for n in graph.nodes for k, i in enumerate(n.inputs)
+              if i == name]
+    bounds = [b for b in bounds if b]
+    if graph.tensors[name].dtype == "uint8":
+        return 2
+    return min(bounds) if bounds else 16
+
+
 def random_samples(graph: Graph, count: int = 8, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    """Seeded standard-normal inputs of the model's shapes."""
+    """Seeded inputs of the model's shapes: standard normal, or uniform integers in the input's
+    bound (integer_bound)."""
     rng = np.random.default_rng(seed)
-    return [
-        {n: rng.standard_normal(graph.tensors[n].shape).astype(np.float32) for n in graph.inputs}
-        for _ in range(count)
-    ]
+    bounds = {n: integer_bound(graph, n) for n in graph.inputs if graph.tensors[n].dtype in ("int32", "uint8")}
+
+    def sample(name: str) -> np.ndarray:
+        t = graph.tensors[name]
+        if name in bounds:
+            return rng.integers(0, bounds[name], t.shape).astype(t.dtype)
+        return rng.standard_normal(t.shape).astype(np.float32)
+
+    return [{n: sample(n) for n in graph.inputs} for _ in range(count)]
 
 
 def calibration_samples(calib, graph: Graph, label: str, limit: int | None = DEFAULT_CALIB_SAMPLES):

@@ -9,6 +9,9 @@
 - float mode: the NumPy float reference itself against onnx.reference on the same samples
   (`reference_max_rel_diff`, within REFERENCE_TOLERANCE), so a wrong reference cannot make
   the C look right.
+- Integer outputs (indices, labels) and bool outputs must equal the reference exactly; the
+  error figures (max error, SQNR) are over the real-valued outputs, and a classifier whose
+  first output is one integer label counts that label as its top-1.
 - `Thresholds` the user sets (--min-accuracy, --max-drop, --min-sqnr): each missed one is
   a line naming the figure, its value and the threshold; `passed` needs all of them.
 """
@@ -28,7 +31,7 @@ from codegen.compiler import CompiledModel, quantize_inputs
 from codegen.errors import CompileError
 from codegen.frontend.load import default_opset
 from codegen.progress import Progress
-from codegen.reference import run_float, run_int8
+from codegen.reference import as_input, run_float, run_int8
 
 FLOAT_TOLERANCE = 1e-4
 # float mode: the NumPy reference's largest difference from onnx.reference, relative to the
@@ -50,6 +53,21 @@ def within_tolerance(actual: np.ndarray, expected: np.ndarray, rel: float = FLOA
         return False
     scale = max(1.0, float(np.max(np.abs(e[finite]), initial=0.0)))
     return bool(np.all(np.abs(a[finite] - e[finite]) <= rel * scale))
+
+
+def _agree(actual: np.ndarray, expected: np.ndarray) -> bool:
+    """Float outputs within FLOAT_TOLERANCE; integer and bool outputs equal."""
+    if np.asarray(expected).dtype.kind in "iub":
+        return bool(np.array_equal(actual, expected))
+    return within_tolerance(actual, expected)
+
+
+def _top1(output: np.ndarray) -> int:
+    """A classifier's answer: the label itself when the output is one integer, else the argmax."""
+    output = np.asarray(output)
+    if output.dtype.kind in "iu" and output.size == 1:
+        return int(output.reshape(-1)[0])
+    return int(np.argmax(output))
 
 
 def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:
@@ -146,7 +164,8 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     reference_graph = None
     if not int8:
         reference_graph = graph if not pruned else _unpruned_graph(compiled)
-    exact = True
+    onnx_types = graph.meta.get("onnx_types", {})
+    exact = integers_agree = True
     max_abs_diff = ref_abs_diff = 0.0
     reference_ties = 0
     # a FakeQuantize turns a last-bit difference at a rounding tie into a whole step: the
@@ -163,38 +182,44 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
                 host_outputs.append(c_raw)
                 ref = run_int8(graph, q_feeds)
                 exact &= all(np.array_equal(c, ref[name]) for c, name in zip(c_raw, graph.outputs))
-                c_out = [graph.tensors[name].quant.dequantize(c) for c, name in zip(c_raw, graph.outputs)]
+                c_out = [graph.tensors[name].quant.dequantize(c) if graph.tensors[name].quant is not None else c
+                         for c, name in zip(c_raw, graph.outputs)]
             else:
                 c_out = host.run([feeds[n] for n in graph.inputs])
                 fed.append(feeds)
                 host_outputs.append(c_out)
                 ref = run_float(graph, feeds, kernel_order=fake_quantized)
-                exact &= all(within_tolerance(c, ref[name]) for c, name in zip(c_out, graph.outputs))
-            o_out = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs})
+                exact &= all(_agree(c, ref[name]) for c, name in zip(c_out, graph.outputs))
+            onnx_feeds = {n: np.asarray(feeds[n]).astype(onnx_types.get(n, np.float32)) for n in onnx_inputs}
+            o_out = onnx_ref.run(None, onnx_feeds)
             if reference_graph is not None:
                 numpy_out = ref if reference_graph is graph else run_float(reference_graph, feeds)
                 if any(n.op_type == "FakeQuantize" for n in reference_graph.nodes):
-                    onnx_values = onnx_ref.run(None, {n: feeds[n] for n in onnx_inputs}, intermediate=True)
+                    onnx_values = onnx_ref.run(None, onnx_feeds, intermediate=True)
                     numpy_out, ties = _float_with_onnx_ties(reference_graph, feeds, onnx_values)
                     reference_ties += ties
                 for name, o in zip(reference_graph.outputs, o_out):
                     o = np.asarray(o, np.float64).reshape(numpy_out[name].shape)
+                    if reference_graph.tensors[name].dtype != "float32":
+                        integers_agree &= bool(np.array_equal(numpy_out[name], o))
+                        continue
                     ref_abs_diff = max(ref_abs_diff, float(np.max(np.abs(numpy_out[name] - o), initial=0.0)))
             if pruned:
                 p_out = run_float(compiled.float_graph, feeds)
                 p_all.extend(p_out[name].reshape(-1) for name in compiled.float_graph.outputs)
-                top1_p.append(int(np.argmax(p_out[compiled.float_graph.outputs[0]])))
-            for c, o in zip(c_out, o_out):
+                top1_p.append(_top1(p_out[compiled.float_graph.outputs[0]]))
+            for c, o, name in zip(c_out, o_out, graph.outputs):
+                if graph.tensors[name].dtype in ("int32", "uint8"):  # labels, indices, masks: no error figures
+                    continue
                 o = np.asarray(o, np.float32).reshape(c.shape)
                 max_abs_diff = max(max_abs_diff, float(np.max(np.abs(c.astype(np.float64) - o), initial=0.0)))
                 c_all.append(c.reshape(-1))
                 o_all.append(o.reshape(-1))
-            first_c, first_o = c_out[0].reshape(-1), np.asarray(o_out[0]).reshape(-1)
-            top1_same += int(np.argmax(first_c) == np.argmax(first_o))
-            top1_c.append(int(np.argmax(first_c)))
-            top1_o.append(int(np.argmax(first_o)))
+            top1_c.append(_top1(c_out[0]))
+            top1_o.append(_top1(np.asarray(o_out[0])))
+            top1_same += int(top1_c[-1] == top1_o[-1])
             progress.update(count)
-    c_cat, o_cat = np.concatenate(c_all), np.concatenate(o_all)
+    c_cat, o_cat = np.concatenate(c_all or [np.zeros(0)]), np.concatenate(o_all or [np.zeros(0)])
     scale = float(np.max(np.abs(o_cat), initial=0.0))
     result = {
         "mode": compiled.mode,
@@ -217,7 +242,8 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     if reference_graph is not None:
         rel = ref_abs_diff / scale if scale else ref_abs_diff
         result.update(reference_max_rel_diff=rel, reference_tolerance=REFERENCE_TOLERANCE,
-                      reference_agrees=bool(rel <= REFERENCE_TOLERANCE), reference_ties=reference_ties)
+                      reference_agrees=bool(rel <= REFERENCE_TOLERANCE and integers_agree),
+                      reference_ties=reference_ties)
     if pruned:
         p_cat = np.concatenate(p_all).astype(np.float64)
         result["sqnr_db_pruned"] = _sqnr_db(p_cat, c_cat.astype(np.float64) - p_cat)
@@ -233,7 +259,7 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
 
         with Progress(f"verify: running {len(fed)} samples on {target} (emulated)"):
             on_target = run_samples(compiled.emitted.files, compiled.report["api"], fed, target)
-        same = all((np.array_equal(a, b) if int8 else within_tolerance(a, b)) for got, want in
+        same = all((np.array_equal(a, b) if int8 else _agree(a, b)) for got, want in
                    zip(on_target, host_outputs) for a, b in zip(got, want))
         result.update(target=target, target_equal=bool(same))
         result["bit_exact"] = result["bit_exact"] and bool(same)
@@ -267,7 +293,7 @@ def _float_with_onnx_ties(graph, feeds: dict, onnx_values: dict) -> tuple[dict[s
     from codegen.ops import get_op
     from codegen.ops.quantize import near_tie
 
-    values = {n: np.asarray(feeds[n], np.float32).reshape(graph.tensors[n].shape) for n in graph.inputs}
+    values = {n: as_input(feeds[n], graph.tensors[n].dtype).reshape(graph.tensors[n].shape) for n in graph.inputs}
     ties = 0
     for node in graph.nodes:
         inputs = [None if not i else (values[i] if i in values else graph.tensors[i].data) for i in node.inputs]
@@ -279,7 +305,7 @@ def _float_with_onnx_ties(graph, feeds: dict, onnx_values: dict) -> tuple[dict[s
             ties += int(np.count_nonzero(near & (theirs != outputs[0])))
             outputs = [np.where(near, theirs, outputs[0])]
         for name, value in zip(node.outputs, outputs):
-            values[name] = np.asarray(value, np.float32).reshape(graph.tensors[name].shape)
+            values[name] = np.asarray(value, graph.tensors[name].dtype).reshape(graph.tensors[name].shape)
     return {name: values[name] for name in graph.outputs}, ties
 
 

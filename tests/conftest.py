@@ -20,18 +20,24 @@ from oracles import onnxruntime_oracle  # noqa: F401  (the tests import it from 
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset=18, name="case") -> onnx.ModelProto:
-    """inputs/outputs: list of (name, shape); an output shape None is inferred.
+    """inputs/outputs: list of (name, shape) of float tensors, or (name, shape, elem_type) with an
+    onnx.TensorProto type (INT64, BOOL...); an output shape None is inferred.
     initializers: dict name -> array."""
+
+    def info(spec):
+        name, shape, elem_type = (*spec, onnx.TensorProto.FLOAT)[:3]
+        return helper.make_tensor_value_info(name, elem_type, shape)
+
     graph = helper.make_graph(
         nodes,
         name,
-        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in inputs],
-        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, s) for n, s in outputs],
+        [info(spec) for spec in inputs],
+        [info(spec) for spec in outputs],
         [onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = min(model.ir_version, 10)
-    if any(s is None for _, s in outputs):  # let ONNX fill in the output shapes
+    if any(spec[1] is None for spec in outputs):  # let ONNX fill in the output shapes
         inferred = onnx.shape_inference.infer_shapes(model)
         known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
         for out in model.graph.output:

@@ -229,9 +229,12 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
         text_c = _ENV.get_template("model.c.j2").render(needs_math=True, **context)
     float_io = bool(options.get("float_io"))
     context["float_io"] = float_io
+    # integer and bool inputs and outputs (no scale) pass through the wrapper as they are
     context["float_signature"] = ", ".join(
-        [f"const float *{e['cname']}" for e in inputs] + [f"float *{e['cname']}" for e in outputs])
-    context["io_args"] = ", ".join(f"{prefix}_io_{e['cname']}" for e in inputs + outputs)
+        [f"const {'float' if e['scale'] is not None else e['ctype']} *{e['cname']}" for e in inputs]
+        + [f"{'float' if e['scale'] is not None else e['ctype']} *{e['cname']}" for e in outputs])
+    context["io_args"] = ", ".join(f"{prefix}_io_{e['cname']}" if e["scale"] is not None else e["cname"]
+                                   for e in inputs + outputs)
     files: dict[str, str] = {}
     add_file(files, f"{prefix}.h", _ENV.get_template("model.h.j2").render(**context))
     add_file(files, f"{prefix}.c", text_c)

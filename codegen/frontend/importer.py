@@ -3,13 +3,16 @@
 Rules, in the order they apply:
 1. Initializers and Constant nodes become constant tensors; an initializer that is also
    listed as a graph input is a constant.
-2. Model inputs need static shapes; a symbolic first (batch) dimension becomes 1.
+2. Model inputs need static shapes; a symbolic first (batch) dimension becomes 1. They are
+   float32, int64 or int32 (carried as int32: token ids, indices) or bool (uint8).
 3. A node whose inputs are all constant is evaluated now (onnx.reference), as is Shape of
    a tensor whose shape is known: this folds the Shape -> Gather -> Concat -> Reshape
    chains of torch exports into one constant.
-4. Identity, Dropout (inference) and a Cast to the same element type become Identity.
-5. Every other node must be a registered operator; its output shapes come from the op's
-   own shape rule.
+4. Identity, Dropout (inference) and a Cast to the element type the tensor already has
+   (int64 and int32 are one) become Identity.
+5. Every other node must be a registered operator; its output shapes and element types come
+   from the op's own rules. Run-time inputs other than float32 reach only the families that
+   take them (Op.int_inputs).
 6. Simplifications then run (frontend/simplify.py), and every remaining node is checked
    by its op. All rejections are gathered into one CompileError.
 """
@@ -32,6 +35,9 @@ from codegen.ops import get_op, supported_op_types
 from codegen.qparams import QParams
 
 _FLOAT = onnx.TensorProto.FLOAT
+# ONNX element types of run-time tensors -> the IR's (codegen/ops/base.py, section 9)
+RUNTIME_TYPES = {_FLOAT: "float32", onnx.TensorProto.INT64: "int32", onnx.TensorProto.INT32: "int32",
+                 onnx.TensorProto.BOOL: "uint8"}
 MAX_ELEMENTS = 1 << 26  # per tensor: 256 MiB of float32
 
 
@@ -74,7 +80,7 @@ class _Importer:
             self._add_const(init.name, _tensor_array(init, f"{self.label}: initializer", init.name in self.bounds))
         inputs = [vi for vi in g.input if vi.name not in self.tensors]
         for vi in inputs:
-            self.tensors[vi.name] = Tensor(vi.name, self._input_shape(vi), "float32")
+            self.tensors[vi.name] = Tensor(vi.name, self._input_shape(vi), RUNTIME_TYPES[vi.type.tensor_type.elem_type])
         for index, proto in enumerate(g.node):
             self._import_node(proto, index)
         outputs = [o.name for o in g.output]
@@ -90,6 +96,8 @@ class _Importer:
         if self.rejected:
             _raise_rejected(self.label, self.rejected)
         graph = Graph(name, self.tensors, self.nodes, [vi.name for vi in inputs], outputs, self.opset)
+        graph.meta["onnx_types"] = {vi.name: onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type).name
+                                    for vi in inputs}
         if self.given:
             graph.meta["qdq"] = dict(self.given)
         return graph
@@ -98,9 +106,10 @@ class _Importer:
         tt = vi.type.tensor_type
         if not vi.type.HasField("tensor_type"):
             raise CompileError(f"{self.label}: input '{vi.name}' is not a tensor")
-        if tt.elem_type != _FLOAT:
+        if tt.elem_type not in RUNTIME_TYPES:
             dtype = _dtype_name(tt.elem_type)
-            raise CompileError(f"{self.label}: input '{vi.name}' has element type {dtype}; float32 is supported")
+            raise CompileError(f"{self.label}: input '{vi.name}' has element type {dtype}; float32, int64, int32 "
+                               "and bool are supported")
         if not tt.HasField("shape"):
             raise CompileError(f"{self.label}: input '{vi.name}' has no shape; static shapes are required")
         shape = []
@@ -159,7 +168,7 @@ class _Importer:
             node.attrs["output_slots"] = [k for k, o in enumerate(node.outputs) if o]
             node.outputs = [o for o in node.outputs if o]
         for i in present:
-            if not self.tensors[i].is_const and self.tensors[i].dtype != "float32":
+            if not self.tensors[i].is_const and self.tensors[i].dtype != "float32" and not op.int_inputs:
                 return self._reject(proto, name, f"input '{i}' is {self.tensors[i].dtype}; float32 is supported")
         graph = Graph("", self.tensors, self.nodes, [], [], self.opset)
         try:
@@ -174,8 +183,8 @@ class _Importer:
         node.outputs = node.outputs[: len(shapes)]
         if any(o and o not in node.outputs for o in proto.output):
             return self._reject(proto, name, "optional outputs are not supported")
-        for o, shape in zip(node.outputs, shapes):
-            self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), "float32")
+        for o, shape, dtype in zip(node.outputs, shapes, op.output_dtypes(node, graph)):
+            self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), dtype)
         self.nodes.append(node)
         return None
 
@@ -222,7 +231,7 @@ class _Importer:
         return None
 
     def _is_noop_cast(self, proto: onnx.NodeProto, attrs: dict) -> bool:
-        return attrs.get("to") == _FLOAT and self.tensors[proto.input[0]].dtype == "float32"
+        return RUNTIME_TYPES.get(attrs.get("to")) == self.tensors[proto.input[0]].dtype
 
     def _fold(self, proto: onnx.NodeProto, name: str) -> None:
         if proto.op_type == "DequantizeLinear":  # weights of a QDQ model, at any opset

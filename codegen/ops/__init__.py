@@ -2,6 +2,7 @@
 
 from codegen.ops import (  # noqa: F401  (imported for registration)
     activation,
+    cast,
     castlike,
     conv,
     deconv,

@@ -40,6 +40,13 @@ never inspects a node itself:
       which `choose` then accepts like a tensor name.
    `compact_outputs`: the importer drops the node's absent optional outputs (empty names)
    and lists the ONNX position of each output kept in node.attrs["output_slots"].
+9. Element types: run-time tensors are float32 (int8 once quantized), int32 (ONNX int64 and
+   int32: indices, labels) or uint8 (ONNX bool: 0 or 1). `output_dtypes` gives each output's
+   type in the float graph; the quantize pass makes only float32 tensors int8 and leaves the
+   others as they are (no QParams). A family reads run-time inputs of the other types only
+   if it sets `int_inputs` (and checks them in `check`); the importer refuses them for the
+   rest. `index_bound(node, graph, index)`: for an integer input, the count n of its valid
+   values [0, n) (Gather's axis size, say), which random test inputs respect.
 """
 
 from __future__ import annotations
@@ -93,12 +100,19 @@ class KernelCall:
 class Op:
     op_types: tuple[str, ...] = ()
     fuses_activation = False
+    int_inputs = False  # reads run-time int32/uint8 tensors (section 9 above)
 
     def check(self, node: Node, graph: Graph) -> None:
         pass
 
     def infer_shapes(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         raise NotImplementedError
+
+    def output_dtypes(self, node: Node, graph: Graph) -> list[str]:
+        return ["float32"] * len(node.outputs)
+
+    def index_bound(self, node: Node, graph: Graph, index: int) -> int | None:
+        return None
 
     def reference(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
@@ -226,7 +240,8 @@ def normalize_axis(axis: int, rank: int, node: Node) -> int:
 
 
 def c_type(dtype: str) -> str:
-    return {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t"}[dtype]
+    return {"float32": "float", "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t",
+            "uint16": "uint16_t"}[dtype]
 
 
 def float_suffix(graph: Graph, names: Sequence[str]) -> str:

@@ -28,6 +28,11 @@ def _axes(node, graph, rank: int) -> list[int] | None:
 
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 class Reshape(Op):
+    int_inputs = True  # the bytes of any element type
+
+    def output_dtypes(self, node, graph):
+        return [graph.tensors[node.inputs[0]].dtype]
+
     def infer_shapes(self, node, graph):
         shape = shape_of(graph, node.inputs[0])
         if node.op_type == "Identity":

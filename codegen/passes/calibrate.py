@@ -2,7 +2,7 @@
 
 An analysis pass: `run(graph, samples) -> Ranges`; the graph is not changed.
 1. The float graph runs in NumPy (reference.run_float) on every sample, a batch of samples
-   at a time; the minimum and maximum of every tensor are kept (min/max calibration).
+   at a time; the minimum and maximum of every float32 tensor are kept (min/max calibration).
 2. Progress shows on a terminal when the run takes longer than a second (codegen/progress.py),
    and is erased at the end, so an error that follows stands on its own line.
 3. `check_samples` rejects what would make ranges meaningless: no samples, NaN or Inf.
@@ -31,6 +31,8 @@ def check_samples(samples: list[dict[str, np.ndarray]], label: str) -> None:
         raise CompileError(f"{label}: holds no calibration samples")
     for name in samples[0]:
         values = np.stack([s[name] for s in samples])
+        if values.dtype.kind != "f":
+            continue
         if not np.all(np.isfinite(values)):
             raise CompileError(f"{label}: input '{name}' holds NaN or Inf")
 
@@ -60,8 +62,8 @@ def run(graph: Graph, samples: list[dict[str, np.ndarray]], progress: bool = Tru
                     lo[key] = min(lo.get(key, np.inf), vmin)
                     hi[key] = max(hi.get(key, -np.inf), vmax)
                 for name, value in values.items():
-                    if graph.tensors[name].is_const:
-                        continue
+                    if graph.tensors[name].is_const or graph.tensors[name].dtype != "float32":
+                        continue  # weights; indices, labels and masks
                     vmin, vmax = float(np.min(value, initial=np.inf)), float(np.max(value, initial=-np.inf))
                     lo[name] = min(lo.get(name, np.inf), vmin)
                     hi[name] = max(hi.get(name, -np.inf), vmax)

@@ -34,5 +34,6 @@
 #include "nn_shape.h"
 #include "nn_sparse.h"
 #include "nn_quantize.h"
+#include "nn_cast.h"
 
 #endif /* NN_H */
