@@ -31,6 +31,7 @@ from codegen.compiler import CompiledModel, quantize_inputs
 from codegen.errors import CompileError
 from codegen.frontend.load import default_opset
 from codegen.progress import Progress
+from codegen.reference_corrections import CORRECTED_OPS
 from codegen.reference import as_input, run_float, run_int8
 
 FLOAT_TOLERANCE = 1e-4
@@ -81,11 +82,12 @@ def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:
 
 def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator:
     """onnx.reference for the original model (it implements QuantizeLinear and
-    DequantizeLinear from opset 19 only, so a QDQ model of an older opset is converted)."""
+    DequantizeLinear from opset 19 only, so a QDQ model of an older opset is converted), with
+    the corrections of codegen/reference_corrections.py."""
     qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
     if qdq and default_opset(model) < 19:
         model = version_converter.convert_version(model, 19)
-    return ReferenceEvaluator(model)
+    return ReferenceEvaluator(model, new_ops=CORRECTED_OPS)
 
 
 @dataclass

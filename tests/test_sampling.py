@@ -2,8 +2,9 @@
 shapes and attributes, C against the NumPy references and the references against the oracles.
 
 onnx.reference is wrong for grouped ConvTranspose (it slices the weights by output channel
-and keeps one output channel per group), so ConvTranspose is checked against onnxruntime
-(graph optimizations off) throughout.
+and keeps one output channel per group) and for output_shape without pads, so ConvTranspose is
+checked against onnxruntime (graph optimizations off), and so is the corrected onnx.reference
+that verify runs (codegen/reference_corrections.py).
 """
 
 import re
@@ -12,10 +13,15 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from codegen.compiler import compile_model
+from codegen import cross
+from codegen.build import HostModel
+from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
+from codegen.reference import run_int8
+from codegen.verify import onnx_reference, verify
 
 from conftest import check_float_model, check_int8_model, make_model, onnxruntime_oracle, random_feeds
+from test_targets import need
 
 
 def _deconv_case(seed: int):
@@ -78,6 +84,9 @@ def test_conv_transpose(rng, x_shape, w_shape, attrs, bias, act):
     feeds = random_feeds(rng, {"X": x_shape}, count=4)
     compiled = check_float_model(model, feeds[0], oracle=oracle)
     assert [n.op_type for n in compiled.graph.nodes] == ["ConvTranspose"]  # the activation fused
+    # the corrected onnx.reference that verify runs agrees with onnxruntime
+    corrected = onnx_reference(model).run(None, feeds[0])[0]
+    np.testing.assert_allclose(corrected, oracle.run(None, feeds[0])[0], rtol=1e-4, atol=1e-5)
     # int8: input and weight rounding over at most in_channels / groups * taps terms
     check_int8_model(model, feeds, 2.0, oracle=oracle, in_steps=0.5 * np.abs(compiled.graph.const("W")).sum(axis=(0, *range(2, len(w_shape)))).max())
 
@@ -212,3 +221,49 @@ def test_resize10_enlarging_and_shrinking_refused():
     model = resize_model("Resize", 10, (1, 2, 4, 5), {"mode": "nearest"}, [1, 1, 1.5, 0.6])
     with pytest.raises(CompileError, match="Resize node 'Y' of opset 10 enlarges and shrinks at once"):
         compile_model(model, "net")
+
+
+def sampling_chain(rng):
+    """Every int8 kernel of the family in one model: a grouped, dilated ConvTranspose with a
+    fused Relu, a depthwise one, nearest and bilinear Resize."""
+    w = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
+    nodes = [
+        helper.make_node("ConvTranspose", ["X", "W1", "B1"], ["a"], group=2, strides=[2, 2], dilations=[1, 2],
+                         pads=[1, 0, 0, 1], output_padding=[1, 1]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("ConvTranspose", ["r", "W2"], ["d"], group=6, strides=[1, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Resize", ["d", "", "s1"], ["n"], mode="nearest", coordinate_transformation_mode="asymmetric",
+                         nearest_mode="floor"),
+        helper.make_node("Resize", ["n", "", "", "z"], ["Y"], mode="linear",
+                         coordinate_transformation_mode="pytorch_half_pixel"),
+    ]
+    inits = {"W1": w(4, 3, 3, 2), "B1": w(6), "W2": w(6, 1, 3, 3), "s1": np.array([1, 1, 2, 1], np.float32),
+             "z": np.array([1, 6, 11, 13], np.int64)}
+    return make_model(nodes, [("X", (1, 4, 3, 4))], [("Y", None)], inits, opset=13)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_int8_kernels_on_cortex_m(target):
+    """The int8 ConvTranspose and Resize kernels give the host's bytes on the emulated cores
+    (one firmware per core runs every sample)."""
+    need(target)
+    rng = np.random.default_rng(13)
+    model = sampling_chain(rng)
+    feeds = random_feeds(rng, {"X": (1, 4, 3, 4)}, count=4)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
+    kernels = [k for layer in compiled.report["layers"] for k in layer["kernels"]]
+    assert kernels == ["nn_conv_transpose_s8", "nn_conv_transpose_s8", "nn_resize_nearest", "nn_resize_linear_s8"]
+    q = [quantize_inputs(compiled.graph, f) for f in feeds]
+    host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
+    for got, s in zip(cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target), q):
+        want = host.run([s[n] for n in compiled.graph.inputs])
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[0], run_int8(compiled.graph, s)["Y"])
+
+
+def test_float_kernels_on_cortex_m4():
+    need("cortex-m4")
+    rng = np.random.default_rng(17)
+    compiled = compile_model(sampling_chain(rng), "net")
+    feeds = random_feeds(rng, {"X": (1, 4, 3, 4)}, count=2)
+    assert verify(compiled, feeds, target="cortex-m4")["target_equal"]

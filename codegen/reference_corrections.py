@@ -1,0 +1,45 @@
+"""Corrections to onnx.reference (onnx 1.23) for the float oracle that `verify` runs.
+
+ConvTranspose:
+1. group > 1: onnx.reference slices the weights [C_in, C_out / group, ...] by output channel
+   and keeps one output channel per group (wrong, or a reshape error). Each group runs here as
+   its own group-1 ConvTranspose of onnx.reference; the outputs are concatenated by channel.
+2. output_shape with auto_pad NOTSET: onnx.reference pads nothing and fails; the spec derives
+   the pads from the total padding natural - output_shape (the larger half first; with
+   SAME_UPPER the smaller), which are computed here and passed on with the output_shape.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx.reference.ops.op_conv_transpose import ConvTranspose as _ReferenceConvTranspose
+
+
+class ConvTranspose(_ReferenceConvTranspose):  # the class name is the op type it replaces
+    def _run(self, X, W, B=None, group=None, auto_pad=None, dilations=None, kernel_shape=None, output_padding=None,
+             output_shape=None, pads=None, strides=None):
+        rank = X.ndim - 2
+        strides = list(strides or [1] * rank)
+        dilations = list(dilations or [1] * rank)
+        output_padding = list(output_padding or [0] * rank)
+        if output_shape is not None:
+            output_shape = list(output_shape)[-rank:]
+            kernel = W.shape[2:]
+            total = [strides[i] * (X.shape[i + 2] - 1) + output_padding[i] + (kernel[i] - 1) * dilations[i] + 1
+                     - output_shape[i] for i in range(rank)]
+            first = [t // 2 if auto_pad == "SAME_UPPER" else t - t // 2 for t in total]
+            pads = first + [t - f for t, f in zip(total, first)]
+            auto_pad = "NOTSET"
+        attrs = {"auto_pad": auto_pad, "dilations": dilations, "kernel_shape": kernel_shape,
+                 "output_padding": output_padding, "output_shape": output_shape, "pads": pads, "strides": strides}
+        group = int(group or 1)
+        one = super()._run
+        if group == 1:
+            return one(X, W, B, group=1, **attrs)
+        cin, cout = X.shape[1] // group, W.shape[1]
+        outs = [one(X[:, g * cin:(g + 1) * cin], W[g * cin:(g + 1) * cin],
+                    None if B is None else B[g * cout:(g + 1) * cout], group=1, **attrs)[0] for g in range(group)]
+        return (np.concatenate(outs, axis=1),)
+
+
+CORRECTED_OPS = [ConvTranspose]
