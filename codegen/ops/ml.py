@@ -38,7 +38,7 @@ import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.ir import Graph, Node
-from codegen.ops.base import Const, KernelCall, Op, Scratch, is_int8, qparams, register, shape_of
+from codegen.ops.base import Const, KernelCall, Op, Scratch, qparams, register, shape_of
 
 POST = {"NONE": 0, "LOGISTIC": 1, "SOFTMAX": 2, "SOFTMAX_ZERO": 3}
 AGGREGATE = {"SUM": 0, "AVERAGE": 1, "MIN": 2, "MAX": 3}
@@ -76,6 +76,11 @@ def _rows_cols(graph: Graph, node: Node) -> tuple[int, int]:
     if len(shape) == 2:
         return shape
     raise Unsupported(f"input of rank {len(shape)}: [N, C] feature rows (or [C]) are supported")
+
+
+def _is_int8(graph: Graph, node: Node) -> bool:
+    """Whether the quantize pass made the node's scores (its last output) int8."""
+    return graph.tensors[node.outputs[-1]].dtype == "int8"
 
 
 def _post(node: Node) -> int:
@@ -458,7 +463,7 @@ class TreeEnsemble(Op):
         rows, _ = _rows_cols(graph, node)
         forest = self.forest(node, graph)
         # the aggregated scores of all rows (classifier: before the finalizer; int8: before quantizing)
-        if node.op_type == "TreeEnsembleRegressor" and not is_int8(graph, node):
+        if node.op_type == "TreeEnsembleRegressor" and not _is_int8(graph, node):
             return 0
         return 4 * rows * forest.outputs
 
@@ -476,21 +481,19 @@ class TreeEnsemble(Op):
         forest = self.forest(node, graph)
         rows, _ = _rows_cols(graph, node)
         fin = self.finalizer(node, graph)
-        if is_int8(graph, node):
+        if _is_int8(graph, node):
+            # walk on int8 features into float scores (scratch), finalize in place, quantize
             q = node.attrs["q"]
-            tables = self._tables(forest, Const(q["thresholds"], "thr"))
             raw = Scratch("float")
             calls = [KernelCall("nn_tree_ensemble_s8", ("src/ml/nn_tree_ensemble_s8.c",), "nn_tree_ensemble_params",
-                                self._params(forest, rows), [node.inputs[0], *tables, raw])]
-            scores_f = raw
+                                self._params(forest, rows),
+                                [node.inputs[0], *self._tables(forest, Const(q["thresholds"], "thr")), raw])]
             if fin is not None:
-                calls.append(classify_call(fin, rows, raw, node.outputs[0], raw if fin.classes == fin.raw else None))
-                if fin.classes != fin.raw:
-                    raise Unsupported("int8 for a one-score binary tree classifier is not supported")
+                calls.append(classify_call(fin, rows, raw, node.outputs[0], raw))
             out = node.outputs[-1]
             calls.append(KernelCall("nn_quantize_f32_s8", ("src/ml/nn_quantize_f32_s8.c",), "nn_quantize_f32_params",
                                     {"size": graph.tensors[out].size, "inv_scale": q["inv_scale"],
-                                     "zero_point": q["zero_point"]}, [scores_f, out]))
+                                     "zero_point": q["zero_point"]}, [raw, out]))
             return calls
         tables = self._tables(forest, Const(forest.threshold, "thr"))
         params = self._params(forest, rows)
@@ -636,7 +639,7 @@ class Preprocess(Op):
         return [out.reshape(x.shape)]
 
     def kernels(self, node, graph):
-        if is_int8(graph, node):
+        if _is_int8(graph, node):
             raise Unsupported("no int8 kernel")
         size = graph.tensors[node.outputs[0]].size
         if node.op_type == "Binarizer":
@@ -794,7 +797,7 @@ class Linear(Op):
         return 4 * rows * self.layout(node, graph)[0].shape[0]
 
     def kernels(self, node, graph):
-        if is_int8(graph, node):
+        if _is_int8(graph, node):
             raise Unsupported("no int8 kernel")
         rows, cols = _rows_cols(graph, node)
         w, b = self.layout(node, graph)
@@ -960,7 +963,7 @@ class SupportVectorMachine(Op):
         return 4 * s.vectors.shape[0] + (4 * s.classes if node.op_type == "SVMClassifier" else 0)
 
     def kernels(self, node, graph):
-        if is_int8(graph, node):
+        if _is_int8(graph, node):
             raise Unsupported("no int8 kernel")
         rows, cols = _rows_cols(graph, node)
         s = _svm(node, graph)
