@@ -128,3 +128,23 @@ def inverse_sqrt(t) -> tuple[np.ndarray, np.ndarray]:
         y2 = (y * y) >> 29
         y = (y * ((3 << 29) - ((u * y2) >> 30))) >> 30
     return y.astype(np.int32), (44 + j).astype(np.int32)
+
+
+def log2_q16(x) -> np.ndarray:
+    """log2(x) in Q16 for integers 1 <= x < 2^31, truncated, exactly as nn_log2_q16 in
+    runtime_c/include/nn_softmax.h: the top bit's position, then 16 fractional bits from
+    squaring the mantissa in Q30 (floored products), one bit per square that reaches 2."""
+    x = np.array(x, dtype=np.int64, copy=True)
+    if np.any(x < 1) or np.any(x >= 2**31):
+        raise ValueError("log2_q16 takes integers in [1, 2^31)")
+    p = np.zeros_like(x)
+    while np.any((p < 30) & ((x >> np.minimum(p + 1, 62)) != 0)):
+        p += (p < 30) & ((x >> np.minimum(p + 1, 62)) != 0)
+    result = p << 16
+    m = x << (30 - p)
+    for i in range(15, -1, -1):
+        m = (m * m) >> 30
+        bit = m >= 1 << 31
+        m = np.where(bit, m >> 1, m)
+        result |= bit.astype(np.int64) << i
+    return result.astype(np.int32)

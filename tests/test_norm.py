@@ -192,14 +192,15 @@ def test_instancenorm_rejections():
 # ---- the int8 kernels on the emulated Cortex-M ------------------------------------------
 
 def cortex_m_model(rng):
-    """Every int8 kernel of this family in one model (one firmware per target)."""
+    """Every int8 kernel of the normalisations (and LogSoftmax) in one model (one firmware per target)."""
     x = [("X", (1, 4, 3, 5))]
     inits = {"S": (1 + 0.5 * rng.standard_normal(4)).astype(np.float32),
              "B": (0.3 * rng.standard_normal(4)).astype(np.float32),
              "G": (1 + 0.5 * rng.standard_normal(5)).astype(np.float32),
              "C": (0.3 * rng.standard_normal(5)).astype(np.float32)}
     nodes = [helper.make_node("InstanceNormalization", ["X", "S", "B"], ["I"]),
-             helper.make_node("LayerNormalization", ["I", "G", "C"], ["Y"])]
+             helper.make_node("LayerNormalization", ["I", "G", "C"], ["L"]),
+             helper.make_node("LogSoftmax", ["L"], ["Y"], axis=1)]
     return make_model(nodes, x, [("Y", (1, 4, 3, 5))], inits, opset=17), x
 
 

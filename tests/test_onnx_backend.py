@@ -29,7 +29,7 @@ SPINE_OPS = set(
     """Conv Gemm MatMul Add Sub Mul Div Relu LeakyRelu Clip Sigmoid Tanh HardSigmoid HardSwish Softmax MaxPool
     AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax ReduceSum Flatten Reshape Squeeze Unsqueeze
     Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
-    Gelu Mish LayerNormalization InstanceNormalization
+    Gelu Mish LayerNormalization InstanceNormalization LogSoftmax
     Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
     LSTM GRU""".split()
 )

@@ -1,8 +1,12 @@
-"""Softmax. Before opset 13 the input is flattened to 2-D at `axis` (default 1) and each row
-normalized; from opset 13 on, values are normalized along `axis` (default -1).
+"""Softmax and LogSoftmax. Before opset 13 the input is flattened to 2-D at `axis` (default 1)
+and each row normalized; from opset 13 on, values are normalized along `axis` (default -1).
 
-int8 (output scale 1/256, zero point -128, as TFLite): a 256-entry table of exp(-s * d)
+int8 Softmax (output scale 1/256, zero point -128, as TFLite): a 256-entry table of exp(-s * d)
 in fixed point for d = max - x, an integer sum, and one rounded division per element.
+
+int8 LogSoftmax (output scale 1/16, zero point 127, as TFLite: [-15.9, 0]): the same exp table
+and integer sum, log2 of the sum in Q16 (fixedpoint.log2_q16, bit by bit), turned into output
+steps with one constant multiply, plus a 256-entry table of s * d in output steps (Q16).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
+from codegen.fixedpoint import log2_q16
 from codegen.ops.base import Const, KernelCall, Op, is_int8, normalize_axis, register, shape_of
 from codegen.qparams import QParams
 
@@ -77,4 +82,52 @@ class Softmax(Op):
             return [KernelCall("nn_softmax_s8", ("src/softmax/nn_softmax_s8.c",), "nn_softmax_params", params,
                                [node.inputs[0], Const(node.attrs["q"]["exp_table"], "exp"), node.outputs[0]])]
         return [KernelCall("nn_softmax_f32", ("src/softmax/nn_softmax_f32.c",), "nn_softmax_params", params,
+                           [node.inputs[0], node.outputs[0]])]
+
+
+LOG_OUTPUT_QPARAMS = QParams(1.0 / 16.0, 127)
+LN2_STEPS_Q16 = 726817  # round(16 ln 2 2^16): one unit of log2 in output steps (scale 1/16), Q16
+DIFF_CAP = 1 << 24  # 256 output steps in Q16: beyond it every output saturates at -128
+
+
+@register("LogSoftmax")
+class LogSoftmax(Softmax):
+    def reference(self, node, graph, inputs):
+        outer, size, inner = self.view(node, graph)
+        x = np.asarray(inputs[0], np.float32).reshape(outer, size, inner)
+        shifted = x - x.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float32))
+        return [(shifted - lse).astype(np.float32).reshape(inputs[0].shape)]
+
+    def output_qparams(self, node, graph, choose):
+        return [LOG_OUTPUT_QPARAMS]
+
+    def quantize(self, node, graph):
+        q = super().quantize(node, graph)
+        _, size, _ = self.view(node, graph)
+        bits = min(21, 29 - math.ceil(math.log2(max(size, 1))))
+        scale = float(graph.tensors[node.inputs[0]].quant.scale)
+        steps = np.floor(scale / LOG_OUTPUT_QPARAMS.scale * np.arange(256, dtype=np.float64) * 2.0**16 + 0.5)
+        return {**q, "exp_bits": bits, "diff_table": np.minimum(steps, DIFF_CAP).astype(np.int32)}
+
+    def reference_s8(self, node, graph, inputs):
+        q = node.attrs["q"]
+        outer, size, inner = self.view(node, graph)
+        x = inputs[0].astype(np.int64).reshape(outer, size, inner)
+        d = x.max(axis=1, keepdims=True) - x
+        total = q["exp_table"].astype(np.int64)[d].sum(axis=1, keepdims=True)
+        lse = ((log2_q16(total).astype(np.int64) - (q["exp_bits"] << 16)) * LN2_STEPS_Q16 + (1 << 15)) >> 16
+        y = np.maximum(127 - ((q["diff_table"].astype(np.int64)[d] + lse + (1 << 15)) >> 16), -128)
+        return [y.astype(np.int8).reshape(inputs[0].shape)]
+
+    def kernels(self, node, graph):
+        outer, size, inner = self.view(node, graph)
+        params = {"outer": outer, "axis_size": size, "inner": inner}
+        if is_int8(graph, node):
+            q = node.attrs["q"]
+            return [KernelCall("nn_logsoftmax_s8", ("src/softmax/nn_logsoftmax_s8.c",), "nn_logsoftmax_s8_params",
+                               {**params, "exp_bits": q["exp_bits"]},
+                               [node.inputs[0], Const(q["exp_table"], "exp"), Const(q["diff_table"], "diff"),
+                                node.outputs[0]])]
+        return [KernelCall("nn_logsoftmax_f32", ("src/softmax/nn_logsoftmax_f32.c",), "nn_softmax_params", params,
                            [node.inputs[0], node.outputs[0]])]

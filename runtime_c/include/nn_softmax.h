@@ -29,4 +29,54 @@ void nn_softmax_f32(const nn_softmax_params *p, const float *in, float *out);
  */
 void nn_softmax_s8(const nn_softmax_params *p, const int8_t *in, const int32_t *exp_table, int8_t *out);
 
+/*
+ * LogSoftmax on the same [outer, axis_size, inner] view (and the same opset rules):
+ * out = x - max - log(sum over k of exp(x - max)) (float: expf and logf). Works in place.
+ */
+void nn_logsoftmax_f32(const nn_softmax_params *p, const float *in, float *out);
+
+/*
+ * log2(x) for 1 <= x < 2^31 in Q16, truncated: the integer part is the top bit's position p; the 16 fractional bits come from squaring the
+ * mantissa m = x / 2^p in [1, 2) (Q30, products floored): each square that reaches 2 is one bit
+ * (and is halved). codegen/fixedpoint.py log2_q16 is its twin.
+ */
+static inline int32_t nn_log2_q16(int32_t x)
+{
+    int32_t p = 0, i, result;
+    int64_t m;
+    while (p < 30 && (x >> (p + 1)) != 0) {
+        ++p;
+    }
+    result = p << 16;
+    m = (int64_t)x << (30 - p);
+    for (i = 15; i >= 0; --i) {
+        m = (m * m) >> 30;
+        if (m >= ((int64_t)1 << 31)) {
+            m >>= 1;
+            result |= (int32_t)1 << i;
+        }
+    }
+    return result;
+}
+
+/*
+ * int8 LogSoftmax: output scale 1/16, zero point 127 (as TFLite: [-15.9, 0] in 255 steps).
+ * For each group, with d = max - x in [0, 255]:
+ *   sum = sum over k of exp_table[d_k], exp_table[d] = round(exp(-input_scale d) 2^exp_bits)
+ *     (the compiler keeps sum < 2^29);
+ *   l = ((nn_log2_q16(sum) - exp_bits 2^16) * 726817 + 2^15) >> 16: ln(sum / 2^exp_bits) in
+ *     output steps, Q16 (726817 = round(16 ln 2 2^16));
+ *   out = max(-128, 127 - ((diff_table[d] + l + 2^15) >> 16)), diff_table[d] =
+ *     min(round(16 input_scale d 2^16), 2^24): the difference in output steps, Q16.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t exp_bits;
+} nn_logsoftmax_s8_params;
+
+void nn_logsoftmax_s8(const nn_logsoftmax_s8_params *p, const int8_t *in, const int32_t *exp_table,
+                      const int32_t *diff_table, int8_t *out);
+
 #endif /* NN_SOFTMAX_H */
