@@ -7,12 +7,18 @@ ConvTranspose:
 2. output_shape with auto_pad NOTSET: onnx.reference pads nothing and fails; the spec derives
    the pads from the total padding natural - output_shape (the larger half first; with
    SAME_UPPER the smaller), which are computed here and passed on with the output_shape.
+
+LRN:
+3. onnx.reference's loop runs over the batch dimension instead of the channels (only the first
+   N channels are normalized) and takes 4-D inputs only. Here each channel's window sums as the
+   spec says, at any rank from 3.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from onnx.reference.ops.op_conv_transpose import ConvTranspose as _ReferenceConvTranspose
+from onnx.reference.op_run import OpRun
 
 
 class ConvTranspose(_ReferenceConvTranspose):  # the class name is the op type it replaces
@@ -42,4 +48,13 @@ class ConvTranspose(_ReferenceConvTranspose):  # the class name is the op type i
         return (np.concatenate(outs, axis=1),)
 
 
-CORRECTED_OPS = [ConvTranspose]
+class LRN(OpRun):
+    def _run(self, x, alpha=None, beta=None, bias=None, size=None):
+        before, after = (size - 1) // 2, size // 2  # floor((size - 1) / 2), ceil((size - 1) / 2)
+        square_sum = np.zeros(x.shape, x.dtype)
+        for c in range(x.shape[1]):
+            square_sum[:, c] = np.sum(x[:, max(0, c - before):c + after + 1] ** 2, axis=1)
+        return ((x / (bias + (alpha / size) * square_sum) ** beta).astype(x.dtype),)
+
+
+CORRECTED_OPS = [ConvTranspose, LRN]

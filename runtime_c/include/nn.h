@@ -31,6 +31,7 @@
 #include "nn_recurrent.h"
 #include "nn_reduce.h"
 #include "nn_norm.h"
+#include "nn_lrn.h"
 #include "nn_shape.h"
 #include "nn_sparse.h"
 #include "nn_quantize.h"
