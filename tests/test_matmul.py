@@ -207,3 +207,20 @@ def test_float_products_on_cortex_m4():
     model, shapes = attention_ops_model()
     compiled = compile_model(model, "net")
     assert verify(compiled, random_feeds(np.random.default_rng(29), shapes, count=3), target="cortex-m4")["target_equal"]
+
+
+def test_pruning_leaves_a_product_of_activations_alone(rng):
+    """Pruning and its bias correction walk every layer: a product of two activations has no
+    weights of its own and runs after the pruned layer that feeds it."""
+    from codegen.passes.prune import PruneOptions
+
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["H"]), helper.make_node("Transpose", ["H"], ["T"], perm=[1, 0]),
+             helper.make_node("MatMul", ["H", "T"], ["Y"])]
+    model = make_model(nodes, [("X", (3, 8))], [("Y", None)], {"W": rng.standard_normal((8, 6)).astype(np.float32)})
+    feeds = random_feeds(rng, {"X": (3, 8)}, 4)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds, prune=PruneOptions(sparsity=0.5))
+    assert [layer["kernels"] for layer in compiled.report["layers"]][::2] == [["nn_fc_s8"], ["nn_matmul_s8"]]
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    for f in feeds:
+        q = quantize_inputs(compiled.graph, f)
+        np.testing.assert_array_equal(host.run([q["X"]])[0], run_int8(compiled.graph, q)["Y"])

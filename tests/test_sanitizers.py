@@ -235,13 +235,13 @@ class SanitizedModel:
 
 def operators_model():
     """Every int8 and float32 kernel family the fixtures leave out, in one two-input,
-    three-output model: dilated and 1-D convolutions, depthwise with stride 1 and 2, pointwise
+    four-output model: dilated and 1-D convolutions, depthwise with stride 1 and 2, pointwise
     convolutions over 8 and 5 channels, MaxPool with padding, AveragePool, GlobalMaxPool,
     GlobalAveragePool, Add/Mul/Sub/Div with broadcasting, fused and unfused Clip,
     HardSigmoid, HardSwish, Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled
     inputs, Gemm, Softmax, Sigmoid, Elu, Selu, Erf, Softplus, Mish, Gelu (both), Neg, Abs, Exp, Log,
-    Sqrt, Reciprocal, and an output copied from an input. Returns (model,
-    calibration samples)."""
+    Sqrt, Reciprocal, an output copied from an input, and MatMul of two activations followed by
+    Softmax over axis 1. Returns (model, calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -301,9 +301,14 @@ def operators_model():
         N("Add", ["u12", "u13"], ["u14"], name="add_unary"),
         N("Sigmoid", ["u14"], ["gate"], name="sigmoid"),
         N("Flatten", ["z"], ["z_flat"], name="flat_z"),  # an output copied from an input
+        # a product of two activations (attention scores) normalized over a middle axis
+        N("Transpose", ["z"], ["zt"], name="z_transposed", perm=[0, 2, 1]),
+        N("MatMul", ["z", "zt"], ["zz"], name="matmul_runtime"),
+        N("Softmax", ["zz"], ["scores"], name="softmax_axis1", axis=1),
     ]
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
-                       [("probs", None), ("gate", None), ("z_flat", None)], inits, opset=20, name="operators")
+                       [("probs", None), ("gate", None), ("z_flat", None), ("scores", None)], inits, opset=20,
+                       name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
 

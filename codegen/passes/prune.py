@@ -424,6 +424,8 @@ def _weights_differ(original: Graph, pruned: Graph, originals: dict, node: Node)
     if before is None:
         return True
     k = weight_input(node, pruned)
+    if k is None:  # a product of two activations: no weights to prune
+        return False
     a, b = original.const(before.inputs[k]), pruned.const(node.inputs[k])
     return a is None or b is None or a.shape != b.shape or not np.array_equal(a, b)
 
