@@ -17,6 +17,7 @@ from codegen.reference import run_float, run_int8
 from codegen.samples import load_samples
 from codegen.verify import verify
 from codegen.ops.indexing import View
+from codegen.qparams import from_range
 from conftest import MODES, make_model, onnxruntime_oracle, random_feeds
 from test_targets import need
 
@@ -157,24 +158,21 @@ def test_views_describe_their_ops(rng):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_chain_of_views(rng, mode):
-    """Every op in one graph, views of views (the model the emulated cores run below)."""
+    """Every op in one graph, views of views, and an embedding read by sliced int32 ids (the model
+    the emulated cores run below): C == NumPy reference exactly; float32 == onnx.reference on the
+    sample whose ids are all in range."""
     model = _indexing_model()
-    feeds = random_feeds(rng, {"X": (1, 8, 4, 4)}, count=3)
+    feeds = _indexing_feeds(rng)
     compiled = compile_model(model, "net", mode=mode, calib=feeds if mode == "int8" else None)
     host = HostModel(compiled.emitted.files, compiled.report["api"])
-    expected = ReferenceEvaluator(model).run(None, feeds[0])
+    expected = ReferenceEvaluator(model).run(None, {**feeds[0], "ids": feeds[0]["ids"].astype(np.int64)})
     for f in feeds:
-        if mode == "float32":
-            ref = run_float(compiled.graph, f)
-            for c, name, e in zip(host.run([f["X"]]), compiled.graph.outputs, expected):
-                np.testing.assert_array_equal(c, ref[name])
-                if f is feeds[0]:
-                    np.testing.assert_array_equal(ref[name], e)
-            continue
-        q = quantize_inputs(compiled.graph, f)
-        ref = run_int8(compiled.graph, q)
-        for c, name in zip(host.run([q["X"]]), compiled.graph.outputs):
+        q = quantize_inputs(compiled.graph, f) if mode == "int8" else f
+        ref = (run_int8 if mode == "int8" else run_float)(compiled.graph, q)
+        for c, name, e in zip(host.run([q[n] for n in compiled.graph.inputs]), compiled.graph.outputs, expected):
             np.testing.assert_array_equal(c, ref[name])
+            if f is feeds[0] and mode == "float32":
+                np.testing.assert_array_equal(ref[name], e)
 
 
 ERRORS = [
@@ -202,8 +200,8 @@ def test_unsupported_is_a_one_line_error(op, attrs, shape, inits, message):
 
 
 def _indexing_model():
-    """One int8 model through every view shape the kernels distinguish (contiguous runs, negative,
-    zero and large strides, 12 view axes) and the row gather."""
+    """Every view shape the kernels distinguish (contiguous runs, negative, zero and large strides,
+    12 view axes), the row gather, and an int8 embedding read by int32 ids through a Slice."""
     nodes = [helper.make_node("Slice", ["X", "s", "e", "a", "st"], ["S"]),  # negative steps
              helper.make_node("Split", ["X"], ["P", "Q"], axis=1, num_outputs=2),  # memcpy runs
              helper.make_node("DepthToSpace", ["P"], ["D"], blocksize=2, mode="CRD"),
@@ -214,12 +212,28 @@ def _indexing_model():
              helper.make_node("Expand", ["E", "shape"], ["H"]),
              helper.make_node("Concat", ["H", "G"], ["C"], axis=1),
              helper.make_node("Tile", ["C", "r6"], ["Y1"]),
-             helper.make_node("Gather", ["T", "j"], ["Y2"], axis=1)]
+             helper.make_node("Gather", ["T", "j"], ["Y2"], axis=1),
+             helper.make_node("Slice", ["ids", "s1", "e1", "a1", "st1"], ["K"]),  # int32 elements
+             helper.make_node("Gather", ["emb", "K"], ["Y3"])]
     inits = {"s": np.array([I64_MAX, -1], np.int64), "e": np.array([I64_MIN, 0], np.int64),
              "a": np.array([3, 1], np.int64), "st": np.array([-2, -3], np.int64), "shape": np.array([2, 1, 1, 1]),
              "r": np.array([1, 2, 1, 3], np.int64), "i": np.array([3, 0, -2, 1], np.int64),
-             "r6": np.array([2, 1, 2, 1], np.int64), "j": np.array([1, 0], np.int64)}
-    return make_model(nodes, [("X", (1, 8, 4, 4))], [("Y1", None), ("Y2", None)], inits, opset=18)
+             "r6": np.array([2, 1, 2, 1], np.int64), "j": np.array([1, 0], np.int64),
+             "s1": np.array([-1], np.int64), "e1": np.array([I64_MIN], np.int64), "a1": np.array([1], np.int64),
+             "st1": np.array([-1], np.int64),
+             "emb": (np.random.default_rng(3).standard_normal((7, 3)) + 0.5).astype(np.float32)}
+    return make_model(nodes, [("X", (1, 8, 4, 4)), ("ids", (1, 8), onnx.TensorProto.INT64)],
+                      [("Y1", None), ("Y2", None), ("Y3", None)], inits, opset=18)
+
+
+def _indexing_feeds(rng) -> list[dict[str, np.ndarray]]:
+    """Three samples; the ids of the first are in range, the others hold ids beyond [-7, 7)."""
+    feeds = random_feeds(rng, {"X": (1, 8, 4, 4)}, count=3)
+    for k, f in enumerate(feeds):
+        f["ids"] = rng.integers(-7, 7, (1, 8)).astype(np.int32)
+        if k:
+            f["ids"][0, :4] = [7, -8, 2**31 - 1, -(2**31)]
+    return feeds
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
@@ -228,7 +242,7 @@ def test_kernels_are_identical_on_target(target):
     the M4, where 4-byte elements take the other paths)."""
     need(target)
     model = _indexing_model()
-    feeds = random_feeds(np.random.default_rng(13), {"X": (1, 8, 4, 4)}, count=3)
+    feeds = _indexing_feeds(np.random.default_rng(13))
     for mode in ("int8", "float32") if target == "cortex-m4" else ("int8",):
         compiled = compile_model(model, "net", mode=mode, calib=feeds if mode == "int8" else None, target=target)
         samples = [quantize_inputs(compiled.graph, f) for f in feeds] if mode == "int8" else feeds
@@ -260,4 +274,88 @@ def test_shufflenet_block(name):
         assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
     result = verify(compile_model(path, mode="int8", calib=data), samples)
     print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB against float")
+    assert result["bit_exact"] and result["sqnr_db"] >= MIN_SQNR_DB, result["sqnr_db"]
+
+
+def embedding_model(table: np.ndarray, ids_shape, axis: int = 0, ids_type=onnx.TensorProto.INT64, runtime_data=False):
+    inputs = [("ids", ids_shape, ids_type)] + ([("T", table.shape)] if runtime_data else [])
+    return make_model([helper.make_node("Gather", ["T", "ids"], ["Y"], axis=axis)], inputs, [("Y", None)],
+                      {} if runtime_data else {"T": table}, opset=13)
+
+
+def clamped_rows(table: np.ndarray, ids: np.ndarray, axis: int) -> np.ndarray:
+    """The documented rule for ids outside [-n, n): the nearest row."""
+    n = table.shape[axis]
+    ids = ids.astype(np.int64)
+    return np.take(table, np.clip(np.where(ids < 0, ids + n, ids), 0, n - 1), axis=axis)
+
+
+EMBEDDINGS = [((10, 4), (1, 6), 0, onnx.TensorProto.INT64), ((3, 7, 2), (5,), 1, onnx.TensorProto.INT32),
+              ((6, 3), (2, 2, 2), -2, onnx.TensorProto.INT64)]
+OUT_OF_RANGE = [100, -100, 2**31 - 1, -(2**31)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("table_shape,ids_shape,axis,ids_type", EMBEDDINGS)
+def test_gather_runtime_ids(rng, mode, table_shape, ids_shape, axis, ids_type):
+    """A constant table read by run-time int32 ids (an embedding): in-range ids (negative ones
+    wrap) as onnx.reference; ids outside [-n, n) read the nearest row, in C as in NumPy. int8:
+    the table is quantized per tensor and the output keeps its scale and zero point."""
+    table = (rng.standard_normal(table_shape) * 2 + 0.5).astype(np.float32)
+    n = table_shape[axis]
+    model = embedding_model(table, ids_shape, axis, ids_type)
+    samples = [{"ids": rng.integers(-n, n, ids_shape).astype(np.int32)} for _ in range(3)]
+    wild = rng.integers(-n, n, ids_shape).astype(np.int32).reshape(-1)
+    wild[:len(OUT_OF_RANGE)] = OUT_OF_RANGE[:wild.size]
+    compiled = compile_model(model, "net", mode=mode, calib=samples if mode == "int8" else None)
+    graph = compiled.graph
+    assert graph.tensors["ids"].dtype == "int32"
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    evaluator = ReferenceEvaluator(model)
+    out_q = graph.tensors["Y"].quant
+    expected_table = table if mode == "float32" else out_q.quantize(table)
+    if mode == "int8":
+        assert out_q == from_range(table.min(), table.max())
+    for ids in [s["ids"] for s in samples] + [wild.reshape(ids_shape)]:
+        c = host.run([ids])[0]
+        ref = (run_float if mode == "float32" else run_int8)(graph, {"ids": ids})["Y"]
+        np.testing.assert_array_equal(c, ref)
+        np.testing.assert_array_equal(c, clamped_rows(expected_table, ids, axis))
+        if np.all((ids >= -n) & (ids < n)):
+            want = evaluator.run(None, {"ids": ids.astype(np.int64 if ids_type == onnx.TensorProto.INT64 else np.int32)})[0]
+            if mode == "float32":
+                np.testing.assert_array_equal(c, want)
+            else:
+                assert np.max(np.abs(out_q.dequantize(c) - want)) <= out_q.scale / 2 * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gather_runtime_data_and_ids(rng, mode):
+    """Both operands at run time: the data keeps its own parameters in int8."""
+    model = embedding_model(np.zeros((5, 3), np.float32), (4,), 0, runtime_data=True)
+    feeds = [{"T": rng.standard_normal((5, 3)).astype(np.float32), "ids": rng.integers(-5, 5, 4).astype(np.int32)}
+             for _ in range(3)]
+    compiled = compile_model(model, "net", mode=mode, calib=feeds if mode == "int8" else None)
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    for f in feeds:
+        q = quantize_inputs(compiled.graph, f) if mode == "int8" else f
+        c = host.run([q[n] for n in compiled.graph.inputs])[0]
+        np.testing.assert_array_equal(c, clamped_rows(q["T"], f["ids"], 0))
+
+
+def test_embedding_bag():
+    """torch's nn.Embedding (Gather of a constant table by int64 token ids) -> mean -> Linear:
+    float32 within 1e-4 of onnxruntime, int8 bit-exact with the reference."""
+    path, data = FIXTURES / "embedding_bag.onnx", FIXTURES / "embedding_bag.npz"
+    compiled = compile_model(path)
+    assert compiled.graph.tensors["ids"].dtype == "int32" and compiled.report["layers"][0]["op"] == "Gather"
+    samples, _ = load_samples(data, compiled.graph)
+    session = onnxruntime_oracle(onnx.load(str(path)))
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    for feeds in samples:
+        got = host.run([feeds["ids"]])[0]
+        want = np.asarray(session.run(None, {"ids": feeds["ids"].astype(np.int64)})[0], np.float32)
+        assert np.max(np.abs(got - want.reshape(got.shape))) <= 1e-4 * np.max(np.abs(want))
+    result = verify(compile_model(path, mode="int8", calib=data), samples)
+    print(f"embedding_bag: int8 SQNR {result['sqnr_db']:.1f} dB against float")
     assert result["bit_exact"] and result["sqnr_db"] >= MIN_SQNR_DB, result["sqnr_db"]

@@ -91,9 +91,13 @@ class _ViewOp(Op):
     """An op whose outputs are strided views of input 0 (`views`)."""
 
     keeps_qparams = True
+    int_inputs = True  # the bytes of any element type (int32 ids, uint8 masks)
 
     def views(self, node, graph) -> list[View]:
         raise NotImplementedError
+
+    def output_dtypes(self, node, graph):
+        return [graph.tensors[node.inputs[0]].dtype] * len(node.outputs)
 
     def infer_shapes(self, node, graph):
         return [tuple(v.shape) for v in self.views(node, graph)]
@@ -330,6 +334,17 @@ class DepthToSpace(_ViewOp):
 
 @register("Gather")
 class Gather(Op):
+    int_inputs = True  # run-time int32 indices; data of any element type
+
+    def output_dtypes(self, node, graph):
+        table = graph.const(node.inputs[0])
+        if table is None:
+            return [graph.tensors[node.inputs[0]].dtype]
+        return [{"f": "float32", "b": "uint8"}.get(table.dtype.kind, "int32")]
+
+    def index_bound(self, node, graph, index):
+        return shape_of(graph, node.inputs[0])[self.axis(node, graph)] if index == 1 else None
+
     def axis(self, node, graph) -> int:
         return normalize_axis(int(node.attrs.get("axis", 0)), len(shape_of(graph, node.inputs[0])), node)
 
@@ -374,7 +389,8 @@ class Gather(Op):
         return np.ascontiguousarray(np.take(np.asarray(data), i, axis=axis))
 
     def reference(self, node, graph, inputs):
-        return [self._take(node, graph, inputs[0], inputs[1])]
+        dtype = self.output_dtypes(node, graph)[0]
+        return [self._take(node, graph, np.asarray(inputs[0]).astype(dtype), inputs[1])]
 
     def params_count(self, node, graph):
         return graph.tensors[node.inputs[0]].size if graph.const(node.inputs[0]) is not None else 0
@@ -387,13 +403,15 @@ class Gather(Op):
 
     def quantize(self, node, graph):
         table = graph.const(node.inputs[0])
-        if table is None:
+        if table is None or not is_int8(graph, node):  # an integer table stays as it is
             return {}
         return {"table": graph.tensors[node.outputs[0]].quant.quantize(table)}
 
     def reference_s8(self, node, graph, inputs):
         q = node.attrs["q"]
-        return [self._take(node, graph, q["table"] if "table" in q else inputs[0], inputs[1])]
+        if "table" in q:
+            return [self._take(node, graph, q["table"], inputs[1])]
+        return self.reference(node, graph, inputs)
 
     def kernels(self, node, graph):
         data = shape_of(graph, node.inputs[0])
@@ -403,7 +421,7 @@ class Gather(Op):
         source = node.inputs[0]
         table = graph.const(source)
         if table is not None:
-            source = Const(node.attrs["q"]["table"] if is_int8(graph, node) else
+            source = Const(node.attrs["q"]["table"] if "table" in node.attrs.get("q", {}) else
                            np.asarray(table).astype(out.dtype), "table")
         indices = self.const_indices(node, graph)
         index_arg = node.inputs[1] if indices is None else Const(indices.reshape(-1), "index")
