@@ -18,9 +18,10 @@ from codegen.build import HostModel
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.reference import run_int8
+from codegen.samples import load_samples
 from codegen.verify import onnx_reference, verify
 
-from conftest import check_float_model, check_int8_model, make_model, onnxruntime_oracle, random_feeds
+from conftest import FIXTURES, check_float_model, check_int8_model, make_model, onnxruntime_oracle, random_feeds
 from test_targets import need
 
 
@@ -267,3 +268,27 @@ def test_float_kernels_on_cortex_m4():
     compiled = compile_model(sampling_chain(rng), "net")
     feeds = random_feeds(rng, {"X": (1, 4, 3, 4)}, count=2)
     assert verify(compiled, feeds, target="cortex-m4")["target_equal"]
+
+
+FIXTURE_NAMES = ["torch_conv_autoencoder", "torch_dynamo_conv_autoencoder", "torch_unet", "torch_dynamo_unet"]
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_fixture_end_to_end(name):
+    """The torch fixtures (tests/fixtures/make_sampling.py): float32 within 1e-4 relative of
+    onnxruntime on every sample; int8 bit-exact with its reference, SQNR against float printed."""
+    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
+    compiled = compile_model(path)
+    ops = {n.op_type for n in compiled.graph.nodes}
+    assert ({"ConvTranspose"} if "autoencoder" in name else {"Resize"}) <= ops
+    samples, _ = load_samples(data, compiled.graph)
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    session = onnxruntime_oracle(path)
+    for feeds in samples:
+        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
+        want = session.run(None, feeds)[0]
+        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
+    int8 = compile_model(path, mode="int8", calib=data)
+    result = verify(int8, samples)
+    print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB over {result['samples']} samples")
+    assert result["bit_exact"] and result["sqnr_db"] > 30
