@@ -8,8 +8,10 @@ import ctypes
 import ctypes.util
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
@@ -21,7 +23,9 @@ from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.paths import RUNTIME_DIR
 from codegen.reference import run_float, run_int8
-from conftest import check_float_model, make_model, random_feeds
+from codegen.samples import load_samples
+from codegen.verify import verify
+from conftest import check_float_model, make_model, onnxruntime_oracle, random_feeds
 from test_targets import need
 
 S, B, I, H = 5, 2, 3, 4  # sequence, batch, input and hidden sizes of the per-op cases
@@ -63,16 +67,13 @@ def rnn_model(rng, kind, direction="forward", layout=0, outputs=("Y", "Y_h", "Y_
 
 
 CASES = {
-    "lstm-forward": dict(kind="LSTM"),
-    "lstm-reverse-yh-only": dict(kind="LSTM", direction="reverse", outputs=("", "Y_h")),
+    "lstm-forward-lens-peepholes": dict(kind="LSTM", lens=True, zero_p=True),
+    "lstm-reverse-large-cell": dict(kind="LSTM", direction="reverse", init=True, cell_scale=12.0, outputs=("", "Y_h")),
     "lstm-bidirectional-layout1-init": dict(kind="LSTM", direction="bidirectional", layout=1, init=True,
                                             outputs=("Y", "", "Y_c")),
-    "lstm-lens-zero-peepholes": dict(kind="LSTM", lens=True, zero_p=True, outputs=("Y",)),
-    "lstm-large-cell": dict(kind="LSTM", init=True, cell_scale=12.0, outputs=("Y", "Y_h", "Y_c")),
     "gru-forward": dict(kind="GRU", outputs=("Y", "Y_h")),
     "gru-reverse-lbr-init": dict(kind="GRU", direction="reverse", lbr=1, init=True, outputs=("Y", "Y_h")),
     "gru-bidirectional-layout1": dict(kind="GRU", direction="bidirectional", layout=1, outputs=("", "Y_h")),
-    "gru-bidirectional-lbr": dict(kind="GRU", direction="bidirectional", lbr=1, outputs=("Y",)),
 }
 
 
@@ -236,3 +237,28 @@ def test_int8_kernels_on_cortex_m(target):
     for sample, outs in zip(q, got):
         for a, b in zip(outs, host.run([sample["X"]])):
             np.testing.assert_array_equal(a, b)
+
+
+# ---- torch's exports end to end ---------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SPOTTERS = {"kws_gru_opset13": "GRU", "kws_gru_dynamo": "GRU", "kws_lstm_opset13": "LSTM", "kws_lstm_dynamo": "LSTM"}
+
+
+@pytest.mark.parametrize("name", sorted(SPOTTERS))
+def test_keyword_spotter(name):
+    """The GRU (bidirectional) and LSTM (two layers) keyword spotters of both exporters: float32
+    within 1e-4 of onnxruntime, int8 bit-exact with the reference and at least 25 dB from float."""
+    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
+    compiled = compile_model(path)
+    assert SPOTTERS[name] in [layer["op"] for layer in compiled.report["layers"]]
+    samples, _ = load_samples(data, compiled.graph)
+    session = onnxruntime_oracle(onnx.load(str(path)))
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    for feeds in samples:
+        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
+        want = np.asarray(session.run(None, feeds)[0], np.float32).reshape(got.shape)
+        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
+    result = verify(compile_model(path, mode="int8", calib=data), samples)
+    print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB")
+    assert result["bit_exact"] and result["sqnr_db"] >= 25.0, result["sqnr_db"]

@@ -8,7 +8,7 @@ Rules, in the order they apply:
 3. A node whose inputs are all constant is evaluated now (onnx.reference), as is Shape of
    a tensor whose shape is known: this folds the Shape -> Gather -> Concat -> Reshape
    chains of torch exports into one constant.
-4. Identity, Dropout (inference) and a Cast to the element type the tensor already has
+4. Identity, Dropout (inference; a mask output only if nothing reads it) and a Cast to the element type the tensor already has
    (int64 and int32 are one) become Identity.
 5. Every other node must be a registered operator; its output shapes and element types come
    from the op's own rules. Run-time inputs other than float32 reach only the families that
@@ -76,6 +76,7 @@ class _Importer:
     def run(self, name: str) -> Graph:
         g = self.model.graph
         self.bounds = {i for n in g.node if n.op_type == "Clip" for i in n.input[1:3]}
+        self.read = {i for n in g.node for i in n.input if i} | {o.name for o in g.output}
         for init in g.initializer:
             self._add_const(init.name, _tensor_array(init, f"{self.label}: initializer", init.name in self.bounds))
         inputs = [vi for vi in g.input if vi.name not in self.tensors]
@@ -151,14 +152,17 @@ class _Importer:
         attrs = {a.name: _attr_value(a) for a in proto.attribute}
         op_type = proto.op_type
         if op_type == "Dropout" or (op_type == "Cast" and self._is_noop_cast(proto, attrs)):
-            if op_type == "Dropout" and len(proto.output) > 1 and proto.output[1]:
+            if op_type == "Dropout" and len(proto.output) > 1 and proto.output[1] in self.read:
                 return self._reject(proto, name, "the dropout mask output is not supported")
             if op_type == "Dropout" and len(ins) > 2 and ins[2]:
                 training = self.tensors[ins[2]].data
                 if training is None or bool(training.reshape(-1)[0]):
                     return self._reject(proto, name, "training mode is not supported")
             op_type, ins, attrs = "Identity", ins[:1], {}
-        node = Node(op_type, name, ins, [o for o in proto.output], attrs)
+        outputs = [o for o in proto.output]
+        if proto.op_type == "Dropout":  # an unread mask output is dropped
+            outputs = outputs[:1]
+        node = Node(op_type, name, ins, outputs, attrs)
         if op_type == "BatchNormalization":
             return self._batchnorm(proto, node)
         op = get_op(op_type)
@@ -181,7 +185,7 @@ class _Importer:
         except Unsupported as e:
             return self._reject(proto, name, str(e))
         node.outputs = node.outputs[: len(shapes)]
-        if any(o and o not in node.outputs for o in proto.output):
+        if any(o and o not in node.outputs for o in proto.output) and proto.op_type != "Dropout":
             return self._reject(proto, name, "optional outputs are not supported")
         for o, shape, dtype in zip(node.outputs, shapes, op.output_dtypes(node, graph)):
             self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), dtype)
@@ -250,12 +254,11 @@ class _Importer:
             t = self.tensors[i]
             feeds[i] = t.data if t.is_const else np.zeros(t.shape, t.dtype)
         try:
-            ref = ReferenceEvaluator(proto, opsets={"": self.opset})
-            values = ref.run(None, feeds)
+            values = _evaluate(proto, self.opset, feeds)
         except Exception as e:  # evaluation of arbitrary constant subgraphs
             why = f"cannot fold constant node: {str(e).strip().splitlines()[0]}"
             return self._reject(proto, name, why, infer=False)
-        for o, v in zip(proto.output, values):
+        for o, v in zip([o for o in proto.output if o], values):
             if o:
                 self._add_const(o, v)
                 v = np.asarray(v)
@@ -342,6 +345,17 @@ class _Importer:
                 continue
             found[vi.name] = Tensor(vi.name, tuple(d.dim_value for d in dims), dtype)
         return found
+
+
+def _evaluate(proto: onnx.NodeProto, opset: int, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The node's non-empty outputs by onnx.reference at the model's opset. (A lone NodeProto
+    is evaluated at the newest opset whatever `opsets` says: opset-11 Unsqueeze with its `axes`
+    attribute, as the version converter writes it, would fail. Inside a graph it is not.)"""
+    inputs = [onnx.helper.make_tensor_value_info(i, onnx.helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), None)
+              for i, v in feeds.items()]
+    outputs = [onnx.helper.make_empty_tensor_value_info(o) for o in proto.output if o]
+    graph = onnx.helper.make_graph([proto], "fold", inputs, outputs)
+    return ReferenceEvaluator(graph, opsets={"": opset}).run(None, feeds)
 
 
 def _dtype_name(data_type: int) -> str:

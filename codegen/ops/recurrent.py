@@ -407,11 +407,11 @@ class Recurrent(Op):
             wq, rq = wq.astype(np.int64), rq.astype(np.int64)
             h = dq["h0"].astype(np.int64)
             c = dq["c0"].astype(np.int64)
+            x_parts = requantize(x @ wq.T + wbias, wm, ws).astype(np.int64)  # every step's x.W, requantized
             for t in (range(s - 1, -1, -1) if rev else range(s)):
-                acc_x = x[t] @ wq.T + wbias
                 if rnn.kind == "LSTM":
                     acc_h = h @ rq.T + rbias
-                    pre = sat16(requantize(acc_x, wm, ws).astype(np.int64) + requantize(acc_h, rm, rs))
+                    pre = sat16(x_parts[t] + requantize(acc_h, rm, rs))
                     i, o, f = (gate_s16("sigmoid", pre[:, j * hsz:(j + 1) * hsz]) for j in range(3))
                     g = gate_s16("tanh", pre[:, 3 * hsz:])
                     c = sat16(rounding_divide_by_pot(f * c, 15).astype(np.int64)
@@ -421,11 +421,10 @@ class Recurrent(Op):
                 else:
                     zr_rows = slice(0, 2 * hsz)
                     acc_h = h @ rq[zr_rows].T + rbias[zr_rows]
-                    pre = sat16(requantize(acc_x[:, zr_rows], wm[zr_rows], ws[zr_rows]).astype(np.int64)
-                                + requantize(acc_h, rm[zr_rows], rs[zr_rows]))
+                    pre = sat16(x_parts[t][:, zr_rows] + requantize(acc_h, rm[zr_rows], rs[zr_rows]))
                     z, rg = gate_s16("sigmoid", pre[:, :hsz]), gate_s16("sigmoid", pre[:, hsz:])
                     n_rows = slice(2 * hsz, 3 * hsz)
-                    hx = requantize(acc_x[:, n_rows], wm[n_rows], ws[n_rows]).astype(np.int64)
+                    hx = x_parts[t][:, n_rows]
                     if rnn.lbr:
                         hr = sat16(requantize(h @ rq[n_rows].T + rbias[n_rows], rm[n_rows], rs[n_rows]))
                         pre_n = sat16(hx + rounding_divide_by_pot(rg * hr, 15))
