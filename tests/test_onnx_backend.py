@@ -31,7 +31,8 @@ SPINE_OPS = set(
     Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
     Gelu Mish LayerNormalization InstanceNormalization LogSoftmax
     Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
-    LSTM GRU""".split()
+    LSTM GRU
+    LRN""".split()
 )
 DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 
