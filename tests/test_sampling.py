@@ -56,40 +56,49 @@ def _deconv_case(seed: int):
         str(r.choice(["none", "relu", "relu6"]))
 
 
-DECONV_CASES = [pytest.param(*_deconv_case(seed), id=f"case{seed}") for seed in range(16)]
+def deconv_model(rng, cases):
+    """One ConvTranspose per case (x shape, w shape, attributes, bias, activation), each on its
+    own input X<i> giving Y<i>."""
+    nodes, inits, inputs, outputs = [], {}, [], []
+    for i, (x_shape, w_shape, attrs, bias, act) in enumerate(cases):
+        w = rng.standard_normal(w_shape) * rng.uniform(0.1, 1.0, (1, w_shape[1]) + (1,) * (len(w_shape) - 2))
+        inits[f"W{i}"] = w.astype(np.float32)
+        ins = [f"X{i}", f"W{i}"]
+        if bias:
+            inits[f"B{i}"] = rng.standard_normal(w_shape[1] * attrs["group"]).astype(np.float32)
+            ins.append(f"B{i}")
+        out = f"Y{i}" if act == "none" else f"C{i}"
+        nodes.append(helper.make_node("ConvTranspose", ins, [out], name=f"deconv{i}", **attrs))
+        if act == "relu":
+            nodes.append(helper.make_node("Relu", [out], [f"Y{i}"]))
+        elif act == "relu6":
+            nodes.append(helper.make_node("Clip", [out, "lo", "hi"], [f"Y{i}"]))
+            inits.update(lo=np.array(0, np.float32), hi=np.array(6, np.float32))
+        inputs.append((f"X{i}", x_shape))
+        outputs.append((f"Y{i}", None))
+    return make_model(nodes, inputs, outputs, inits)
 
 
-def deconv_model(rng, x_shape, w_shape, attrs, bias, act):
-    w = rng.standard_normal(w_shape) * rng.uniform(0.1, 1.0, (1, w_shape[1]) + (1,) * (len(w_shape) - 2))
-    inits = {"W": w.astype(np.float32)}
-    ins = ["X", "W"]
-    if bias:
-        inits["B"] = rng.standard_normal(w_shape[1] * attrs["group"]).astype(np.float32)
-        ins.append("B")
-    nodes = [helper.make_node("ConvTranspose", ins, ["C"], name="deconv", **attrs)]
-    out = "C"
-    if act == "relu":
-        nodes.append(helper.make_node("Relu", ["C"], ["Y"]))
-        out = "Y"
-    elif act == "relu6":
-        nodes.append(helper.make_node("Clip", ["C", "lo", "hi"], ["Y"]))
-        inits.update(lo=np.array(0, np.float32), hi=np.array(6, np.float32))
-        out = "Y"
-    return make_model(nodes, [("X", x_shape)], [(out, None)], inits)
+# 16 seeded cases, four to a model
+DECONV_GROUPS = {f"cases{g * 4}-{g * 4 + 3}": [_deconv_case(seed) for seed in range(g * 4, g * 4 + 4)]
+                 for g in range(4)}
 
 
-@pytest.mark.parametrize("x_shape,w_shape,attrs,bias,act", DECONV_CASES)
-def test_conv_transpose(rng, x_shape, w_shape, attrs, bias, act):
-    model = deconv_model(rng, x_shape, w_shape, attrs, bias, act)
+@pytest.mark.parametrize("group", sorted(DECONV_GROUPS))
+def test_conv_transpose(rng, group):
+    cases = DECONV_GROUPS[group]
+    model = deconv_model(rng, cases)
     oracle = onnxruntime_oracle(model)
-    feeds = random_feeds(rng, {"X": x_shape}, count=4)
+    feeds = random_feeds(rng, {f"X{i}": c[0] for i, c in enumerate(cases)}, count=4)
     compiled = check_float_model(model, feeds[0], oracle=oracle)
-    assert [n.op_type for n in compiled.graph.nodes] == ["ConvTranspose"]  # the activation fused
+    assert [n.op_type for n in compiled.graph.nodes] == ["ConvTranspose"] * len(cases)  # activations fused
     # the corrected onnx.reference that verify runs agrees with onnxruntime
-    corrected = onnx_reference(model).run(None, feeds[0])[0]
-    np.testing.assert_allclose(corrected, oracle.run(None, feeds[0])[0], rtol=1e-4, atol=1e-5)
+    for corrected, want in zip(onnx_reference(model).run(None, feeds[0]), oracle.run(None, feeds[0])):
+        np.testing.assert_allclose(corrected, want, rtol=1e-4, atol=1e-5)
     # int8: input and weight rounding over at most in_channels / groups * taps terms
-    check_int8_model(model, feeds, 2.0, oracle=oracle, in_steps=0.5 * np.abs(compiled.graph.const("W")).sum(axis=(0, *range(2, len(w_shape)))).max())
+    in_steps = max(np.abs(compiled.graph.const(f"W{i}")).sum(axis=(0, *range(2, len(c[1])))).max()
+                   for i, c in enumerate(cases))
+    check_int8_model(model, feeds, 2.0, oracle=oracle, in_steps=0.5 * in_steps)
 
 
 @pytest.mark.parametrize("attrs,message", [
@@ -98,30 +107,39 @@ def test_conv_transpose(rng, x_shape, w_shape, attrs, bias, act):
     ({"pads": [2, 0, 1, 0]}, "pads [2, 0, 1, 0] leave no output on spatial axis 0"),
 ])
 def test_conv_transpose_refusals(rng, attrs, message):
-    model = deconv_model(rng, (1, 2, 1, 3), (2, 2, 2, 2), {"group": 1, **attrs}, True, "none")
+    model = deconv_model(rng, [((1, 2, 1, 3), (2, 2, 2, 2), {"group": 1, **attrs}, True, "none")])
     with pytest.raises(CompileError, match=re.escape(message)) as e:
         compile_model(model, "net")
     assert "\n" not in str(e.value) and "ConvTranspose" in str(e.value)
 
 
-def resize_model(op, opset, shape, attrs, scales=None, sizes=None):
-    """Resize (roi empty) or Upsample with constant scales or sizes; Upsample-7 takes its scales as an attribute."""
-    inits, ins = {}, ["X"]
-    if op == "Upsample" and opset < 9:
-        attrs = {**attrs, "scales": [float(s) for s in scales]}
-    elif op == "Upsample" or opset < 11:
-        inits["s"] = np.array(scales, np.float32)
-        ins.append("s")
-    else:  # opset 11 requires roi and scales (empty when unused)
-        if opset == 11:
-            inits.update(r=np.zeros(0, np.float32), s=np.array(scales if scales is not None else [], np.float32))
-        elif scales is not None:
-            inits["s"] = np.array(scales, np.float32)
-        ins += ["r" if opset == 11 else "", "s" if "s" in inits else ""]
-        if sizes is not None:
-            inits["z"] = np.array(sizes, np.int64)
-            ins.append("z")
-    return make_model([helper.make_node(op, ins, ["Y"], **attrs)], [("X", shape)], [("Y", None)], inits, opset=opset)
+def resize_model(op, opset, cases):
+    """One Resize (roi empty) or Upsample per case, each on its own input X<i> giving Y<i>,
+    with constant scales or sizes; Upsample-7 takes its scales as an attribute.
+    cases: list of (shape, attributes, scales, sizes)."""
+    nodes, inits, inputs, outputs = [], {}, [], []
+    for i, (shape, attrs, scales, sizes) in enumerate(cases):
+        x, y, s, z = f"X{i}", f"Y{i}", f"s{i}", f"z{i}"
+        ins = [x]
+        if op == "Upsample" and opset < 9:
+            attrs = {**attrs, "scales": [float(v) for v in scales]}
+        elif op == "Upsample" or opset < 11:
+            inits[s] = np.array(scales, np.float32)
+            ins.append(s)
+        else:  # opset 11 requires roi and scales (empty when unused)
+            if opset == 11:
+                inits.update({f"r{i}": np.zeros(0, np.float32),
+                              s: np.array(scales if scales is not None else [], np.float32)})
+            elif scales is not None:
+                inits[s] = np.array(scales, np.float32)
+            ins += [f"r{i}" if opset == 11 else "", s if s in inits else ""]
+            if sizes is not None:
+                inits[z] = np.array(sizes, np.int64)
+                ins.append(z)
+        nodes.append(helper.make_node(op, ins, [y], **attrs))
+        inputs.append((x, shape))
+        outputs.append((y, None))
+    return make_model(nodes, inputs, outputs, inits, opset=opset)
 
 
 def _n(coord, nearest):
@@ -176,21 +194,34 @@ RESIZE_CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(RESIZE_CASES))
-def test_resize(rng, case):
-    op, opset, shape, attrs, scales, sizes, oracle = RESIZE_CASES[case]
-    model = resize_model(op, opset, shape, attrs, scales, sizes)
+def _resize_groups() -> dict:
+    """The cases that share an operator, an opset and an oracle run as one model."""
+    groups: dict = {}
+    for name in sorted(RESIZE_CASES):
+        op, opset, shape, attrs, scales, sizes, oracle = RESIZE_CASES[name]
+        groups.setdefault(f"{op}{opset}-{oracle}", (op, opset, oracle, []))[3].append((shape, attrs, scales, sizes))
+    return groups
+
+
+RESIZE_GROUPS = _resize_groups()
+
+
+@pytest.mark.parametrize("group", sorted(RESIZE_GROUPS))
+def test_resize(rng, group):
+    op, opset, oracle, cases = RESIZE_GROUPS[group]
+    model = resize_model(op, opset, cases)
     oracle = onnxruntime_oracle(model) if oracle == "ort" else None
-    feeds = random_feeds(rng, {"X": shape}, count=4)
-    compiled = check_float_model(model, feeds[0], oracle=oracle)
+    feeds = random_feeds(rng, {f"X{i}": c[0] for i, c in enumerate(cases)}, count=4)
+    check_float_model(model, feeds[0], oracle=oracle)
     # int8 keeps the input's scale and zero point: nearest copies (the input's own rounding),
     # linear adds its output rounding and the Q11 weights' (at most a quarter step)
-    linear = attrs["mode"] == "linear"
+    linear = any(c[1]["mode"] == "linear" for c in cases)
     compiled = check_int8_model(model, feeds, 0.75 if linear else 0.0, oracle=oracle, in_steps=0.5)
     graph = compiled.graph
-    assert graph.tensors["Y"].quant == graph.tensors["X"].quant
-    kernel = "nn_resize_linear_s8" if linear else "nn_resize_nearest"
-    assert compiled.report["layers"][0]["kernels"] == [kernel]
+    for i, (_, attrs, _, _) in enumerate(cases):
+        assert graph.tensors[f"Y{i}"].quant == graph.tensors[f"X{i}"].quant
+        kernel = "nn_resize_linear_s8" if attrs["mode"] == "linear" else "nn_resize_nearest"
+        assert compiled.report["layers"][i]["kernels"] == [kernel]
 
 
 @pytest.mark.parametrize("attrs,scales,sizes,message", [
@@ -205,7 +236,7 @@ def test_resize(rng, case):
     ({"mode": "nearest"}, [1, 1, 0.2, 1], None, "output length 0 on axis 2"),
 ])
 def test_resize_refusals(attrs, scales, sizes, message):
-    model = resize_model("Resize", 19, (1, 2, 4, 4), attrs, scales, sizes)
+    model = resize_model("Resize", 19, [((1, 2, 4, 4), attrs, scales, sizes)])
     with pytest.raises(CompileError, match=re.escape(message)) as e:
         compile_model(model, "net")
     assert "\n" not in str(e.value) and "Resize" in str(e.value)
@@ -219,8 +250,8 @@ def test_resize_runtime_scales_refused():
 
 
 def test_resize10_enlarging_and_shrinking_refused():
-    model = resize_model("Resize", 10, (1, 2, 4, 5), {"mode": "nearest"}, [1, 1, 1.5, 0.6])
-    with pytest.raises(CompileError, match="Resize node 'Y' of opset 10 enlarges and shrinks at once"):
+    model = resize_model("Resize", 10, [((1, 2, 4, 5), {"mode": "nearest"}, [1, 1, 1.5, 0.6], None)])
+    with pytest.raises(CompileError, match="Resize node 'Y0' of opset 10 enlarges and shrinks at once"):
         compile_model(model, "net")
 
 
