@@ -32,6 +32,7 @@ SPINE_OPS = set(
     Gelu Mish LayerNormalization InstanceNormalization LogSoftmax
     Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
     LSTM GRU
+    ConvTranspose Resize Upsample
     LRN""".split()
 )
 DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")

@@ -246,6 +246,9 @@ class FullyConnected(Op):
         return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift,
                 "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
 
+    def scratch_bytes(self, node, graph, in_place, features=()):
+        return BATCHED.scratch_bytes(node, graph, in_place, features) if runs_batched(node, graph) else 0
+
     def sparse_layer(self, node, graph):
         if runs_batched(node, graph):
             return None

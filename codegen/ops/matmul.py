@@ -14,8 +14,11 @@ along the axis nn_fc cannot broadcast.
    scale and zero point from its range), acc = sum_k (a - za)(b - zb) in int32,
    out = requantize(sign(alpha) * acc + bias) with one multiplier
    |alpha| * sa * sb / s_out; Gemm's beta * C is an int32 bias at the product's scale
-   |alpha| * sa * sb (a constant C only: a run-time C in int8 is refused). |acc| is bounded
-   by K * 255^2 plus the bias, which must stay below 2^31 (K up to 33025 without a bias).
+   |alpha| * sa * sb (a constant C only: a run-time C in int8 is refused). The kernel expands
+   the zero points (sum x w + zb-terms with row sums of a, za-terms with column sums of b
+   kept in n int32 of scratch), whose four terms are each at most K * 2^14: K * 2^16 plus
+   the bias must stay below 2^31 (K up to 32767 without a bias). The sum is the same
+   integer as the twin's sum of offset products.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.fixedpoint import output_s8
-from codegen.ops.base import Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, shape_of
+from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, qparams,
+                              shape_of)
 from codegen.qparams import QParams, from_range, multipliers
 
 MAX_DIMS = 6
@@ -151,6 +155,9 @@ class BatchedMatMul(Op):
             y = y + np.float32(view.beta) * np.asarray(c, np.float32)
         return [apply_activation(node, y.astype(np.float32).reshape(shape_of(graph, node.outputs[0])))]
 
+    def scratch_bytes(self, node, graph, in_place, features=()):
+        return 4 * matmul_view(node, graph).n if is_int8(graph, node) else 0
+
     def macs(self, node, graph):
         view = matmul_view(node, graph)
         return view.count * view.m * view.k * view.n
@@ -173,7 +180,7 @@ class BatchedMatMul(Op):
             raise Unsupported("int8 Gemm with alpha 0 is not supported")
         product_scale = abs(view.alpha) * float(qa.scale) * float(qb.scale)
         bias = None
-        bound = view.k * 255 * 255
+        bound = view.k * 2**16
         if view.bias:
             c = graph.const(view.bias)
             if c is None:
@@ -212,7 +219,7 @@ class BatchedMatMul(Op):
                                                                  "shift", "output_offset", "act_min", "act_max")}}
             args = [Const(q["a_table"], "a") if q["a_table"] is not None else node.inputs[0],
                     Const(q["b_table"], "b") if q["b_table"] is not None else node.inputs[1],
-                    None if q["bias"] is None else Const(q["bias"], "c"), out]
+                    None if q["bias"] is None else Const(q["bias"], "c"), Scratch("int32_t"), out]
             return [KernelCall("nn_matmul_s8", ("src/fc/nn_matmul_s8.c",), "nn_matmul_s8_params", params, args)]
         lo, hi = activation(node)
         params = {**view.struct(), "alpha": view.alpha, "beta": view.beta, "act_min": float(lo), "act_max": float(hi)}

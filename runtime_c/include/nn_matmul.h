@@ -46,9 +46,11 @@ void nn_matmul_f32(const nn_matmul_f32_params *p, const float *a, const float *b
  * a_offset, b_offset: minus the operands' zero points, in [-127, 128], so each factor is in
  *   [-255, 255]. product_sign: 1, or -1 for a negative Gemm alpha (|alpha| is in the
  *   multiplier). bias: int32 at the product's scale. The compiler proves
- *   |bias| + k * 255 * 255 < 2^31, so acc never overflows.
+ *   |bias| + k * 2^16 < 2^31, so no partial sum of the expanded form below overflows.
  * multiplier: Q31 in [2^30, 2^31 - 1] (or 0); shift in [-31, 30]; output_offset the output
  *   zero point; act_min <= act_max in [-128, 127].
+ * scratch: n int32 values (4-byte aligned, never NULL), the kernel's own working space: the
+ *   zero-point terms are expanded (see nn_matmul_s8.c) and the column sums of b kept there.
  */
 typedef struct {
     int32_t batch[NN_MAX_DIMS];
@@ -74,6 +76,6 @@ typedef struct {
 } nn_matmul_s8_params;
 
 void nn_matmul_s8(const nn_matmul_s8_params *p, const int8_t *a, const int8_t *b, const int32_t *bias,
-                  int8_t *out);
+                  int32_t *scratch, int8_t *out);
 
 #endif /* NN_MATMUL_H */

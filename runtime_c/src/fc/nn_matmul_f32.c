@@ -11,10 +11,12 @@ void nn_matmul_f32(const nn_matmul_f32_params *p, const float *a, const float *b
         for (i = 0; i < p->m; ++i) {
             const float *x = a + a_t + i * p->a_row_stride;
             for (j = 0; j < p->n; ++j) {
-                const float *w = b + b_t + j * p->b_col_stride;
+                const float *xk = x, *wk = b + b_t + j * p->b_col_stride;
                 float acc = 0.0f;
-                for (k = 0; k < p->k; ++k) {
-                    acc += x[k * p->a_col_stride] * w[k * p->b_row_stride];
+                for (k = p->k; k > 0; --k) {
+                    acc += *xk * *wk;
+                    xk += p->a_col_stride;
+                    wk += p->b_row_stride;
                 }
                 acc = p->alpha * acc;
                 if (bias) {
