@@ -240,8 +240,9 @@ def operators_model():
     GlobalAveragePool, Add/Mul/Sub/Div with broadcasting, fused and unfused Clip,
     HardSigmoid, HardSwish, Transpose, Pad, ReduceMax, ReduceSum, Concat of differently scaled
     inputs, Gemm, Softmax, Sigmoid, Elu, Selu, Erf, Softplus, Mish, Gelu (both), Neg, Abs, Exp, Log,
-    Sqrt, Reciprocal, an output copied from an input, and MatMul of two activations followed by
-    Softmax over axis 1. Returns (model, calibration samples)."""
+    Sqrt, Reciprocal, an output copied from an input, MatMul of two activations followed by
+    Softmax over axis 1, and Slice (negative step), Split, Expand, Tile, Gather, DepthToSpace and
+    SpaceToDepth in a chain. Returns (model, calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -305,10 +306,24 @@ def operators_model():
         N("Transpose", ["z"], ["zt"], name="z_transposed", perm=[0, 2, 1]),
         N("MatMul", ["z", "zt"], ["zz"], name="matmul_runtime"),
         N("Softmax", ["zz"], ["scores"], name="softmax_axis1", axis=1),
+        # views (negative, zero and repeated strides) and a row gather
+        N("Slice", ["z", "sl_s", "sl_e", "sl_a", "sl_st"], ["zs"], name="slice_reversed"),
+        N("Split", ["zs"], ["za", "zb"], name="split", axis=1, num_outputs=2),
+        N("Expand", ["zb", "ex"], ["ze"], name="expand"),
+        N("Concat", ["za", "ze"], ["zc"], name="concat_views", axis=2),
+        N("Tile", ["zc", "reps"], ["zr"], name="tile"),
+        N("Gather", ["zr", "gi"], ["zg"], name="gather", axis=2),
+        N("Reshape", ["zg", "sq"], ["zq"], name="square"),
+        N("DepthToSpace", ["zq"], ["zd"], name="depth_to_space", blocksize=2, mode="CRD"),
+        N("SpaceToDepth", ["zd"], ["moved"], name="space_to_depth", blocksize=2),
     ]
+    inits.update({"sl_s": np.array([-1], np.int64), "sl_e": np.array([-(2**63)], np.int64),
+                  "sl_a": np.array([2], np.int64), "sl_st": np.array([-2], np.int64),
+                  "ex": np.array([1, 2, 5], np.int64), "reps": np.array([1, 2, 1], np.int64),
+                  "gi": np.array([9, 0, -1, 3], np.int64), "sq": np.array([1, 4, 2, 2], np.int64)})
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
-                       [("probs", None), ("gate", None), ("z_flat", None), ("scores", None)], inits, opset=20,
-                       name="operators")
+                       [("probs", None), ("gate", None), ("z_flat", None), ("scores", None), ("moved", None)], inits,
+                       opset=20, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
 
