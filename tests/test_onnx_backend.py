@@ -33,7 +33,9 @@ SPINE_OPS = set(
     Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
     LSTM GRU
     ConvTranspose Resize Upsample
-    LRN""".split()
+    LRN
+    Scaler Normalizer Binarizer ArrayFeatureExtractor LinearRegressor LinearClassifier TreeEnsembleRegressor
+    TreeEnsembleClassifier TreeEnsemble SVMRegressor SVMClassifier ZipMap""".split()
 )
 DATA_DIR = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 

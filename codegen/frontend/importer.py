@@ -8,8 +8,9 @@ Rules, in the order they apply:
 3. A node whose inputs are all constant is evaluated now (onnx.reference), as is Shape of
    a tensor whose shape is known: this folds the Shape -> Gather -> Concat -> Reshape
    chains of torch exports into one constant.
-4. Identity, Dropout (inference; a mask output only if nothing reads it) and a Cast to the element type the tensor already has
-   (int64 and int32 are one) become Identity.
+4. ZipMap (ai.onnx.ml) becomes Identity: its output is its input's float scores, under the
+   output's name. Identity, Dropout (inference; a mask output only if nothing reads it) and a
+   Cast to the element type the tensor already has (int64 and int32 are one) become Identity.
 5. Every other node must be a registered operator; its output shapes and element types come
    from the op's own rules. Run-time inputs other than float32 reach only the families that
    take them (Op.int_inputs).
@@ -35,6 +36,7 @@ from codegen.ops import get_op, supported_op_types
 from codegen.qparams import QParams
 
 _FLOAT = onnx.TensorProto.FLOAT
+ML_DOMAIN = "ai.onnx.ml"  # classic machine learning (codegen/ops/ml.py)
 # ONNX element types of run-time tensors -> the IR's (codegen/ops/base.py, section 9)
 RUNTIME_TYPES = {_FLOAT: "float32", onnx.TensorProto.INT64: "int32", onnx.TensorProto.INT32: "int32",
                  onnx.TensorProto.BOOL: "uint8"}
@@ -137,8 +139,11 @@ class _Importer:
     def _import_node(self, proto: onnx.NodeProto, index: int) -> None:
         name = proto.name or f"{proto.op_type}_{index}"
         ins = list(proto.input)
-        if proto.domain not in ("", "ai.onnx"):
-            return self._reject(proto, name, f"operator domain '{proto.domain}' is not supported")
+        if proto.domain not in ("", "ai.onnx") and not (proto.domain == ML_DOMAIN and get_op(proto.op_type)):
+            if proto.domain == ML_DOMAIN and proto.op_type != "ZipMap":
+                return self._reject(proto, name, "operator not supported")
+            if proto.domain != ML_DOMAIN:
+                return self._reject(proto, name, f"operator domain '{proto.domain}' is not supported")
         if any(i in self.unknown for i in ins):
             self.unknown.update(proto.output)
             return None
@@ -151,6 +156,10 @@ class _Importer:
             return self._fold(proto, name)
         attrs = {a.name: _attr_value(a) for a in proto.attribute}
         op_type = proto.op_type
+        if op_type == "ZipMap" and proto.domain == ML_DOMAIN:  # rule 4: its input, under its output's name
+            if self.tensors[ins[0]].dtype != "float32":
+                return self._reject(proto, name, f"input '{ins[0]}' is {self.tensors[ins[0]].dtype}; float32 is supported")
+            op_type, ins, attrs = "Identity", ins[:1], {}
         if op_type == "Dropout" or (op_type == "Cast" and self._is_noop_cast(proto, attrs)):
             if op_type == "Dropout" and len(proto.output) > 1 and proto.output[1] in self.read:
                 return self._reject(proto, name, "the dropout mask output is not supported")

@@ -104,6 +104,8 @@ def default_opset(model: onnx.ModelProto) -> int | None:
     for imp in model.opset_import:
         if imp.domain in ("", "ai.onnx"):
             return imp.version
+    if model.graph.node and all(n.domain == "ai.onnx.ml" for n in model.graph.node):
+        return onnx.defs.onnx_opset_version()  # a model of ai.onnx.ml operators only needs none
     return None
 
 

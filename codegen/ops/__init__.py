@@ -9,6 +9,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     eltwise,
     gemm,
     indexing,
+    ml,
     lrn,
     movement,
     norm,

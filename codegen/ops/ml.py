@@ -37,8 +37,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.errors import Unsupported
+from codegen.fixedpoint import output_s8, quantize_multiplier
 from codegen.ir import Graph, Node
 from codegen.ops.base import Const, KernelCall, Op, Scratch, qparams, register, shape_of
+from codegen.ops.softmax import OUTPUT_QPARAMS as SOFTMAX_QPARAMS
+from codegen.qparams import fold_input_offset, from_range, multipliers, quantize_bias, quantize_weights
 
 POST = {"NONE": 0, "LOGISTIC": 1, "SOFTMAX": 2, "SOFTMAX_ZERO": 3}
 AGGREGATE = {"SUM": 0, "AVERAGE": 1, "MIN": 2, "MAX": 3}
@@ -638,10 +641,57 @@ class Preprocess(Op):
                 out[r] = row / d if d != 0 else row
         return [out.reshape(x.shape)]
 
+    def quantize(self, node, graph):
+        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+        if node.op_type == "Binarizer":
+            below = np.nonzero(x.dequantize(np.arange(-128, 128)) <= F32(node.attrs.get("threshold", 0.0)))[0]
+            return {"threshold": int(below[-1]) - 128 if below.size else -129,
+                    "one": int(y.quantize(1.0)), "zero": int(y.quantize(0.0))}
+        if node.op_type == "Scaler":
+            offset, scale = self._scaler(node, graph)
+            sign = np.sign(scale.astype(np.float64))
+            weight = (256 * sign).astype(np.int32)
+            bias = np.rint(-256 * sign * offset.astype(np.float64) / x.scale)
+            if np.abs(bias).max(initial=0) + 256 * 255 >= 2**31:
+                raise Unsupported("an offset beyond the int32 accumulator in input steps")
+            m0, shift = multipliers(np.abs(scale.astype(np.float64)) * x.scale / (256 * y.scale))
+            return {"weight": weight, "bias": bias.astype(np.int32), "multiplier": m0, "shift": shift}
+        m0, shift = quantize_multiplier(2.0**-16 / y.scale)
+        c0, cshift = quantize_multiplier(x.scale / y.scale)
+        return {"multiplier": m0, "shift": shift, "copy_multiplier": c0, "copy_shift": cshift}
+
+    def reference_s8(self, node, graph, inputs):
+        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+        q = node.attrs["q"]
+        xq = np.asarray(inputs[0]).astype(np.int64)
+        if node.op_type == "Binarizer":
+            return [np.where(xq > q["threshold"], q["one"], q["zero"]).astype(np.int8)]
+        rows, cols = _rows_cols(graph, node)
+        d = xq.reshape(rows, cols) - x.zero_point
+        if node.op_type == "Scaler":
+            acc = q["weight"].astype(np.int64) * d + q["bias"]
+            return [output_s8(acc, q["multiplier"], q["shift"], y.zero_point).reshape(xq.shape)]
+        norm = _text(node.attrs.get("norm"), "MAX")
+        out = np.empty((rows, cols), np.int8)
+        for r in range(rows):
+            row = [int(v) for v in d[r]]
+            if norm == "MAX":
+                den, bits = max(row), 16
+            elif norm == "L1":
+                den, bits = sum(abs(v) for v in row), 16
+            else:
+                den, bits = math.isqrt(sum(v * v for v in row) << 16), 24
+            if den == 0:
+                out[r] = output_s8(np.asarray(row), q["copy_multiplier"], q["copy_shift"], y.zero_point)
+                continue
+            ratio = [_round_div(v << bits, den) for v in row]
+            out[r] = output_s8(np.asarray(ratio), q["multiplier"], q["shift"], y.zero_point)
+        return [out.reshape(xq.shape)]
+
     def kernels(self, node, graph):
-        if _is_int8(graph, node):
-            raise Unsupported("no int8 kernel")
         size = graph.tensors[node.outputs[0]].size
+        if _is_int8(graph, node):
+            return self._kernels_s8(node, graph, size)
         if node.op_type == "Binarizer":
             return [KernelCall("nn_binarizer_f32", ("src/ml/nn_binarizer_f32.c",), "nn_binarizer_params",
                                {"size": size, "threshold": float(node.attrs.get("threshold", 0.0))},
@@ -655,6 +705,32 @@ class Preprocess(Op):
         norm = {"MAX": 0, "L1": 1, "L2": 2}[_text(node.attrs.get("norm"), "MAX")]
         return [KernelCall("nn_normalizer_f32", ("src/ml/nn_normalizer_f32.c",), "nn_rows_params",
                            {"rows": rows, "cols": cols, "mode": norm}, [node.inputs[0], node.outputs[0]])]
+
+
+    def _kernels_s8(self, node, graph, size):
+        q = node.attrs["q"]
+        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+        if node.op_type == "Binarizer":
+            return [KernelCall("nn_binarizer_s8", ("src/ml/nn_binarizer_s8.c",), "nn_binarizer_s8_params",
+                               {"size": size, **q}, [node.inputs[0], node.outputs[0]])]
+        rows, cols = _rows_cols(graph, node)
+        if node.op_type == "Scaler":
+            return [KernelCall("nn_scaler_s8", ("src/ml/nn_scaler_s8.c",), "nn_scaler_s8_params",
+                               {"rows": rows, "cols": cols, "input_offset": -x.zero_point,
+                                "output_offset": y.zero_point},
+                               [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
+                                Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"), node.outputs[0]])]
+        norm = {"MAX": 0, "L1": 1, "L2": 2}[_text(node.attrs.get("norm"), "MAX")]
+        return [KernelCall("nn_normalizer_s8", ("src/ml/nn_normalizer_s8.c",), "nn_normalizer_s8_params",
+                           {"rows": rows, "cols": cols, "mode": norm, "input_offset": -x.zero_point,
+                            "output_offset": y.zero_point, **q}, [node.inputs[0], node.outputs[0]])]
+
+
+def _round_div(a: int, b: int) -> int:
+    """round(a / b), half away from zero, for integers (b != 0), as nn_normalizer_s8 divides."""
+    if b < 0:
+        a, b = -a, -b
+    return (a + b // 2) // b if a >= 0 else -((-a + b // 2) // b)
 
 
 @register("ArrayFeatureExtractor")
@@ -796,10 +872,90 @@ class Linear(Op):
         rows, _ = _rows_cols(graph, node)
         return 4 * rows * self.layout(node, graph)[0].shape[0]
 
+    # int8: the regressor is nn_fc_s8; the classifier keeps its int32 scores (one weight scale, so
+    # they compare as the real scores do) for the label, then requantizes them into the scores
+    # output, through a table for LOGISTIC and the one-score expansions, or into an int8 middle
+    # (scale from the scores' bound over the input's range) and nn_softmax_s8 for SOFTMAX.
+    def output_qparams(self, node, graph, choose):
+        if node.op_type == "LinearClassifier":
+            fin = self.finalizer(node, graph)
+            if fin.post == POST["SOFTMAX"]:
+                return [None, SOFTMAX_QPARAMS]
+        return [choose(name) for name in node.outputs]
+
+    def quantize(self, node, graph):
+        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[-1])
+        w, b = self.layout(node, graph)
+        if node.op_type == "LinearRegressor":
+            from codegen.qparams import floor_for_bias, weight_scales
+            wq, ws = quantize_weights(w, axis=0, scales=floor_for_bias(weight_scales(w, 0), b, x.scale))
+            bias = fold_input_offset(quantize_bias(b, x.scale, ws), wq, x.zero_point)
+            m0, shift = multipliers(x.scale * ws.astype(np.float64) / y.scale)
+            return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift}
+        fin = self.finalizer(node, graph)
+        if fin.post == POST["SOFTMAX_ZERO"]:
+            raise Unsupported("SOFTMAX_ZERO has no int8 rule (its float model runs)")
+        peak = float(np.abs(w).max(initial=0))
+        ws = np.float32(peak / 127 if peak > 0 else 1.0)
+        wq, _ = quantize_weights(w, axis=0, scales=np.full(w.shape[0], ws, np.float32))
+        acc_scale = float(x.scale) * float(ws)
+        bias = fold_input_offset(quantize_bias(b, x.scale, np.full(w.shape[0], ws, np.float32)), wq, x.zero_point)
+        q = {"weight": wq, "bias": bias, "acc_scale": acc_scale, "lut": None}
+        if fin.post == POST["NONE"] and fin.expand == 0:
+            q["multiplier"], q["shift"] = quantize_multiplier(acc_scale / y.scale)
+            q["output_offset"] = y.zero_point
+            return q
+        lo_in, hi_in = (float(v) for v in x.dequantize(np.array([-128, 127])))
+        lo = b.astype(np.float64) + np.minimum(w * lo_in, w * hi_in).sum(axis=1)
+        hi = b.astype(np.float64) + np.maximum(w * lo_in, w * hi_in).sum(axis=1)
+        mid = from_range(float(lo.min()), float(hi.max()))
+        q["mid"] = mid
+        q["multiplier"], q["shift"] = quantize_multiplier(acc_scale / mid.scale)
+        q["output_offset"] = mid.zero_point
+        s = mid.dequantize(np.arange(-128, 128))
+        if fin.post == POST["SOFTMAX"]:
+            bits = min(21, 29 - math.ceil(math.log2(max(fin.classes, 1))))
+            q["exp_table"] = np.floor(np.exp(-mid.scale * np.arange(256, dtype=np.float64)) * 2.0**bits
+                                      + 0.5).astype(np.int32)
+            return q
+        if fin.expand == 0:
+            tables = [logistic(s)]
+        else:
+            lg = logistic(s) if fin.expand == 3 else s
+            first = -s if fin.expand == 2 else (F32(1) - lg).astype(F32)
+            tables = [first, lg]
+        q["lut"] = np.concatenate([y.quantize(t) for t in tables])
+        return q
+
+    def reference_s8(self, node, graph, inputs):
+        q = node.attrs["q"]
+        x = qparams(graph, node.inputs[0])
+        xq = np.asarray(inputs[0]).astype(np.int64).reshape(-1, q["weight"].shape[1])
+        acc = xq @ q["weight"].astype(np.int64).T + q["bias"]
+        if node.op_type == "LinearRegressor":
+            y = qparams(graph, node.outputs[0])
+            return [output_s8(acc, q["multiplier"], q["shift"], y.zero_point)]
+        fin = self.finalizer(node, graph)
+        if fin.rule == 0:
+            label = fin.labels[np.argmax(acc, axis=1)]
+        else:
+            label = np.where(acc[:, fin.col] > 0, fin.labels[1], fin.labels[0])
+        cols = np.zeros(fin.classes, np.int64) if fin.raw == 1 else np.arange(fin.classes)
+        v = output_s8(acc[:, cols], q["multiplier"], q["shift"], q["output_offset"]).astype(np.int64)
+        if q["lut"] is not None:
+            table = (np.arange(fin.classes) if fin.raw == 1 else np.zeros(fin.classes, np.int64)) * 256
+            v = q["lut"][table[None, :] + v + 128]
+        elif fin.post == POST["SOFTMAX"]:
+            e = q["exp_table"].astype(np.int64)[v.max(axis=1, keepdims=True) - v]
+            total = e.sum(axis=1, keepdims=True)
+            v = np.minimum((256 * e + total // 2) // total - 128, 127)
+        del x
+        return [label.astype(np.int32), v.astype(np.int8)]
+
     def kernels(self, node, graph):
-        if _is_int8(graph, node):
-            raise Unsupported("no int8 kernel")
         rows, cols = _rows_cols(graph, node)
+        if _is_int8(graph, node):
+            return self._kernels_s8(node, graph, rows, cols)
         w, b = self.layout(node, graph)
         n = w.shape[0]
         params = {"rows": rows, "in_features": cols, "out_features": n, "in_row_stride": cols, "in_col_stride": 1,
@@ -811,6 +967,37 @@ class Linear(Op):
         return [KernelCall("nn_fc_f32", ("src/fc/nn_fc_f32.c",), "nn_fc_f32_params", params,
                            [node.inputs[0], Const(w, "w"), Const(b, "b"), raw]),
                 classify_call(self.finalizer(node, graph), rows, raw, node.outputs[0], node.outputs[1])]
+
+
+    def _kernels_s8(self, node, graph, rows, cols):
+        q = node.attrs["q"]
+        x = qparams(graph, node.inputs[0])
+        n = q["weight"].shape[0]
+        if node.op_type == "LinearRegressor":
+            y = qparams(graph, node.outputs[0])
+            params = {"rows": rows, "in_features": cols, "out_features": n, "in_row_stride": cols, "in_col_stride": 1,
+                      "out_row_stride": n, "out_col_stride": 1, "output_offset": y.zero_point, "act_min": -128,
+                      "act_max": 127}
+            return [KernelCall("nn_fc_s8", ("src/fc/nn_fc_s8.c",), "nn_fc_s8_params", params,
+                               [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
+                                Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"), node.outputs[0]])]
+        fin = self.finalizer(node, graph)
+        acc = Scratch("int32_t")
+        calls = [KernelCall("nn_linear_scores_s8", ("src/ml/nn_linear_scores_s8.c",), "nn_linear_scores_s8_params",
+                            {"rows": rows, "features": cols, "outputs": n},
+                            [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"), acc]),
+                 KernelCall("nn_classify_s8", ("src/ml/nn_classify_s8.c",), "nn_classify_s8_params",
+                            {"rows": rows, "raw": fin.raw, "classes": fin.classes, "rule": fin.rule, "col": fin.col,
+                             "threshold": 0, "multiplier": q["multiplier"], "shift": q["shift"],
+                             "output_offset": q["output_offset"]},
+                            [acc, Const(fin.labels, "labels"), None if q["lut"] is None else Const(q["lut"], "lut"),
+                             node.outputs[0], node.outputs[1]])]
+        if fin.post == POST["SOFTMAX"]:
+            calls.append(KernelCall("nn_softmax_s8", ("src/softmax/nn_softmax_s8.c",), "nn_softmax_params",
+                                    {"outer": rows, "axis_size": fin.classes, "inner": 1},
+                                    [node.outputs[1], Const(q["exp_table"], "exp"), node.outputs[1]]))
+        del x
+        return calls
 
 
 # ---- support vector machines ---------------------------------------------------------------

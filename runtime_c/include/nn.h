@@ -36,5 +36,6 @@
 #include "nn_sparse.h"
 #include "nn_quantize.h"
 #include "nn_cast.h"
+#include "nn_ml.h"
 
 #endif /* NN_H */

@@ -134,4 +134,88 @@ void nn_svm_classifier_f32(const nn_svm_params *p, const float *in, const float 
                            const float *rho, const int32_t *start, const int32_t *labels, float *scratch,
                            int32_t *label, float *scores);
 
+/*
+ * int8 rules. input_offset is minus the input zero point; output_offset the output zero point.
+ *
+ * Scaler: acc = weight[c] * (in + input_offset) + bias[c] (int32: weight = +-256 or 0, the sign of
+ * the scale; bias = -weight * offset[c] / input_scale, rounded), out = nn_output_s8(acc,
+ * multiplier[c], shift[c]) with the real multiplier |scale[c]| * input_scale / (256 * output_scale).
+ */
+typedef struct {
+    int32_t rows;
+    int32_t cols;
+    int32_t input_offset;
+    int32_t output_offset;
+} nn_scaler_s8_params;
+
+void nn_scaler_s8(const nn_scaler_s8_params *p, const int8_t *in, const int32_t *weight, const int32_t *bias,
+                  const int32_t *multiplier, const int8_t *shift, int8_t *out);
+
+/* Binarizer: out = in > threshold ? one : zero (threshold: the largest level at or below the real
+ * threshold, in [-129, 127]; one and zero: 1.0 and 0.0 quantized). */
+typedef struct {
+    int32_t size;
+    int32_t threshold;
+    int32_t one;
+    int32_t zero;
+} nn_binarizer_s8_params;
+
+void nn_binarizer_s8(const nn_binarizer_s8_params *p, const int8_t *in, int8_t *out);
+
+/*
+ * Normalizer: the input scale cancels, so with d = in + input_offset the ratio d / den is exact
+ * integer arithmetic: den = max d (MAX), sum |d| (L1), or floor(256 sqrt(sum d^2)) (L2, by an
+ * integer square root of the sum times 2^16). ratio = round(d 2^16 / den) (MAX, L1) or
+ * round(d 2^24 / den) (L2), half away from zero, in 64 bits; out = nn_output_s8(ratio, multiplier,
+ * shift) with the real multiplier 2^-16 / output_scale. A row whose den is 0 is copied:
+ * out = nn_output_s8(d, copy_multiplier, copy_shift), real input_scale / output_scale.
+ */
+typedef struct {
+    int32_t rows;
+    int32_t cols;
+    int32_t mode;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t copy_multiplier;
+    int32_t copy_shift;
+} nn_normalizer_s8_params;
+
+void nn_normalizer_s8(const nn_normalizer_s8_params *p, const int8_t *in, int8_t *out);
+
+/* Linear scores: acc[r, n] = bias[n] + sum_k in[r, k] weight[n, k] (int32; the input zero point
+ * folded into bias, |acc| < 2^31 proved by the compiler; one weight scale for all n, so the
+ * accumulators compare as the real scores do). */
+typedef struct {
+    int32_t rows;
+    int32_t features;
+    int32_t outputs;
+} nn_linear_scores_s8_params;
+
+void nn_linear_scores_s8(const nn_linear_scores_s8_params *p, const int8_t *in, const int8_t *weight,
+                         const int32_t *bias, int32_t *acc);
+
+/*
+ * int8 classifier finalizer from int32 scores acc [rows, raw] at one scale: the label as in
+ * nn_classify_f32 (threshold in the accumulator's units); each score column k is
+ * v = nn_output_s8(acc[raw == 1 ? 0 : k], multiplier, shift, output_offset), then, when lut is
+ * not NULL, lut[t * 256 + v + 128] with t = k for a one-score model (two tables: the two
+ * columns), t = 0 otherwise (the post_transform as a table). SOFTMAX follows as nn_softmax_s8.
+ */
+typedef struct {
+    int32_t rows;
+    int32_t raw;
+    int32_t classes;
+    int32_t rule;
+    int32_t col;
+    int32_t threshold;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t output_offset;
+} nn_classify_s8_params;
+
+void nn_classify_s8(const nn_classify_s8_params *p, const int32_t *acc, const int32_t *labels, const int8_t *lut,
+                    int32_t *label, int8_t *scores);
+
 #endif /* NN_ML_H */
