@@ -12,6 +12,11 @@ LRN:
 3. onnx.reference's loop runs over the batch dimension instead of the channels (only the first
    N channels are normalized) and takes 4-D inputs only. Here each channel's window sums as the
    spec says, at any rank from 3.
+
+Softmax, LogSoftmax, Hardmax:
+4. onnx.reference applies the opset-13 rule (along `axis`, default -1) at every opset. Below
+   opset 13 the input is flattened to 2-D at `axis` (default 1) and each row normalized: here
+   the rule of the model's opset applies.
 """
 
 from __future__ import annotations
@@ -57,4 +62,45 @@ class LRN(OpRun):
         return ((x / (bias + (alpha / size) * square_sum) ** beta).astype(x.dtype),)
 
 
-CORRECTED_OPS = [ConvTranspose, LRN]
+def _normalize(op: OpRun, x: np.ndarray, rule) -> tuple[np.ndarray]:
+    given = [a.i for a in op.onnx_node.attribute if a.name == "axis"]
+    if op.run_params["opsets"].get("", 13) >= 13:
+        return (rule(x, given[0] if given else -1).astype(x.dtype),)
+    axis = (given[0] if given else 1) % max(x.ndim, 1)
+    rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
+    return (rule(rows, 1).reshape(x.shape).astype(x.dtype),)
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    d = x - x.max(axis=axis, keepdims=True)
+    return d - np.log(np.exp(d).sum(axis=axis, keepdims=True))
+
+
+def _hardmax(x, axis):
+    first = np.expand_dims(np.argmax(x, axis=axis), axis)
+    y = np.zeros_like(x)
+    np.put_along_axis(y, first, 1, axis=axis)
+    return y
+
+
+class Softmax(OpRun):
+    def _run(self, X, axis=None):
+        return _normalize(self, X, _softmax)
+
+
+class LogSoftmax(OpRun):
+    def _run(self, X, axis=None):
+        return _normalize(self, X, _log_softmax)
+
+
+class Hardmax(OpRun):
+    def _run(self, X, axis=None):
+        return _normalize(self, X, _hardmax)
+
+
+CORRECTED_OPS = [ConvTranspose, LRN, Softmax, LogSoftmax, Hardmax]

@@ -59,3 +59,37 @@ def test_dropout_with_a_read_mask_is_refused(reader):
     with pytest.raises(CompileError, match="Dropout node 'drop': the dropout mask output is not supported") as info:
         compile_model(model)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("op", ["Softmax", "LogSoftmax", "Hardmax"])
+@pytest.mark.parametrize("opset,axis", [(11, None), (11, 2), (13, None), (13, 1)])
+def test_float_oracle_follows_the_softmax_rule_of_the_opset(rng, op, opset, axis):
+    """verify's onnx.reference applies the opset-13 rule at every opset; below 13 the input is
+    flattened to 2-D at `axis` (default 1), as every zoo classifier's Softmax over [1, 1000, 1, 1]
+    needs (onnx.reference: 1.0 everywhere)."""
+    from codegen.verify import onnx_reference
+
+    x = rng.standard_normal((2, 3, 4, 2)).astype(np.float32)
+    attrs = {} if axis is None else {"axis": axis}
+    model = make_model([helper.make_node(op, ["X"], ["Y"], **attrs)], [("X", x.shape)], [("Y", x.shape)], opset=opset)
+    y = onnx_reference(model).run(None, {"X": x})[0]
+    a = (1 if opset < 13 else -1) if axis is None else axis
+    rows = x.reshape(int(np.prod(x.shape[:a])), -1) if opset < 13 else np.moveaxis(x, a, -1)
+    d = rows.astype(np.float64) - rows.max(axis=-1, keepdims=True)
+    want = {"Softmax": np.exp(d) / np.exp(d).sum(axis=-1, keepdims=True),
+            "LogSoftmax": d - np.log(np.exp(d).sum(axis=-1, keepdims=True)),
+            "Hardmax": (d == 0).astype(np.float64)}[op]
+    want = want.reshape(x.shape) if opset < 13 else np.moveaxis(want, -1, a)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
+
+
+def test_verify_of_a_legacy_softmax_classifier(rng):
+    """The zoo's head: Gemm then Softmax at opset 9 with the default axis, over [1, 1000, 1, 1]."""
+    from codegen.verify import verify
+
+    nodes = [helper.make_node("Conv", ["X", "W"], ["c"]), helper.make_node("Softmax", ["c"], ["Y"])]
+    model = make_model(nodes, [("X", (1, 8, 1, 1))], [("Y", (1, 20, 1, 1))],
+                       {"W": rng.standard_normal((20, 8, 1, 1)).astype(np.float32)}, opset=9)
+    feeds = random_feeds(rng, {"X": (1, 8, 1, 1)}, count=3)
+    result = verify(compile_model(model), feeds)
+    assert result["reference_agrees"] and result["passed"] and result["max_abs_diff"] < 1e-6
