@@ -364,3 +364,12 @@ def test_gelu_near_misses_are_not_fused(rng, miss):
     compiled = check_float_model(model, {"X": rng.standard_normal((2, 5)).astype(np.float32)})
     assert "Gelu" not in [n.op_type for n in compiled.graph.nodes]
     assert "Erf" in [n.op_type for n in compiled.graph.nodes]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_castlike_of_a_constant(rng, mode):
+    """The expanded PRelu function casts a constant like x: a table copied into place."""
+    nodes = [helper.make_node("CastLike", ["K", "X"], ["C"]), helper.make_node("Mul", ["X", "C"], ["Y"])]
+    model = make_model(nodes, [("X", (2, 5))], [("Y", None)], {"K": np.full((2, 5), 1.5, np.float32)}, opset=15)
+    compiled = check_op(model, {"X": (2, 5)}, mode, rng, 3.0)
+    assert [entry["kernels"] for entry in compiled.report["layers"]][0] == ["nn_copy"]

@@ -34,6 +34,7 @@ SPINE_OPS = set(
     LSTM GRU
     ConvTranspose Resize Upsample
     LRN
+    PRelu Pow Min Max Sum Mean CastLike
     Scaler Normalizer Binarizer ArrayFeatureExtractor LinearRegressor LinearClassifier TreeEnsembleRegressor
     TreeEnsembleClassifier TreeEnsemble SVMRegressor SVMClassifier ZipMap""".split()
 )
@@ -56,7 +57,8 @@ def _node_cases():
             continue
         data = [(list(i), list(o)) for i, o in case.data_sets]
         out.append(pytest.param(case.model, data, False, id=case.name))
-        if len(case.model.graph.input) > 1:
+        # freezing needs inputs an initializer can hold (not onnx's object arrays of 2- and 4-bit types)
+        if len(case.model.graph.input) > 1 and all(np.asarray(v).dtype != object for v in data[0][0][1:]):
             out.append(pytest.param(case.model, data, True, id=case.name + "-frozen"))
     return out
 
