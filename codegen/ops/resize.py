@@ -3,12 +3,14 @@ or sizes, inputs of rank 1 to 4.
 
 Every output coordinate's source is computed at compile time into small tables, one entry per
 output position of each axis: nearest keeps one source index, linear two indices and the
-weight of the second. The source coordinate of output position x on an axis of input length L,
-output length O and scale s (the given scale, or O / L when sizes are given) is, per
-coordinate_transformation_mode: half_pixel (x + 0.5) / s - 0.5; pytorch_half_pixel the same,
-or -0.5 when O == 1; align_corners x * (L - 1) / (O - 1), or 0 when O == 1; asymmetric x / s;
-tf_half_pixel_for_nn (x + 0.5) / s; half_pixel_symmetric the half-pixel coordinate shifted by
-L / 2 * (1 - O / (s * L)), all in float64. Nearest rounds it by nearest_mode (round_prefer_floor,
+weight of the second. On an axis of input length L and scale s (the given scale, or O / L
+when sizes O are given) the output length is O = floor(s * L), and the spec's length_resized
+is R = s * L, not rounded (as onnx.reference and the backend cases have it; onnxruntime takes
+O instead, which differs when s * L is fractional). The source coordinate of output position
+x is, per coordinate_transformation_mode: half_pixel (x + 0.5) / s - 0.5; pytorch_half_pixel
+the same, or -0.5 when R <= 1; align_corners x * (L - 1) / (R - 1), or 0 when R == 1;
+asymmetric x / s; tf_half_pixel_for_nn (x + 0.5) / s; half_pixel_symmetric the half-pixel
+coordinate shifted by L / 2 * (1 - O / R), all in float64. Nearest rounds it by nearest_mode (round_prefer_floor,
 round_prefer_ceil, floor, ceil; an integral coordinate is itself) and clamps it to [0, L - 1];
 linear interpolates between floor(c) and floor(c) + 1, both clamped, with weight c - floor(c)
 for the second. Models older than opset 11 are upgraded at load (frontend/load.py), which
@@ -51,21 +53,22 @@ def _text(value, default: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def source_coordinates(mode: str, out: int, size: int, scale: float) -> np.ndarray:
-    """Float64 source coordinate of every output position of one axis (module docstring)."""
+def source_coordinates(mode: str, out: int, size: int, scale: float, length: float) -> np.ndarray:
+    """Float64 source coordinate of every output position of one axis (module docstring);
+    `length` is the real-valued output length s * L (O when sizes are given)."""
     x = np.arange(out, dtype=np.float64)
     if mode == "half_pixel":
         return (x + 0.5) / scale - 0.5
     if mode == "pytorch_half_pixel":
-        return (x + 0.5) / scale - 0.5 if out > 1 else np.full(out, -0.5)
+        return (x + 0.5) / scale - 0.5 if length > 1 else np.full(out, -0.5)
     if mode == "align_corners":
-        return x * (size - 1) / (out - 1) if out > 1 else np.zeros(out)
+        return x * (size - 1) / (length - 1) if length != 1 else np.zeros(out)
     if mode == "asymmetric":
         return x / scale
     if mode == "tf_half_pixel_for_nn":
         return (x + 0.5) / scale
     if mode == "half_pixel_symmetric":
-        offset = size / 2 * (1 - out / (scale * size))
+        offset = size / 2 * (1 - out / length)
         return offset + (x + 0.5) / scale - 0.5
     raise Unsupported(f"coordinate_transformation_mode '{mode}' is not supported")
 
@@ -129,16 +132,18 @@ class Resize(Op):
         given = scales if scales is not None else sizes
         if given.size != len(axes):
             raise Unsupported(f"{given.size} {'scales' if scales is not None else 'sizes'} for {len(axes)} axes")
-        out, factor = list(shape), [1.0] * rank
+        out, factor, length = list(shape), [1.0] * rank, [float(d) for d in shape]
         for a, v in zip(axes, given.reshape(-1).tolist()):
             if scales is not None:
                 if not math.isfinite(v) or v <= 0:
                     raise Unsupported(f"scale {v} is not positive")
                 factor[a] = float(np.float32(v))
-                out[a] = int(math.floor(shape[a] * factor[a]))
+                length[a] = shape[a] * factor[a]
+                out[a] = int(math.floor(length[a]))
             else:
                 out[a] = int(v)
                 factor[a] = out[a] / shape[a] if out[a] > 0 else 0.0
+                length[a] = float(out[a])
             if out[a] < 1:
                 raise Unsupported(f"output length {out[a]} on axis {a}")
         coord_mode = _text(attrs.get("coordinate_transformation_mode"), "half_pixel")
@@ -154,7 +159,7 @@ class Resize(Op):
             if out[a] == shape[a] and factor[a] == 1.0:  # an axis kept as it is, whatever the modes say
                 tables.append(None)
                 continue
-            coord = source_coordinates(coord_mode, out[a], shape[a], factor[a])
+            coord = source_coordinates(coord_mode, out[a], shape[a], factor[a], length[a])
             if mode == "nearest":
                 tables.append(nearest_indices(coord, nearest, shape[a]))
             else:
