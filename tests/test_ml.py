@@ -378,12 +378,49 @@ def test_rbf_svc_int8_is_refused():
         compile_model(path, "svc", mode="int8", calib=[{"X": x} for x in data["X"][:4]])
 
 
+def int8_kernels_model() -> onnx.ModelProto:
+    """Every int8 kernel of the family on one input X [1, 4]: the preprocessing operators,
+    ArrayFeatureExtractor, two linear classifiers (SOFTMAX; one score with LOGISTIC) and the
+    tree classifier of INT8_TREES."""
+    rng = np.random.default_rng(19)
+    tree = onnx.NodeProto()
+    tree.CopyFrom(INT8_TREES["classifier"].graph.node[0])
+    del tree.output[:]
+    tree.output.extend(["tree_label", "tree_scores"])
+    nodes = [
+        helper.make_node("Scaler", ["X"], ["scaled"], domain=ML, offset=[0.5, -1.0, 2.0, 0.0], scale=[2.0, 0.5, -1.0, 3.0]),
+        helper.make_node("Normalizer", ["X"], ["l2"], domain=ML, norm="L2"),
+        helper.make_node("Normalizer", ["X"], ["l1"], domain=ML, norm="L1"),
+        helper.make_node("Normalizer", ["X"], ["vmax"], domain=ML, norm="MAX"),
+        helper.make_node("Binarizer", ["X"], ["bin"], domain=ML, threshold=0.1),
+        helper.make_node("ArrayFeatureExtractor", ["X", "idx"], ["picked"], domain=ML),
+        helper.make_node("LinearClassifier", ["X"], ["lin_label", "lin_scores"], domain=ML,
+                         coefficients=rng.standard_normal(12).tolist(), intercepts=[0.1, -0.2, 0.3],
+                         classlabels_ints=[0, 1, 2], post_transform="SOFTMAX"),
+        helper.make_node("LinearClassifier", ["X"], ["bin_label", "bin_scores"], domain=ML,
+                         coefficients=rng.standard_normal(4).tolist(), intercepts=[0.2], classlabels_ints=[4, 7],
+                         post_transform="LOGISTIC"),
+        tree,
+    ]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2 if n == "picked" else 4])
+            for n in ("scaled", "l2", "l1", "vmax", "bin", "picked")]
+    for prefix in ("lin", "bin", "tree"):
+        outs += [helper.make_tensor_value_info(f"{prefix}_label", TensorProto.INT64, [1]),
+                 helper.make_tensor_value_info(f"{prefix}_scores", TensorProto.FLOAT, [1, None])]
+    graph = helper.make_graph(nodes, "kernels", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 4])], outs,
+                              [onnx.numpy_helper.from_array(np.array([3, 1], np.int64), "idx")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ML, 3)])
+    model.ir_version = 8
+    return model
+
+
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
-def test_tree_kernels_on_cortex_m(target):
-    """The int8 and float tree kernels and the finalizer on the emulated cores: the host's bytes."""
+def test_kernels_on_cortex_m(target):
+    """Every int8 kernel of the family (and, on the core without an FPU, the float forest) on the
+    emulated cores: the host's bytes."""
     need(target)
     rng = np.random.default_rng(17)
-    model = INT8_TREES["classifier"]
+    model = int8_kernels_model()
     feeds = [{"X": x} for x in tree_inputs(rng, 6, 4)]
     compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
