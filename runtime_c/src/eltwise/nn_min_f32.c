@@ -1,3 +1,4 @@
+#include <math.h>
 #include <string.h>
 
 #include "nn.h"
@@ -16,7 +17,7 @@ void nn_min_f32(const nn_binary_f32_params *p, const float *a, const float *b, f
     }
     if (v->contiguous) {
         for (i = 0; i < v->size; ++i) {
-            float y = (a[i] < b[i] || a[i] != a[i]) ? a[i] : b[i];
+            float y = (isnan(a[i]) || a[i] < b[i]) ? a[i] : b[i];
             y = y < lo ? lo : y;
             out[i] = y > hi ? hi : y;
         }
@@ -32,7 +33,7 @@ void nn_min_f32(const nn_binary_f32_params *p, const float *a, const float *b, f
         float *o = out + r * n;
         for (i = 0; i < n; ++i) {
             float u = x[i * sa], w = z[i * sb];
-            float y = (u < w || u != u) ? u : w;
+            float y = (isnan(u) || u < w) ? u : w;
             y = y < lo ? lo : y;
             o[i] = y > hi ? hi : y;
         }
