@@ -242,7 +242,7 @@ def operators_model():
     inputs, Gemm, Softmax, Sigmoid, Elu, Selu, Erf, Softplus, Mish, Gelu (both), Neg, Abs, Exp, Log,
     Sqrt, Reciprocal, an output copied from an input, MatMul of two activations followed by
     Softmax over axis 1, and Slice (negative step), Split, Expand, Tile, Gather, DepthToSpace and
-    SpaceToDepth in a chain. Returns (model, calibration samples)."""
+    SpaceToDepth in a chain, LSTM and GRU. Returns (model, calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -316,13 +316,20 @@ def operators_model():
         N("Reshape", ["zg", "sq"], ["zq"], name="square"),
         N("DepthToSpace", ["zq"], ["zd"], name="depth_to_space", blocksize=2, mode="CRD"),
         N("SpaceToDepth", ["zd"], ["moved"], name="space_to_depth", blocksize=2),
+        # recurrent layers over z's 3 steps of 10 (layout 1): a bidirectional LSTM, a GRU
+        N("LSTM", ["z", "lw", "lr", "lb"], ["", "", "lstm_c"], name="lstm", hidden_size=4, layout=1,
+          direction="bidirectional"),
+        N("GRU", ["z", "gw", "gr"], ["gru_y"], name="gru", hidden_size=5, layout=1, linear_before_reset=1),
     ]
+    inits.update({"lw": f(2, 16, 10) * 0.4, "lr": f(2, 16, 4) * 0.4, "lb": f(2, 32) * 0.2, "gw": f(1, 15, 10) * 0.4,
+                  "gr": f(1, 15, 5) * 0.4})
     inits.update({"sl_s": np.array([-1], np.int64), "sl_e": np.array([-(2**63)], np.int64),
                   "sl_a": np.array([2], np.int64), "sl_st": np.array([-2], np.int64),
                   "ex": np.array([1, 2, 5], np.int64), "reps": np.array([1, 2, 1], np.int64),
                   "gi": np.array([9, 0, -1, 3], np.int64), "sq": np.array([1, 4, 2, 2], np.int64)})
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
-                       [("probs", None), ("gate", None), ("z_flat", None), ("scores", None), ("moved", None)], inits,
+                       [("probs", None), ("gate", None), ("z_flat", None), ("scores", None), ("moved", None),
+                        ("lstm_c", None), ("gru_y", None)], inits,
                        opset=20, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
