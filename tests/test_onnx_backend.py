@@ -30,11 +30,13 @@ SPINE_OPS = set(
     AveragePool GlobalAveragePool GlobalMaxPool ReduceMean ReduceMax ReduceSum Flatten Reshape Squeeze Unsqueeze
     Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
     Gelu Mish LayerNormalization InstanceNormalization LogSoftmax
+    ReduceMin ReduceL1 ReduceL2 ReduceSumSquare ReduceLogSumExp ReduceProd LpNormalization
     Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
     LSTM GRU
     ConvTranspose Resize Upsample
     LRN
     PRelu Pow Min Max Sum Mean CastLike
+    Cast Equal Less LessOrEqual Greater GreaterOrEqual Not And Or Xor Where ArgMax ArgMin
     Scaler Normalizer Binarizer ArrayFeatureExtractor LinearRegressor LinearClassifier TreeEnsembleRegressor
     TreeEnsembleClassifier TreeEnsemble SVMRegressor SVMClassifier ZipMap""".split()
 )

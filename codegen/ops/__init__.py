@@ -3,6 +3,7 @@
 from codegen.ops import (  # noqa: F401  (imported for registration)
     activation,
     cast,
+    compare,
     castlike,
     conv,
     deconv,

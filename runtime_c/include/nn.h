@@ -36,6 +36,7 @@
 #include "nn_sparse.h"
 #include "nn_quantize.h"
 #include "nn_cast.h"
+#include "nn_compare.h"
 #include "nn_ml.h"
 
 #endif /* NN_H */

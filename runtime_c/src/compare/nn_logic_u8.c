@@ -1,0 +1,14 @@
+#include "nn.h"
+
+void nn_logic_u8(const nn_compare_params *p, const uint8_t *a, const uint8_t *b, uint8_t *out)
+{
+    const nn_broadcast *v = &p->view;
+    int32_t ia[NN_MAX_DIMS] = {0}, ib[NN_MAX_DIMS] = {0};
+    int32_t i, oa = 0, ob = 0;
+    for (i = 0; i < v->size; ++i) {
+        const int32_t k = 2 * (a[oa] != 0) + (b[ob] != 0);
+        out[i] = (uint8_t)((p->mask >> k) & 1);
+        oa = nn_next_offset(ia, v->shape, v->a_strides, oa);
+        ob = nn_next_offset(ib, v->shape, v->b_strides, ob);
+    }
+}
