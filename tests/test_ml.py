@@ -309,9 +309,12 @@ def int8_tree_cases():
     rng = np.random.default_rng(13)
     reg = random_forest_attrs(rng, 5, 3, 4, 2, ALL_MODES, "target")
     cls = random_forest_attrs(rng, 6, 3, 4, 3, ["BRANCH_LEQ", "BRANCH_GT", "BRANCH_EQ"], "class", "one")
+    binary = random_forest_attrs(rng, 4, 3, 4, 1, ["BRANCH_LEQ", "BRANCH_LT"], "class")
     return {
         "regressor": ml_model("TreeEnsembleRegressor", 4, outputs=[1, 2], n_targets=2, aggregate_function="AVERAGE",
                               base_values=[0.5, -0.5], **reg),
+        "binary-3-rows": ml_model("TreeEnsembleClassifier", 4, rows=3, classlabels_int64s=[0, 1],
+                                  post_transform="LOGISTIC", base_values=[0.3], **binary),
         "classifier": ml_model("TreeEnsembleClassifier", 4, classlabels_int64s=[3, 4, 5], post_transform="NONE",
                                base_values=[0.1, 0.2, 0.3], **cls),
     }
@@ -325,7 +328,8 @@ def test_tree_ensemble_int8(rng, case):
     """int8: C == the integer reference byte for byte, labels included, and the leaves reached are
     those the float model reaches on the dequantized input."""
     model = INT8_TREES[case]
-    calib = [{"X": x} for x in tree_inputs(rng, 16, 4)]
+    n = model.graph.input[0].type.tensor_type.shape.dim[0].dim_value
+    calib = [{"X": np.concatenate(tree_inputs(rng, n, 4))} for _ in range(16)]
     compiled = compile_model(model, "net", mode="int8", calib=calib)
     graph = compiled.graph
     host = HostModel(compiled.emitted.files, compiled.report["api"])

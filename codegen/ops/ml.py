@@ -26,7 +26,17 @@ its behaviour:
 5. int8: trees compare the int8 input with thresholds moved into the input's int8 domain
    (q <= T exactly when dequantize(q) <= t: the same branch as the float comparison on the
    dequantized input), leaves stay float and the scores are quantized at the end
-   (`nn_tree_ensemble_s8`). The other operators of this family have no int8 rule yet.
+   (`nn_tree_ensemble_s8`, `nn_quantize_f32_s8`): a tree's work is comparisons, and its leaf
+   sums are a handful of additions, so fixed-point leaves would buy nothing but error.
+   Scaler is a per-column fixed-point affine map; Normalizer divides integers (the input
+   scale cancels in x / max, x / sum|x| and x / sqrt(sum x^2)); Binarizer moves its threshold
+   as the trees do; ArrayFeatureExtractor moves bytes. LinearRegressor is nn_fc_s8;
+   LinearClassifier keeps int32 scores at one weight scale for the label (they order as the
+   real scores do) and requantizes them for the scores output, through tables (LOGISTIC, the
+   one-score expansions) or into an int8 middle and nn_softmax_s8 (SOFTMAX; SOFTMAX_ZERO has
+   no int8 rule). SVMs have no int8 rule: their kernels (exp of a squared distance, powers,
+   tanh of a dot product) over support vectors of any range would need a fixed-point
+   function per kernel and a scale per sum; their float model runs instead.
 """
 
 from __future__ import annotations
@@ -468,7 +478,8 @@ class TreeEnsemble(Op):
         # the aggregated scores of all rows (classifier: before the finalizer; int8: before quantizing)
         if node.op_type == "TreeEnsembleRegressor" and not _is_int8(graph, node):
             return 0
-        return 4 * rows * forest.outputs
+        fin = self.finalizer(node, graph)
+        return 4 * rows * max(forest.outputs, fin.classes if fin is not None else 0)
 
     def _tables(self, forest: Forest, thresholds) -> list:
         return [Const(forest.feature, "feat"), thresholds, Const(forest.jump, "jump"), Const(forest.roots, "root"),
@@ -516,9 +527,6 @@ class TreeEnsemble(Op):
         forest = self.forest(node, graph)
         x = qparams(graph, node.inputs[0])
         y = qparams(graph, node.outputs[-1])
-        fin = self.finalizer(node, graph)
-        if fin is not None and fin.classes != fin.raw:
-            raise Unsupported("int8 for a one-score binary tree classifier is not supported (its float model is)")
         return {"thresholds": int8_thresholds(forest, x), "inv_scale": float(F32(1) / F32(y.scale)),
                 "zero_point": y.zero_point}
 
@@ -929,7 +937,6 @@ class Linear(Op):
 
     def reference_s8(self, node, graph, inputs):
         q = node.attrs["q"]
-        x = qparams(graph, node.inputs[0])
         xq = np.asarray(inputs[0]).astype(np.int64).reshape(-1, q["weight"].shape[1])
         acc = xq @ q["weight"].astype(np.int64).T + q["bias"]
         if node.op_type == "LinearRegressor":
@@ -949,7 +956,6 @@ class Linear(Op):
             e = q["exp_table"].astype(np.int64)[v.max(axis=1, keepdims=True) - v]
             total = e.sum(axis=1, keepdims=True)
             v = np.minimum((256 * e + total // 2) // total - 128, 127)
-        del x
         return [label.astype(np.int32), v.astype(np.int8)]
 
     def kernels(self, node, graph):
@@ -971,7 +977,6 @@ class Linear(Op):
 
     def _kernels_s8(self, node, graph, rows, cols):
         q = node.attrs["q"]
-        x = qparams(graph, node.inputs[0])
         n = q["weight"].shape[0]
         if node.op_type == "LinearRegressor":
             y = qparams(graph, node.outputs[0])
@@ -996,7 +1001,6 @@ class Linear(Op):
             calls.append(KernelCall("nn_softmax_s8", ("src/softmax/nn_softmax_s8.c",), "nn_softmax_params",
                                     {"outer": rows, "axis_size": fin.classes, "inner": 1},
                                     [node.outputs[1], Const(q["exp_table"], "exp"), node.outputs[1]]))
-        del x
         return calls
 
 

@@ -78,7 +78,8 @@ void nn_tree_ensemble_s8(const nn_tree_ensemble_params *p, const int8_t *in, con
  * (1 - logistic(s), logistic(s)); 0 copies raw.
  * post: 0 NONE, 1 LOGISTIC (1 / (1 + exp(-|x|)), mirrored below 0), 2 SOFTMAX,
  * 3 SOFTMAX_ZERO (values within 1e-7 of 0 are scaled by exp(-max) and left out of the sum).
- * scores may be raw (in place) when classes == raw; other overlap is not allowed.
+ * scores may start where raw does (in place, the rows taken last first, so a one-score model
+ * expands into two columns); other overlap is not allowed.
  */
 typedef struct {
     int32_t rows;

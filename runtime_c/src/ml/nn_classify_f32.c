@@ -12,7 +12,7 @@ void nn_classify_f32(const nn_classify_params *p, const float *raw, const int32_
                      float *scores)
 {
     int32_t r, k;
-    for (r = 0; r < p->rows; ++r) {
+    for (r = p->rows - 1; r >= 0; --r) { /* last row first: scores may expand raw in place */
         const float *s = raw + r * p->raw;
         float *y = scores + r * p->classes;
         if (p->rule == 0) {
