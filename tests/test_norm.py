@@ -284,3 +284,42 @@ def test_layernorm_pattern_left_alone(rng, extra_output, axes):
     model, shape = pattern_model(rng, axes=axes, extra_output=extra_output)
     compiled = check_float_model(model, random_feeds(rng, {"X": shape})[0])
     assert "LayerNormalization" not in [layer["op"] for layer in compiled.report["layers"]]
+
+
+# ---- LpNormalization --------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+@pytest.mark.parametrize("shape,axis,p", [((1, 16), -1, 2), ((2, 3, 4), 1, 1), ((2, 3, 4), 0, 2),
+                                          ((1, 4, 3, 3), 1, 2), ((3, 5), -1, 1), ((2, 6), None, None)])
+def test_lpnormalization(rng, mode, shape, axis, p):
+    attrs = {k: v for k, v in (("axis", axis), ("p", p)) if v is not None}
+    model = make_model([helper.make_node("LpNormalization", ["X"], ["Y"], **attrs)], [("X", shape)],
+                       [("Y", shape)], opset=13)
+    feeds = random_feeds(rng, {"X": shape})
+    oracle = onnxruntime_oracle(model)  # onnx.reference sums x, not |x|, for p = 1
+    if mode == "float32":
+        compiled = check_float_model(model, feeds[0], oracle=oracle)
+    else:
+        compiled, _ = check_int8_sqnr(model, feeds, oracle=oracle)
+        q = compiled.graph.tensors["Y"].quant
+        assert (q.scale, q.zero_point) == (1 / 128, 0)
+    assert compiled.report["layers"][0]["kernels"] == ["nn_lpnorm_f32" if mode == "float32" else "nn_lpnorm_s8"]
+
+
+def test_lpnormalization_int8_zero_group_and_rejections(rng):
+    """A group of zeros is zeros in int8 as in float; p = 3 is a one-line error."""
+    shape = (3, 8)
+    model = make_model([helper.make_node("LpNormalization", ["X"], ["Y"], axis=1)], [("X", shape)],
+                       [("Y", shape)], opset=13)
+    feeds = random_feeds(rng, {"X": shape}, offset=False)
+    compiled = compile_model(model, "net", mode="int8", calib=feeds)
+    x = feeds[0]["X"].copy()
+    x[1] = 0.0
+    q = quantize_inputs(compiled.graph, {"X": x})
+    y = HostModel(compiled.emitted.files, compiled.report["api"]).run([q["X"]])[0]
+    np.testing.assert_array_equal(y, run_int8(compiled.graph, q)["Y"])
+    assert not y[1].any() and y[0].any()
+    bad = make_model([helper.make_node("LpNormalization", ["X"], ["Y"], p=3, name="lp")], [("X", shape)],
+                     [("Y", shape)], opset=13)
+    with pytest.raises(CompileError, match="LpNormalization node 'lp': p = 3"):
+        compile_model(bad)

@@ -1,4 +1,5 @@
-"""ReduceMean, ReduceMax, ReduceSum over any axes, in float32 and int8."""
+"""ReduceMean, ReduceMax, ReduceSum, ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSumExp
+and ReduceProd over any axes, in float32 and int8 (ReduceProd: float32 only)."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,7 @@ from onnx import helper
 from codegen.compiler import compile_model
 from codegen.errors import CompileError
 from codegen.ops.reduce import coalesce
-from conftest import MODES, check_float_model, check_op, make_model
+from conftest import MODES, check_float_model, check_op, make_model, random_feeds
 
 CASES = [  # (shape, axes or None, keepdims)
     ((1, 4, 5, 5), [2, 3], 1),  # global pooling as the dynamo exporter writes it
@@ -98,3 +99,85 @@ def test_repeated_axes_are_rejected():
                        [("Y", (2, 1))], opset=11)
     with pytest.raises(CompileError, match="ReduceSum node 'r': repeated axes"):
         compile_model(model)
+
+
+# ---- ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSumExp, ReduceProd -------------
+
+NEW_OPS = ["ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSumExp", "ReduceProd"]
+NEW_CASES = [  # (shape, axes or None, keepdims, axes form)
+    ((1, 4, 5, 5), [2, 3], 1, "attribute"),
+    ((2, 3, 4), [0, 2], 0, "input"),
+    ((2, 3, 4), [1], 1, "attribute"),  # a middle axis: strided
+    ((2, 3, 4), None, 0, "input"),  # everything
+    ((1, 16), [-1], 1, "input"),  # an L2-normalised embedding's norm
+]
+
+
+def _new_model(op, shape, axes, keepdims, form, noop=None):
+    opset = 13 if form == "attribute" else 18
+    inits, inputs, attrs = {}, ["X"], {"keepdims": keepdims}
+    if noop is not None:
+        attrs["noop_with_empty_axes"] = noop
+    if axes is not None:
+        if form == "attribute":
+            attrs["axes"] = axes
+        else:
+            inits["axes"] = np.array(axes, np.int64)
+            inputs.append("axes")
+    return make_model([helper.make_node(op, inputs, ["Y"], **attrs)], [("X", shape)], [("Y", None)], inits,
+                      opset=opset)
+
+
+@pytest.mark.parametrize("shape,axes,keepdims,form", NEW_CASES)
+@pytest.mark.parametrize("op", NEW_OPS)
+def test_new_reduce_float(rng, op, shape, axes, keepdims, form):
+    model = _new_model(op, shape, axes, keepdims, form)
+    x = rng.standard_normal(shape).astype(np.float32)
+    if op == "ReduceProd":
+        x = np.sign(x) * rng.uniform(0.7, 1.4, shape).astype(np.float32)  # products of many values stay finite
+    compiled = check_float_model(model, {"X": x})
+    kernel = "nn_reduce_" + op[len("Reduce"):].lower() + "_f32"
+    assert compiled.report["layers"][0]["kernels"] == [kernel]
+
+
+@pytest.mark.parametrize("shape,axes,keepdims,form", NEW_CASES)
+@pytest.mark.parametrize("op", [op for op in NEW_OPS if op != "ReduceProd"])
+def test_new_reduce_int8(rng, op, shape, axes, keepdims, form):
+    from test_norm import check_int8_sqnr
+
+    model = _new_model(op, shape, axes, keepdims, form)
+    compiled, _ = check_int8_sqnr(model, random_feeds(rng, {"X": shape}))
+    kernel = "nn_reduce_logsumexp_s8" if op == "ReduceLogSumExp" else "nn_reduce_s8"
+    assert compiled.report["layers"][0]["kernels"] == [kernel]
+
+
+@pytest.mark.parametrize("op", NEW_OPS)
+def test_new_reduce_noop_with_empty_axes(rng, op):
+    """Empty axes with noop_with_empty_axes: each element alone (|x| for L1 and L2, x^2 for the sum of squares)."""
+    model = _new_model(op, (2, 3), [], 1, "input", noop=1)
+    check_float_model(model, {"X": rng.standard_normal((2, 3)).astype(np.float32)})
+
+
+def test_reduce_prod_has_no_int8_rule(rng):
+    model = _new_model("ReduceProd", (2, 3), [1], 1, "attribute")
+    with pytest.raises(CompileError, match="ReduceProd has no int8 rule"):
+        compile_model(model, mode="int8", calib=random_feeds(rng, {"X": (2, 3)}))
+
+
+def test_int8_sum_of_squares_refuses_what_could_overflow(rng):
+    shape = (1, 40000)
+    model = _new_model("ReduceSumSquare", shape, [1], 1, "attribute")
+    with pytest.raises(CompileError, match="sum of squares of 40000 elements could overflow"):
+        compile_model(model, mode="int8", calib=random_feeds(rng, {"X": shape}, count=1))
+
+
+def test_int8_l2_at_the_extremes(rng):
+    """All inputs at the int8 limits: the largest sum of squares the compiler allows, and all zeros."""
+    from conftest import check_int8_model
+
+    shape = (3, 8192)
+    model = _new_model("ReduceL2", shape, [1], 1, "attribute")
+    x = np.where(rng.random(shape) < 0.5, -3.0, 3.0).astype(np.float32)
+    x[1] = 0.0
+    x[2, :] = -3.0
+    check_int8_model(model, [{"X": x}], 0.5 + 1e-3, in_steps=0.5 * np.sqrt(shape[1]))  # |L2(a) - L2(b)| <= L2(a - b)

@@ -20,6 +20,13 @@ Rules:
    in Q z_bits, times the int8 scale (symmetric, per tensor) plus B at scale s_g / 2^z_bits
    (int32), requantized to the output's scale. z_bits is the largest (<= 24) that keeps the
    int32 accumulator below 2^31: |d / sqrt(t)| <= sqrt(n).
+5. LpNormalization (p 1 or 2, any axis): x / ||x||_p along the axis (nn_lpnorm_f32).
+   A group of zeros gives zeros (as onnxruntime and the backend cases; onnx.reference also
+   sums x rather than |x| for p = 1, so onnxruntime is the oracle of the tests). int8
+   has a fixed output scale 1/128 and zero point 0 (values in [-1, 1], as TFLite's L2
+   normalisation): the integer norm (sum of squares or of absolute values of x - zp), its
+   inverse square root in fixed point (squared for p = 1: 1 / s = (1 / sqrt(s))^2), one
+   multiply and a rounding shift per element (nn_lpnorm_s8).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import numpy as np
 from codegen.errors import Unsupported
 from codegen.fixedpoint import inverse_sqrt, output_s8
 from codegen.ops.base import Const, KernelCall, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
-from codegen.qparams import multipliers, quantize_weights
+from codegen.qparams import QParams, multipliers, quantize_weights
 
 MAX_GROUP = 65536  # int8: the int32 sum of squares of a group stays below 2^30
 Z_BITS_MAX = 24
@@ -198,3 +205,76 @@ class InstanceNormalization(_Normalization):
         if len(shape) < 3:
             raise Unsupported(f"input rank {len(shape)} (N, C and at least one spatial axis are needed)")
         self.affine(node, graph)
+
+
+LP_OUTPUT_QPARAMS = QParams(1.0 / 128.0, 0)
+
+
+@register("LpNormalization")
+class LpNormalization(Op):
+    def view(self, node, graph) -> tuple[int, int, int, int]:
+        """(outer, size, inner, p) of nn_lpnorm_params."""
+        shape = shape_of(graph, node.inputs[0])
+        axis = normalize_axis(int(node.attrs.get("axis", -1)), len(shape), node)
+        p = int(node.attrs.get("p", 2))
+        if p not in (1, 2):
+            raise Unsupported(f"p = {p} (1 and 2 are supported)")
+        return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]), p
+
+    def check(self, node, graph):
+        if len(shape_of(graph, node.inputs[0])) == 0:
+            raise Unsupported("a scalar input has no axis to normalise")
+        self.view(node, graph)
+
+    def infer_shapes(self, node, graph):
+        return [shape_of(graph, node.inputs[0])]
+
+    def inplace_input(self, node, graph):
+        return 0  # each group's norm is summed before its first output is written
+
+    def macs(self, node, graph):
+        return 2 * graph.tensors[node.inputs[0]].size
+
+    def params_count(self, node, graph):
+        return 0
+
+    def reference(self, node, graph, inputs):
+        outer, size, inner, p = self.view(node, graph)
+        x = np.asarray(inputs[0], np.float32).reshape(outer, size, inner)
+        if p == 1:
+            norm = np.abs(x).sum(axis=1, keepdims=True, dtype=np.float32)
+        else:
+            norm = np.sqrt((x * x).sum(axis=1, keepdims=True, dtype=np.float32))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(norm == 0, np.float32(0), x / norm)  # a group of zeros is zeros
+        return [y.astype(np.float32).reshape(inputs[0].shape)]
+
+    def output_qparams(self, node, graph, choose):
+        return [LP_OUTPUT_QPARAMS]
+
+    def quantize(self, node, graph):
+        _, size, _, p = self.view(node, graph)
+        if size * (256 if p == 1 else 256 * 256) >= 2**31:
+            raise Unsupported(f"int8 L{p} norm of {size} elements could overflow int32")
+        return {"input_offset": -qparams(graph, node.inputs[0]).zero_point}
+
+    def reference_s8(self, node, graph, inputs):
+        outer, size, inner, p = self.view(node, graph)
+        v = inputs[0].astype(np.int64).reshape(outer, size, inner) + node.attrs["q"]["input_offset"]
+        s = (np.abs(v) if p == 1 else v * v).sum(axis=1, keepdims=True)
+        inv, e = inverse_sqrt(np.maximum(s, 1))
+        inv, e = inv.astype(np.int64), e.astype(np.int64)
+        scale, right = ((inv * inv) >> 30, 2 * e - 37) if p == 1 else (inv, e - 7)
+        q = (v * scale + (np.int64(1) << (right - 1))) >> right
+        q = np.where(s > 0, np.clip(q, -128, 127), 0)
+        return [q.astype(np.int8).reshape(inputs[0].shape)]
+
+    def kernels(self, node, graph):
+        outer, size, inner, p = self.view(node, graph)
+        params = {"outer": outer, "size": size, "inner": inner, "p": p, "input_offset": 0}
+        if is_int8(graph, node):
+            params["input_offset"] = node.attrs["q"]["input_offset"]
+            return [KernelCall("nn_lpnorm_s8", ("src/norm/nn_lpnorm_s8.c",), "nn_lpnorm_params", params,
+                               [node.inputs[0], node.outputs[0]])]
+        return [KernelCall("nn_lpnorm_f32", ("src/norm/nn_lpnorm_f32.c",), "nn_lpnorm_params", params,
+                           [node.inputs[0], node.outputs[0]])]

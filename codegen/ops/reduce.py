@@ -1,12 +1,21 @@
-"""ReduceMean, ReduceMax, ReduceSum over any axes (the dynamo exporter's global pooling).
+"""ReduceMean, ReduceMax, ReduceSum (the dynamo exporter's global pooling), ReduceMin, ReduceL1,
+ReduceL2, ReduceSumSquare, ReduceLogSumExp and ReduceProd over any axes.
 
 Axes come from the attribute (ReduceSum before opset 13, the others before 18) or the
 optional constant input; keepdims and noop_with_empty_axes follow the spec. The kernels
 (nn_reduce_sum_f32, nn_reduce_mean_f32, nn_reduce_max_f32, one per op so a model links only
 what it uses) walk each output's box of reduced elements through strides, so any set of axes
 works without moving data. `coalesce` drops size-1 axes and merges neighbouring axes of the
-same kind first: global average pooling is one contiguous run per channel. int8 rescales the
-sum or the max to the output's own scale (nn_reduce_s8).
+same kind first: global average pooling is one contiguous run per channel.
+
+int8 (nn_reduce_s8) rescales the integer result to the output's own scale: the sum (mean,
+sum), the maximum or minimum, the sum of |x - zp| (L1) or of (x - zp)^2 (sum of squares), or
+for L2 the square root of the latter in Q14 (through fixedpoint.inverse_sqrt: s / sqrt(s)).
+ReduceLogSumExp (nn_reduce_logsumexp_s8) is Softmax's integer rule without the division: the
+maximum, a 256-entry exp table of the differences, an integer sum and its fixed-point log2,
+all in output steps. ReduceProd has no int8 rule: a product of n int8 values multiplies their
+relative rounding errors (half a step over a value of a few steps is tens of percent), so its
+result would be noise next to any output scale calibration can choose; it runs in float32.
 """
 
 from __future__ import annotations
@@ -16,12 +25,21 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8
-from codegen.ops.base import KernelCall, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
+from codegen.fixedpoint import inverse_sqrt, log2_q16, output_s8
+from codegen.ops.base import (Const, KernelCall, Op, is_int8, normalize_axis, qparams, register, require_const,
+                              shape_of)
 from codegen.qparams import multipliers
 
 MAX_DIMS = 6
-CODES = {"ReduceMean": 0, "ReduceMax": 1, "ReduceSum": 2}
+CODES = {"ReduceMean": 0, "ReduceMax": 1, "ReduceSum": 2, "ReduceMin": 3, "ReduceL1": 4, "ReduceSumSquare": 5,
+         "ReduceL2": 6}
+FLOAT_KERNELS = {"ReduceMean": "nn_reduce_mean_f32", "ReduceMax": "nn_reduce_max_f32", "ReduceSum": "nn_reduce_sum_f32",
+                 "ReduceMin": "nn_reduce_min_f32", "ReduceL1": "nn_reduce_l1_f32",
+                 "ReduceSumSquare": "nn_reduce_sumsquare_f32", "ReduceL2": "nn_reduce_l2_f32",
+                 "ReduceProd": "nn_reduce_prod_f32", "ReduceLogSumExp": "nn_reduce_logsumexp_f32"}
+HELPERS = {"nn_reduce_mean_f32": "nn_reduce_sum_f32", "nn_reduce_l2_f32": "nn_reduce_sumsquare_f32",
+           "nn_reduce_logsumexp_f32": "nn_reduce_max_f32"}  # the kernel that each one calls
+L2_BITS = 14  # int8 L2: the square root in Q14
 
 
 def _pad(values: list[int], fill: int) -> list[int]:
@@ -48,7 +66,22 @@ def coalesce(shape, axes) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]
     return kept, reduced
 
 
-@register("ReduceMean", "ReduceMax", "ReduceSum")
+def _logsumexp(x, axis):
+    peak = x.max(axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return peak + np.log(np.exp(x - peak).sum(axis=axis, keepdims=True, dtype=np.float32))
+
+
+FLOAT_RULES = {"ReduceMean": np.mean, "ReduceMax": np.max, "ReduceSum": np.sum, "ReduceMin": np.min,
+               "ReduceL1": lambda x, axis, keepdims: np.abs(x).sum(axis=axis, keepdims=keepdims),
+               "ReduceSumSquare": lambda x, axis, keepdims: (x * x).sum(axis=axis, keepdims=keepdims),
+               "ReduceL2": lambda x, axis, keepdims: np.sqrt((x * x).sum(axis=axis, keepdims=keepdims)),
+               "ReduceProd": np.prod,
+               "ReduceLogSumExp": lambda x, axis, keepdims: _logsumexp(x, axis)}
+
+
+@register("ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+          "ReduceLogSumExp", "ReduceProd")
 class Reduce(Op):
     def axes(self, node, graph) -> list[int] | None:
         """Sorted reduced axes; None for the identity (empty axes with noop_with_empty_axes)."""
@@ -86,10 +119,9 @@ class Reduce(Op):
     def reference(self, node, graph, inputs):
         axes = self.axes(node, graph)
         x = np.asarray(inputs[0], np.float32)
-        if axes is None:
-            return [x]
-        fn = {"ReduceMean": np.mean, "ReduceMax": np.max, "ReduceSum": np.sum}[node.op_type]
-        y = fn(x, axis=tuple(axes), keepdims=True)
+        # empty axes with noop_with_empty_axes reduce over no axis: each element alone (|x| for L1)
+        with np.errstate(over="ignore"):
+            y = FLOAT_RULES[node.op_type](x, axis=tuple(axes or ()), keepdims=True)
         return [np.asarray(y, np.float32).reshape(shape_of(graph, node.outputs[0]))]
 
     def macs(self, node, graph):
@@ -109,33 +141,82 @@ class Reduce(Op):
     def quantize(self, node, graph):
         x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
         count = self.view(node, graph)["count"]
-        if count * 256 >= 2**31:
-            raise Unsupported(f"int8 sum of {count} elements could overflow int32")
-        real = x.scale / y.scale / (count if node.op_type == "ReduceMean" else 1)
+        op = node.op_type
+        if op == "ReduceProd":
+            raise Unsupported("ReduceProd has no int8 rule (a product of int8 values multiplies their rounding "
+                              "errors); compile the model in float32")
+        if op == "ReduceLogSumExp":
+            return self._quantize_logsumexp(node, graph, x, y, count)
+        squares = op in ("ReduceSumSquare", "ReduceL2")
+        if count * (256 * 256 if squares else 256) >= 2**31:
+            raise Unsupported(f"int8 {'sum of squares' if squares else 'sum'} of {count} elements could overflow int32")
+        real = {"ReduceMean": x.scale / count, "ReduceSumSquare": x.scale * x.scale,
+                "ReduceL2": x.scale / 2**L2_BITS}.get(op, x.scale) / y.scale
         (m0,), (shift,) = multipliers([real])
         return {"input_offset": -x.zero_point, "multiplier": int(m0), "shift": int(shift),
                 "output_offset": y.zero_point}
 
+    def _quantize_logsumexp(self, node, graph, x, y, count):
+        bits = min(21, 29 - math.ceil(math.log2(max(count, 1))))
+        if bits < 8:
+            raise Unsupported(f"int8 ReduceLogSumExp over {count} values is not supported")
+        steps, ln2 = round(x.scale / y.scale * 2**16), round(math.log(2) / y.scale * 2**16)
+        if max(steps, ln2) >= 2**31:
+            raise Unsupported(f"int8 ReduceLogSumExp with an output scale of {y.scale:g} is too fine")
+        table = np.floor(np.exp(-x.scale * np.arange(256, dtype=np.float64)) * 2.0**bits + 0.5).astype(np.int32)
+        return {"exp_table": table, "exp_bits": bits, "input_offset": -x.zero_point, "input_steps": steps,
+                "ln2_steps": ln2, "output_offset": y.zero_point}
+
     def reference_s8(self, node, graph, inputs):
         q = node.attrs["q"]
-        axes = self.axes(node, graph)
+        axes = tuple(self.axes(node, graph) or ())
+        op = node.op_type
+        if op == "ReduceLogSumExp":
+            x = inputs[0].astype(np.int64)
+            peak = x.max(axis=axes, keepdims=True)
+            total = q["exp_table"].astype(np.int64)[peak - x].sum(axis=axes, keepdims=True)
+            lse = ((log2_q16(total).astype(np.int64) - (q["exp_bits"] << 16)) * q["ln2_steps"] + (1 << 15)) >> 16
+            steps = (peak + q["input_offset"]) * q["input_steps"] + lse
+            y = np.clip(((steps + (1 << 15)) >> 16) + q["output_offset"], -128, 127).astype(np.int8)
+            return [y.reshape(shape_of(graph, node.outputs[0]))]
         x = inputs[0].astype(np.int64) + q["input_offset"]
-        acc = x.max(axis=tuple(axes or ()), keepdims=True) if node.op_type == "ReduceMax" else \
-            x.sum(axis=tuple(axes or ()), keepdims=True)
+        if op in ("ReduceMax", "ReduceMin"):
+            acc = (x.max if op == "ReduceMax" else x.min)(axis=axes, keepdims=True)
+        elif op == "ReduceL1":
+            acc = np.abs(x).sum(axis=axes, keepdims=True)
+        elif op in ("ReduceSumSquare", "ReduceL2"):
+            acc = (x * x).sum(axis=axes, keepdims=True)
+            if op == "ReduceL2":
+                acc = _root_q14(acc)
+        else:
+            acc = x.sum(axis=axes, keepdims=True)
         y = output_s8(acc, q["multiplier"], q["shift"], q["output_offset"])
         return [y.reshape(shape_of(graph, node.outputs[0]))]
 
     def kernels(self, node, graph):
         view = self.view(node, graph)
+        args = [node.inputs[0], node.outputs[0]]
         if is_int8(graph, node):
             q = node.attrs["q"]
+            if node.op_type == "ReduceLogSumExp":
+                keys = ("exp_bits", "input_offset", "input_steps", "ln2_steps", "output_offset")
+                return [KernelCall("nn_reduce_logsumexp_s8", ("src/reduce/nn_reduce_logsumexp_s8.c",),
+                                   "nn_reduce_logsumexp_s8_params", {"r": view, **{k: q[k] for k in keys}},
+                                   [node.inputs[0], Const(q["exp_table"], "exp"), node.outputs[0]])]
             params = {"r": view, "op": CODES[node.op_type],
                       **{k: q[k] for k in ("input_offset", "multiplier", "shift", "output_offset")}}
-            return [KernelCall("nn_reduce_s8", ("src/reduce/nn_reduce_s8.c",), "nn_reduce_s8_params", params,
-                               [node.inputs[0], node.outputs[0]])]
-        name = {"ReduceMean": "nn_reduce_mean_f32", "ReduceMax": "nn_reduce_max_f32",
-                "ReduceSum": "nn_reduce_sum_f32"}[node.op_type]
+            return [KernelCall("nn_reduce_s8", ("src/reduce/nn_reduce_s8.c",), "nn_reduce_s8_params", params, args)]
+        name = FLOAT_KERNELS[node.op_type]
         sources = (f"src/reduce/{name}.c",)
-        if node.op_type == "ReduceMean":  # the mean divides the sum
-            sources += ("src/reduce/nn_reduce_sum_f32.c",)
-        return [KernelCall(name, sources, "nn_reduce_params", view, [node.inputs[0], node.outputs[0]])]
+        if name in HELPERS:
+            sources += (f"src/reduce/{HELPERS[name]}.c",)
+        return [KernelCall(name, sources, "nn_reduce_params", view, args)]
+
+
+def _root_q14(s: np.ndarray) -> np.ndarray:
+    """round(sqrt(s) * 2^14) for 0 <= s < 2^31 as root_q14 in nn_reduce_s8.c: s * inverse_sqrt(s)."""
+    s = np.asarray(s, np.int64)
+    y, e = inverse_sqrt(np.maximum(s, 1))
+    e = e.astype(np.int64)
+    root = (s * y.astype(np.int64) + (np.int64(1) << (e - 15))) >> (e - L2_BITS)
+    return np.where(s == 0, 0, root)

@@ -87,4 +87,31 @@ typedef struct {
 
 void nn_norm_s8(const nn_norm_s8_params *p, const int8_t *in, const int8_t *gamma, const int32_t *beta, int8_t *out);
 
+/*
+ * LpNormalization: x / ||x||_p along one axis, the input viewed as [outer, size, inner] (dense;
+ * the group of (o, i) is in[o * size * inner + k * inner + i], k in [0, size)); p is 1 or 2.
+ * Both kernels work in place (in == out); other overlap is not allowed.
+ */
+typedef struct {
+    int32_t outer;
+    int32_t size;
+    int32_t inner;
+    int32_t p;
+    int32_t input_offset; /* int8: minus the input zero point */
+} nn_lpnorm_params;
+
+/* float: x / sqrtf(sum x^2) or x / sum |x|; a group of zeros gives zeros (as onnxruntime and the
+ * ONNX backend cases). */
+void nn_lpnorm_f32(const nn_lpnorm_params *p, const float *in, float *out);
+
+/*
+ * int8, output scale 1/128 and zero point 0 (values in [-1, 1], as TFLite's L2 normalisation),
+ * with v = x + input_offset:
+ *   p = 2: s = sum v^2, (y, e) = nn_inv_sqrt(s), out = (v * y + 2^(e - 8)) >> (e - 7);
+ *   p = 1: s = sum |v|, (y, e) = nn_inv_sqrt(s), r = (y * y) >> 30 (1 / s = r * 2^-(2e - 30)),
+ *          out = (v * r + 2^(2e - 38)) >> (2e - 37);
+ *   clamped to [-128, 127]; a group with s = 0 gives 0. The compiler keeps s < 2^31.
+ */
+void nn_lpnorm_s8(const nn_lpnorm_params *p, const int8_t *in, int8_t *out);
+
 #endif /* NN_NORM_H */

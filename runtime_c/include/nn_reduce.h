@@ -1,4 +1,5 @@
-/* ReduceMean, ReduceMax, ReduceSum over any set of axes. Included by nn.h. */
+/* ReduceMean, ReduceMax, ReduceSum, ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare,
+ * ReduceLogSumExp and ReduceProd over any set of axes. Included by nn.h. */
 #ifndef NN_REDUCE_H
 #define NN_REDUCE_H
 
@@ -39,18 +40,44 @@ void nn_reduce_mean_f32(const nn_reduce_params *p, const float *in, float *out);
  * the first element is NaN). */
 void nn_reduce_max_f32(const nn_reduce_params *p, const float *in, float *out);
 
-enum { NN_REDUCE_MEAN = 0, NN_REDUCE_MAX = 1, NN_REDUCE_SUM = 2 };
+/* out[j] = smallest element of the box of j (NaN as for the maximum). */
+void nn_reduce_min_f32(const nn_reduce_params *p, const float *in, float *out);
+
+/* out[j] = sum of |x| over the box of j. */
+void nn_reduce_l1_f32(const nn_reduce_params *p, const float *in, float *out);
+
+/* out[j] = sum of x * x over the box of j. */
+void nn_reduce_sumsquare_f32(const nn_reduce_params *p, const float *in, float *out);
+
+/* out[j] = sqrtf(sum of x * x over the box of j). Calls nn_reduce_sumsquare_f32. */
+void nn_reduce_l2_f32(const nn_reduce_params *p, const float *in, float *out);
+
+/* out[j] = product of the box of j (in input order). */
+void nn_reduce_prod_f32(const nn_reduce_params *p, const float *in, float *out);
+
+/* out[j] = m + logf(sum of expf(x - m)) with m the box's maximum (no overflow). Calls
+ * nn_reduce_max_f32. */
+void nn_reduce_logsumexp_f32(const nn_reduce_params *p, const float *in, float *out);
+
+enum {
+    NN_REDUCE_MEAN = 0, NN_REDUCE_MAX = 1, NN_REDUCE_SUM = 2, NN_REDUCE_MIN = 3, NN_REDUCE_L1 = 4,
+    NN_REDUCE_SUMSQUARE = 5, NN_REDUCE_L2 = 6
+};
 
 /*
- * int8: acc = sum (mean, sum) or max of (in + input_offset) over the box (int32), then
+ * int8: with v = in + input_offset, acc over the box (int32) is the sum of v (mean, sum), its
+ * maximum or minimum, the sum of |v| (L1) or of v * v (sum of squares; L2 then takes
+ * round(sqrt(acc) * 2^14) through nn_inv_sqrt: acc / sqrt(acc)); then
  * out = clamp(nn_requantize(acc, multiplier, shift) + output_offset, -128, 127); the
- * multiplier and shift hold input_scale / output_scale (and 1 / count for the mean).
+ * multiplier and shift hold input_scale / output_scale (and 1 / count for the mean,
+ * input_scale^2 / output_scale for the sum of squares, input_scale / (2^14 output_scale)
+ * for L2).
  *   r: the geometry (above).
- *   op: NN_REDUCE_MAX takes the maximum; NN_REDUCE_MEAN and NN_REDUCE_SUM the sum.
+ *   op: one of the NN_REDUCE_ codes.
  *   input_offset: minus the input zero point, in [-127, 128].
  *   multiplier: Q31 multiplier; shift: its power-of-two exponent, in [-31, 30].
  *   output_offset: the output zero point, in [-128, 127].
- * The compiler keeps count * 255 < 2^31.
+ * The compiler keeps count * 255 < 2^31 (count * 256^2 < 2^31 for L2 and the sum of squares).
  */
 typedef struct {
     nn_reduce_params r;
@@ -62,5 +89,25 @@ typedef struct {
 } nn_reduce_s8_params;
 
 void nn_reduce_s8(const nn_reduce_s8_params *p, const int8_t *in, int8_t *out);
+
+/*
+ * int8 ReduceLogSumExp: m = the box's maximum, sum = sum of exp_table[m - x] with exp_table[d] =
+ * round(exp(-input_scale d) 2^exp_bits) (the compiler keeps sum < 2^29), then in output steps
+ * (Q16): a = (m + input_offset) * input_steps, l = ((nn_log2_q16(sum) - exp_bits 2^16) *
+ * ln2_steps + 2^15) >> 16, out = clamp(output_offset + ((a + l + 2^15) >> 16), -128, 127), with
+ * input_steps = round(input_scale / output_scale 2^16) and ln2_steps = round(ln 2 /
+ * output_scale 2^16) (both below 2^31).
+ */
+typedef struct {
+    nn_reduce_params r;
+    int32_t exp_bits;
+    int32_t input_offset;
+    int32_t input_steps;
+    int32_t ln2_steps;
+    int32_t output_offset;
+} nn_reduce_logsumexp_s8_params;
+
+void nn_reduce_logsumexp_s8(const nn_reduce_logsumexp_s8_params *p, const int8_t *in, const int32_t *exp_table,
+                            int8_t *out);
 
 #endif /* NN_REDUCE_H */

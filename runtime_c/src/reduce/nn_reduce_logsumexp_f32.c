@@ -1,0 +1,31 @@
+#include <math.h>
+
+#include "nn.h"
+
+void nn_reduce_logsumexp_f32(const nn_reduce_params *p, const float *in, float *out)
+{
+    const int32_t run = p->inner_shape[NN_MAX_DIMS - 1];
+    const int32_t step = p->inner_strides[NN_MAX_DIMS - 1];
+    const int32_t rows = p->count / run;
+    int32_t rows_shape[NN_MAX_DIMS], outer_idx[NN_MAX_DIMS] = {0};
+    int32_t d, j, r, k, base = 0;
+    nn_reduce_max_f32(p, in, out); /* the largest value first: exp(x - max) cannot overflow */
+    for (d = 0; d < NN_MAX_DIMS; ++d) {
+        rows_shape[d] = d == NN_MAX_DIMS - 1 ? 1 : p->inner_shape[d];
+    }
+    for (j = 0; j < p->out_size; ++j) {
+        int32_t inner_idx[NN_MAX_DIMS] = {0};
+        int32_t at = base;
+        const float peak = out[j];
+        float acc = 0.0f;
+        for (r = 0; r < rows; ++r) {
+            const float *x = in + at;
+            for (k = 0; k < run; ++k) {
+                acc += expf(x[k * step] - peak);
+            }
+            at = nn_next_offset(inner_idx, rows_shape, p->inner_strides, at);
+        }
+        out[j] = peak + logf(acc);
+        base = nn_next_offset(outer_idx, p->outer_shape, p->outer_strides, base);
+    }
+}
