@@ -207,13 +207,9 @@ def test_rejected_inputs(rng):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
-def test_int8_kernels_on_cortex_m(target):
-    """Both int8 kernels (LSTM with a cell format below Q3.12 and Y_c; GRU with
-    linear_before_reset 0 and 1, bidirectional) in one firmware: the same bytes as the host."""
-    need(target)
-    rng = np.random.default_rng(13)
-    x_shape = (S, B, I)
+def layers_model(rng):
+    """An LSTM (bidirectional, a cell format below Q3.12 in int8, Y_c) and two GRUs
+    (bidirectional with linear_before_reset 0; reverse with 1 and an initial state) on one input."""
     nodes, inits, outputs = [], {}, []
     for prefix, spec in (("a", dict(kind="LSTM", direction="bidirectional", init=True, cell_scale=30.0)),
                          ("b", dict(kind="GRU", direction="bidirectional", outputs=("Y", "Y_h"))),
@@ -227,9 +223,16 @@ def test_int8_kernels_on_cortex_m(target):
         inits.update({rename[t.name]: np.frombuffer(t.raw_data, np.float32 if t.data_type == 1 else np.int32)
                       .reshape(tuple(t.dims)) for t in model.graph.initializer})
         outputs += [(o, None) for o in node.output]
-    model = make_model(nodes, [("X", x_shape)], outputs, inits, opset=14)
-    feeds = random_feeds(rng, {"X": x_shape}, count=4)
-    compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
+    return make_model(nodes, [("X", (S, B, I))], outputs, inits, opset=14)
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
+def test_int8_kernels_on_cortex_m(target):
+    """Both int8 kernels in one firmware: the same bytes as the host."""
+    need(target)
+    rng = np.random.default_rng(13)
+    feeds = random_feeds(rng, {"X": (S, B, I)}, count=4)
+    compiled = compile_model(layers_model(rng), "net", mode="int8", calib=feeds, target=target)
     assert min(n.attrs["q"]["cell_frac"] for n in compiled.graph.nodes if n.op_type == "LSTM") < 12
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
     host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
@@ -237,6 +240,14 @@ def test_int8_kernels_on_cortex_m(target):
     for sample, outs in zip(q, got):
         for a, b in zip(outs, host.run([sample["X"]])):
             np.testing.assert_array_equal(a, b)
+
+
+def test_float_kernels_on_cortex_m4():
+    """The float kernels link against newlib's expf and tanhf and agree with the host."""
+    need("cortex-m4")
+    rng = np.random.default_rng(17)
+    compiled = compile_model(layers_model(rng), "net")
+    assert verify(compiled, random_feeds(rng, {"X": (S, B, I)}, count=3), target="cortex-m4")["target_equal"]
 
 
 # ---- torch's exports end to end ---------------------------------------------------------
