@@ -373,3 +373,47 @@ def test_castlike_of_a_constant(rng, mode):
     model = make_model(nodes, [("X", (2, 5))], [("Y", None)], {"K": np.full((2, 5), 1.5, np.float32)}, opset=15)
     compiled = check_op(model, {"X": (2, 5)}, mode, rng, 3.0)
     assert [entry["kernels"] for entry in compiled.report["layers"]][0] == ["nn_copy"]
+
+
+def test_max_min_propagate_nan(rng):
+    """A NaN in either operand gives NaN, as NumPy's maximum and minimum (contiguous and broadcast loops)."""
+    from conftest import check_float_model
+
+    a = rng.standard_normal((3, 5)).astype(np.float32)
+    b = rng.standard_normal((1, 5)).astype(np.float32)
+    a[0, 1] = a[2, 3] = b[0, 4] = np.nan
+    N = helper.make_node
+    nodes = [N("Max", ["A", "B"], ["Y"]), N("Min", ["B", "A"], ["Z"]), N("Max", ["A", "A2"], ["W"])]
+    model = make_model(nodes, [("A", (3, 5)), ("B", (1, 5)), ("A2", (3, 5))], [("Y", None), ("Z", None), ("W", None)])
+    a2 = np.flipud(a).copy()
+    compiled = check_float_model(model, {"A": a, "B": b, "A2": a2})
+    from codegen.build import HostModel
+    y, z, w = HostModel(compiled.emitted.files, compiled.report["api"]).run([a, b, a2])
+    assert np.isnan(y).sum() == np.isnan(np.maximum(a, b)).sum() > 0
+    assert np.isnan(w).sum() == np.isnan(np.maximum(a, a2)).sum() > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generated_code_compiles_clean(mode, tmp_path):
+    """The folders of every new kernel compile under the strict warning set of test_warnings."""
+    import shutil
+
+    from codegen.compiler import compile_model
+    from conftest import random_feeds
+    from test_warnings import WARNINGS, run
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found")
+    N = helper.make_node
+    nodes = [N("PRelu", ["X", "S"], ["P"]), N("Max", ["P", "Z", "K"], ["M"]), N("Min", ["M", "X"], ["L"]),
+             N("Sum", ["L", "Z", "P"], ["T"]), N("Mean", ["T", "X"], ["A"]), N("Pow", ["A", "E"], ["Q"]),
+             N("CastLike", ["Q", "K"], ["C"]), N("Sum", ["C", "K"], ["Y"])]
+    inits = {"S": np.array([0.02, -0.3], np.float32).reshape(2, 1), "K": np.ones(3, np.float32),
+             "E": np.array(1.5, np.float32)}
+    shapes = {"X": (2, 3), "Z": (2, 3)}
+    model = make_model(nodes, list(shapes.items()), [("Y", None)], inits, opset=15)
+    feeds = [{n: np.abs(v) for n, v in f.items()} for f in random_feeds(np.random.default_rng(2), shapes, count=3)]
+    compiled = compile_model(model, "net", mode=mode, calib=feeds if mode == "int8" else None)
+    for file, text in compiled.emitted.files.items():
+        (tmp_path / file).write_text(text)
+    run("gcc", ["-c", *WARNINGS, "-Wcast-align=strict", "-O2"], sorted(tmp_path.glob("*.c")), tmp_path)
