@@ -8,9 +8,9 @@ void nn_resize_nearest(const nn_resize_nearest_params *p, const void *in, const 
     const int32_t *i1 = i0 + p->out_shape[0];
     const int32_t *i2 = i1 + p->out_shape[1];
     const int32_t *i3 = i2 + p->out_shape[2];
-    const int32_t s2 = p->in_shape[3];
-    const int32_t s1 = p->in_shape[2] * s2;
-    const int32_t s0 = p->in_shape[1] * s1;
+    const size_t s2 = (size_t)p->in_shape[3];
+    const size_t s1 = (size_t)p->in_shape[2] * s2;
+    const size_t s0 = (size_t)p->in_shape[1] * s1;
     const size_t size = (size_t)p->elem_size;
     const uint8_t *src = (const uint8_t *)in;
     uint8_t *dst = (uint8_t *)out;
