@@ -142,15 +142,12 @@ class Slice(_ViewOp):
         """(start, step, count) per input axis."""
         shape = shape_of(graph, node.inputs[0])
         rank = len(shape)
-        if "starts" in node.attrs or node.attrs.get("ends") is not None:  # opset 1: attributes
-            starts, ends = _ints(node.attrs.get("starts", [])), _ints(node.attrs.get("ends", []))
-            axes = _ints(node.attrs["axes"]) if "axes" in node.attrs else None
-            steps = None
-        else:
-            starts = _ints(require_const(graph, node, 1, "starts"))
-            ends = _ints(require_const(graph, node, 2, "ends"))
-            axes = _ints(require_const(graph, node, 3, "axes")) if len(node.inputs) > 3 and node.inputs[3] else None
-            steps = _ints(require_const(graph, node, 4, "steps")) if len(node.inputs) > 4 and node.inputs[4] else None
+        # opset 10 and later: inputs (an older model's attributes become inputs in the version
+        # converter, frontend/load.py)
+        starts = _ints(require_const(graph, node, 1, "starts"))
+        ends = _ints(require_const(graph, node, 2, "ends"))
+        axes = _ints(require_const(graph, node, 3, "axes")) if len(node.inputs) > 3 and node.inputs[3] else None
+        steps = _ints(require_const(graph, node, 4, "steps")) if len(node.inputs) > 4 and node.inputs[4] else None
         if axes is None:
             axes = list(range(len(starts)))
         steps = steps if steps is not None else [1] * len(starts)
