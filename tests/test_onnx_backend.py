@@ -95,6 +95,7 @@ def _freeze(model: onnx.ModelProto, first_inputs: list[np.ndarray]) -> onnx.Mode
     """Turn every graph input but the first into an initializer holding the data set's value."""
     frozen = onnx.ModelProto()
     frozen.CopyFrom(model)
+    frozen.ir_version = max(frozen.ir_version, 4)  # IR 3 lists every initializer among the inputs
     graph_inputs = [i for i in model.graph.input]
     del frozen.graph.input[1:]
     for vi, value in zip(graph_inputs[1:], first_inputs[1:]):
