@@ -192,7 +192,8 @@ def test_instancenorm_rejections():
 # ---- the int8 kernels on the emulated Cortex-M ------------------------------------------
 
 def cortex_m_model(rng):
-    """Every int8 kernel of the normalisations (and LogSoftmax) in one model (one firmware per target)."""
+    """Every int8 kernel of the normalisations, LogSoftmax and the new reductions in one model (one
+    firmware per target)."""
     x = [("X", (1, 4, 3, 5))]
     inits = {"S": (1 + 0.5 * rng.standard_normal(4)).astype(np.float32),
              "B": (0.3 * rng.standard_normal(4)).astype(np.float32),
@@ -200,8 +201,17 @@ def cortex_m_model(rng):
              "C": (0.3 * rng.standard_normal(5)).astype(np.float32)}
     nodes = [helper.make_node("InstanceNormalization", ["X", "S", "B"], ["I"]),
              helper.make_node("LayerNormalization", ["I", "G", "C"], ["L"]),
-             helper.make_node("LogSoftmax", ["L"], ["Y"], axis=1)]
-    return make_model(nodes, x, [("Y", (1, 4, 3, 5))], inits, opset=17), x
+             helper.make_node("LogSoftmax", ["L"], ["Y"], axis=1),
+             helper.make_node("LpNormalization", ["X"], ["P2"], axis=1),
+             helper.make_node("LpNormalization", ["X"], ["P1"], p=1),
+             helper.make_node("ReduceMin", ["X"], ["Rmin"], axes=[2, 3]),
+             helper.make_node("ReduceL1", ["X"], ["Rl1"], axes=[1]),
+             helper.make_node("ReduceL2", ["X"], ["Rl2"], axes=[3]),
+             helper.make_node("ReduceSumSquare", ["X"], ["Rss"], axes=[2], keepdims=0),
+             helper.make_node("ReduceLogSumExp", ["X"], ["Rlse"], axes=[1, 3])]
+    outputs = [("Y", None), ("P2", None), ("P1", None), ("Rmin", None), ("Rl1", None), ("Rl2", None),
+               ("Rss", None), ("Rlse", None)]
+    return make_model(nodes, x, outputs, inits, opset=17), x
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
@@ -214,10 +224,13 @@ def test_int8_kernels_on_cortex_m(target):
     model, inputs = cortex_m_model(rng)
     feeds = random_feeds(rng, dict(inputs), count=4)
     compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
+    kernels = {k for layer in compiled.report["layers"] for k in layer["kernels"]}
+    assert kernels == {"nn_norm_s8", "nn_logsoftmax_s8", "nn_lpnorm_s8", "nn_reduce_s8", "nn_reduce_logsumexp_s8"}
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
     got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
     for g, s in zip(got, q):
         ref = run_int8(compiled.graph, s)
+        assert len(g) == len(compiled.graph.outputs) == 8
         for a, name in zip(g, compiled.graph.outputs):
             np.testing.assert_array_equal(a, ref[name])
 
@@ -323,3 +336,14 @@ def test_lpnormalization_int8_zero_group_and_rejections(rng):
                      [("Y", shape)], opset=13)
     with pytest.raises(CompileError, match="LpNormalization node 'lp': p = 3"):
         compile_model(bad)
+
+
+def test_float_kernels_on_cortex_m4():
+    """The float kernels that call libm (sqrtf, expf, logf) link and agree on the emulated core."""
+    from test_targets import need
+
+    need("cortex-m4")
+    rng = np.random.default_rng(17)
+    model, inputs = cortex_m_model(rng)
+    compiled = compile_model(model, "net")
+    assert verify(compiled, random_feeds(rng, dict(inputs), count=3), target="cortex-m4")["target_equal"]
