@@ -255,9 +255,10 @@ def test_resize10_enlarging_and_shrinking_refused():
         compile_model(model, "net")
 
 
-def sampling_chain(rng):
+def sampling_chain(rng, head: bool = False):
     """Every int8 kernel of the family in one model: a grouped, dilated ConvTranspose with a
-    fused Relu, a depthwise one, nearest and bilinear Resize."""
+    fused Relu, a depthwise one, nearest and bilinear Resize (with `head`, then a 1x1 Conv, which
+    the sanitizer runs' sparse and DSP modes need)."""
     w = lambda *s: (rng.standard_normal(s) * 0.5).astype(np.float32)  # noqa: E731
     nodes = [
         helper.make_node("ConvTranspose", ["X", "W1", "B1"], ["a"], group=2, strides=[2, 2], dilations=[1, 2],
@@ -271,7 +272,17 @@ def sampling_chain(rng):
     ]
     inits = {"W1": w(4, 3, 3, 2), "B1": w(6), "W2": w(6, 1, 3, 3), "s1": np.array([1, 1, 2, 1], np.float32),
              "z": np.array([1, 6, 11, 13], np.int64)}
+    if head:
+        nodes[-1].output[0] = "u"
+        nodes.append(helper.make_node("Conv", ["u", "W3"], ["Y"]))
+        inits["W3"] = w(8, 6, 1, 1)
     return make_model(nodes, [("X", (1, 4, 3, 4))], [("Y", None)], inits, opset=13)
+
+
+def sampling_model():
+    """The chain and its calibration samples, for the sanitizer runs (test_sanitizers.py)."""
+    rng = np.random.default_rng(19)
+    return sampling_chain(rng, head=True), random_feeds(rng, {"X": (1, 4, 3, 4)}, count=8)
 
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])

@@ -38,6 +38,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_MODELS
+from test_sampling import sampling_model
 from codegen.compiler import compile_model, write_folder
 from codegen.passes.prune import PruneOptions
 from codegen.reference import run_float, run_int8
@@ -70,6 +71,7 @@ def run_prefix() -> tuple[str, ...]:
 
 
 MODELS = dict(FIXTURE_MODELS, operators=(lambda: operators_model(), None))  # built below, with its own samples
+MODELS["sampling"] = (lambda: sampling_model(), None)  # ConvTranspose, nearest and bilinear Resize (test_sampling)
 MODES = {  # name: compile_model keyword arguments; int8, sparse and dsp with the arena the caller defines
     "int8": dict(mode="int8", float_io=True, arena="extern"),
     "float32": dict(mode="float32"),
