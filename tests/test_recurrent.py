@@ -147,6 +147,16 @@ def test_cell_format_follows_calibration(rng):
     assert bits[0] >= 13 and bits[1] < 12
 
 
+def test_unread_outputs_take_no_memory(rng):
+    """Y, which torch's exports name but nothing reads, is not computed into the arena."""
+    model, x_shape = rnn_model(rng, "GRU", outputs=("Y", "Y_h"), seq=20)
+    del model.graph.output[0]  # Y: named, read by nothing
+    compiled = check_float_model(model, random_feeds(rng, {"X": x_shape}, count=1)[0])
+    node = compiled.graph.nodes[0]
+    assert node.outputs == ["Y_h"] and node.attrs["output_slots"] == [1]
+    assert compiled.report["arena_bytes"] < 20 * B * H * 4  # no room for Y
+
+
 def _c_gate(kind: str, tmp_path) -> np.ndarray:
     """nn_gate_<kind>_s16 of every int16 input, from the runtime's C on the host."""
     main = tmp_path / "main.c"

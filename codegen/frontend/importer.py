@@ -177,9 +177,10 @@ class _Importer:
         op = get_op(op_type)
         if op is None:
             return self._reject(proto, name, "operator not supported")
-        if op.compact_outputs:  # absent optional outputs dropped, the positions of the others kept
-            node.attrs["output_slots"] = [k for k, o in enumerate(node.outputs) if o]
-            node.outputs = [o for o in node.outputs if o]
+        if op.compact_outputs:  # outputs absent or read by nothing dropped, the positions of the others kept
+            present_slots = [k for k, o in enumerate(node.outputs) if o]
+            node.attrs["output_slots"] = [k for k in present_slots if node.outputs[k] in self.read] or present_slots[:1]
+            node.outputs = [node.outputs[k] for k in node.attrs["output_slots"]]
         for i in present:
             if not self.tensors[i].is_const and self.tensors[i].dtype != "float32" and not op.int_inputs:
                 return self._reject(proto, name, f"input '{i}' is {self.tensors[i].dtype}; float32 is supported")
@@ -194,7 +195,8 @@ class _Importer:
         except Unsupported as e:
             return self._reject(proto, name, str(e))
         node.outputs = node.outputs[: len(shapes)]
-        if any(o and o not in node.outputs for o in proto.output) and proto.op_type != "Dropout":
+        if any(o and o not in node.outputs for o in proto.output) and proto.op_type != "Dropout" \
+                and not op.compact_outputs:
             return self._reject(proto, name, "optional outputs are not supported")
         for o, shape, dtype in zip(node.outputs, shapes, op.output_dtypes(node, graph)):
             self.tensors[o] = Tensor(o, tuple(int(d) for d in shape), dtype)

@@ -38,8 +38,9 @@ never inspects a node itself:
       inside itself that its int8 rule needs (a recurrent layer's hidden and cell states):
       {what: (lo, hi)}. Calibration records them under `internal_range_key(node, what)`,
       which `choose` then accepts like a tensor name.
-   `compact_outputs`: the importer drops the node's absent optional outputs (empty names)
-   and lists the ONNX position of each output kept in node.attrs["output_slots"].
+   `compact_outputs`: the importer drops the node's optional outputs that are absent (empty
+   names) or that nothing reads (no memory for them), and lists the ONNX position of each
+   output kept in node.attrs["output_slots"].
 9. Element types: run-time tensors are float32 (int8 once quantized), int32 (ONNX int64 and
    int32: indices, labels) or uint8 (ONNX bool: 0 or 1). `output_dtypes` gives each output's
    type in the float graph; the quantize pass makes only float32 tensors int8 and leaves the
