@@ -6,8 +6,9 @@ Exporters spell GELU in two forms, with the products and sums in any order:
    at opsets 13-17, its dynamo exporter at 18, nn.GELU() and F.gelu alike);
 2. tanh form ("tanh"): 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), x^3 as
    Pow(x, 3) or x * x * x.
-A chain of Mul nodes is read as one product of its factors and a chain of Add nodes as one
-sum of its terms, so every association and operand order matches. Fusion needs:
+A chain of Mul nodes is read as one product of its factors and a chain of Add (or Sum: the
+expanded Gelu function of ONNX) nodes as one sum of its terms, so every association and
+operand order matches. Fusion needs:
 a. every constant a scalar or a one-element tensor equal to the form's value within float32
    rounding (2^-22 relative: two float32 steps), so a near miss (0.6 for 0.5) is left alone;
 b. every intermediate tensor read only by the pattern (not by another node, not a model output);
@@ -27,6 +28,7 @@ SQRT_HALF = math.sqrt(0.5)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 TANH_CUBIC = 0.044715
 RTOL = 2.0**-22
+ADDS = ("Add", "Sum")  # ONNX's expanded Gelu function adds with Sum
 
 
 class _Match:
@@ -56,10 +58,11 @@ class _Match:
         return out
 
     def terms(self, node: Node) -> list[str]:
+        """The terms of a tree of Add (and Sum) nodes rooted at `node`."""
         out = []
-        for name in node.inputs[:2]:
+        for name in node.inputs if node.op_type == "Sum" else node.inputs[:2]:
             inner = self.interior(name)
-            if inner is not None and inner.op_type == "Add" and len(self.graph.consumers(name)) == 1:
+            if inner is not None and inner.op_type in ADDS and len(self.graph.consumers(name)) == 1:
                 self.used.append(inner)
                 out += self.terms(inner)
             else:
@@ -72,9 +75,9 @@ class _Match:
             return None
         return float(value.reshape(-1)[0])
 
-    def producer_of(self, name: str, op_type: str) -> Node | None:
+    def producer_of(self, name: str, *op_types: str) -> Node | None:
         node = self.interior(name)
-        if node is None or node.op_type != op_type:
+        if node is None or node.op_type not in op_types:
             return None
         self.used.append(node)
         return node
@@ -107,7 +110,7 @@ class _Match:
 
     def one_plus(self, name: str, op_type: str) -> str | None:
         """`name` = 1 + op_type(u): u's name."""
-        add = self.producer_of(name, "Add")
+        add = self.producer_of(name, *ADDS)
         if add is None:
             return None
         rest, ones = [], []
@@ -162,7 +165,7 @@ def _match(graph: Graph, root: Node) -> tuple[str, str, list[Node]] | None:
         scaled = trial.scaled(inner)
         if scaled is None or not _close(scaled[1], SQRT_2_OVER_PI):
             continue
-        add = trial.producer_of(scaled[0], "Add")
+        add = trial.producer_of(scaled[0], *ADDS)
         if add is None:
             continue
         terms = trial.terms(add)

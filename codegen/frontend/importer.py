@@ -7,7 +7,8 @@ Rules, in the order they apply:
    float32, int64 or int32 (carried as int32: token ids, indices) or bool (uint8).
 3. A node whose inputs are all constant is evaluated now (onnx.reference), as is Shape of
    a tensor whose shape is known: this folds the Shape -> Gather -> Concat -> Reshape
-   chains of torch exports into one constant.
+   chains of torch exports into one constant, and CastLike of a constant (only the element
+   type of its second input matters).
 4. ZipMap (ai.onnx.ml) becomes Identity: its output is its input's float scores, under the
    output's name. Identity, Dropout (inference; a mask output only if nothing reads it) and a
    Cast to the element type the tensor already has (int64 and int32 are one) become Identity.
@@ -152,7 +153,8 @@ class _Importer:
         present = [i for i in ins if i]
         if proto.op_type in ("QuantizeLinear", "DequantizeLinear") and not self.tensors[ins[0]].is_const:
             return self._qdq(proto, name, ins)
-        if all(self.tensors[i].is_const for i in present) or proto.op_type in ("Shape", "Size"):
+        if all(self.tensors[i].is_const for i in present) or proto.op_type in ("Shape", "Size") or \
+                (proto.op_type == "CastLike" and ins and ins[0] and self.tensors[ins[0]].is_const):
             return self._fold(proto, name)
         attrs = {a.name: _attr_value(a) for a in proto.attribute}
         op_type = proto.op_type

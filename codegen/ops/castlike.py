@@ -2,9 +2,9 @@
 
 CastLike(x, target) casts x to the element type of `target`. Every run-time float tensor is
 float32, so a float32 target leaves x as it is (ONNX's Cast to the same type), in float and
-in int8 (the output keeps the input's scale and zero point). A constant input (the
-expanded PRelu function casts its zero like x) is copied from a table: float32, or int8 at
-the output's calibrated parameters. Any other target type is refused with its name.
+in int8 (the output keeps the input's scale and zero point). A CastLike of a constant is
+folded at import (frontend/importer.py, rule 3). Any other target type is refused with its
+name.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.ops.base import Const, KernelCall, Op, is_int8, qparams, register, shape_of
+from codegen.ops.base import KernelCall, Op, register, shape_of
 
 
 @register("CastLike")
@@ -36,32 +36,18 @@ class CastLike(Op):
     def params_count(self, node, graph):
         return 0
 
-    def output_qparams(self, node, graph, choose):
-        if graph.const(node.inputs[0]) is not None:
-            return [choose(node.outputs[0])]
-        return [graph.tensors[node.inputs[0]].quant]
+    keeps_qparams = True
 
     def quantize(self, node, graph):
-        value = graph.const(node.inputs[0])
-        if value is None:
-            return {}
-        return {"table": qparams(graph, node.outputs[0]).quantize(np.asarray(value, np.float64))}
+        return {}
 
     def reference_s8(self, node, graph, inputs):
-        table = node.attrs["q"].get("table")
-        return [(inputs[0] if table is None else table).copy()]
+        return [inputs[0].copy()]
 
     def alias_input(self, node, graph):
-        return None if graph.const(node.inputs[0]) is not None else 0
+        return 0
 
     def kernels(self, node, graph):
         nbytes = graph.tensors[node.outputs[0]].nbytes
-        value = graph.const(node.inputs[0])
-        if value is None:
-            source = node.inputs[0]
-        elif is_int8(graph, node):
-            source = Const(node.attrs["q"]["table"], "k")
-        else:
-            source = Const(np.asarray(value, np.float32), "k")
         return [KernelCall("nn_copy", ("src/shape/nn_copy.c",), "nn_copy_params", {"bytes": nbytes},
-                           [source, node.outputs[0]], is_copy=value is None)]
+                           [node.inputs[0], node.outputs[0]], is_copy=True)]
