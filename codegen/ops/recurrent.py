@@ -1,5 +1,6 @@
 """Recurrent layers: LSTM and GRU (forward, reverse, bidirectional; GRU linear_before_reset
-0 and 1; layout 0 and 1; the outputs Y, Y_h, Y_c in any subset).
+0 and 1; layout 0 and 1; the outputs Y, Y_h, Y_c in any subset: the importer drops the
+ones that are absent or that nothing reads, `compact_outputs`).
 
 Supported: constant W, R, B; sequence_lens absent or constant and equal to the sequence
 length everywhere; initial_h / initial_c absent (zeros) or constant; peepholes P absent or
@@ -16,7 +17,7 @@ steps backwards), with the state in the node's arena scratch:
 Float: every sum in that order (bias, then x's terms, then h's), which `reference_in_kernel_order`
 follows term by term; `reference` is the same recurrence with matrix products.
 
-int8 (the integer LSTM of TFLite's 8x8_16 scheme, written from its description):
+int8 (in the manner of TFLite's 8x8_16 integer LSTM):
 1. x and h are int8 (h: one scale and zero point for Y, Y_h and the state, both directions,
    from the calibrated range of every hidden state and initial_h); W and R int8 per row.
 2. Each gate row j: two int32 accumulators, x.W (with the folded bias Wb + Rb and input zero
@@ -471,7 +472,8 @@ class Recurrent(Op):
                        "src/recurrent/nn_gate_tanh_s16.c")
             for di in range(rnn.directions):
                 dq = q["directions"][di]
-                params = {**self._dims(rnn, di), "hidden_offset": q["h_offset"], "h_multiplier": q["h_mult"][0], "h_shift": q["h_mult"][1]}
+                params = {**self._dims(rnn, di), "hidden_offset": q["h_offset"], "h_multiplier": q["h_mult"][0],
+                          "h_shift": q["h_mult"][1]}
                 if rnn.kind == "LSTM":
                     params.update(cell_frac=q["cell_frac"], c_multiplier=q["c_mult"][0], c_shift=q["c_mult"][1],
                                   c_offset=q["c_offset"])
