@@ -4,6 +4,8 @@ dilations, groups (depthwise included); constant weights and an optional bias.
 The kernels gather instead of scattering: output position o (per axis) receives input
 position i through tap k when o + pad_begin - k * dilation == i * stride, so every output
 is one sum, requantized once in int8, and the 1-D case runs as the 2-D one with H = 1.
+These (k, i) pairs of every output row and column are listed at compile time in a small
+table, so the kernels neither divide nor test taps that reach no input.
 The weights [in_channels, out_channels / groups, kH, kW] are laid out at compile time as
 [out_channels][kH][kW][in_channels / groups], the order in which the kernels read them.
 
@@ -215,8 +217,19 @@ class ConvTranspose(Op):
                       q["output_offset"], q["act_min"], q["act_max"])
         return [y.reshape(shape_of(graph, node.outputs[0]))]
 
+    def _tap_table(self, geo) -> np.ndarray:
+        """The (tap, input position) pairs of every output row and column (nn_conv.h)."""
+        index, pairs = [], []
+        for sources in self._taps(geo):  # [kernel, out]
+            valid = (sources >= 0).T  # [out, kernel]
+            index.append(np.concatenate([[0], np.cumsum(valid.sum(axis=1))]))
+            k = np.nonzero(valid)[1]  # row-major: by output, then ascending tap
+            pairs.append(np.stack([k, sources.T[valid]], axis=1).reshape(-1))
+        return np.concatenate(index + pairs).astype(np.int32)
+
     def kernels(self, node, graph):
         geo = self.geometry(node, graph)
+        taps = Const(self._tap_table(geo), "taps")
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {"g": self._params(geo), "input_offset": q["input_offset"], "output_offset": q["output_offset"],
@@ -224,11 +237,11 @@ class ConvTranspose(Op):
             return [KernelCall("nn_conv_transpose_s8", ("src/conv/nn_conv_transpose_s8.c",), "nn_conv_s8_params",
                                params, [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
                                         Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"),
-                                        node.outputs[0]])]
+                                        taps, node.outputs[0]])]
         w, b = self._weights(node, graph, geo)
         lo, hi = activation(node)
         params = {"g": self._params(geo), "act_min": float(lo), "act_max": float(hi)}
         return [KernelCall("nn_conv_transpose_f32", ("src/conv/nn_conv_transpose_f32.c",), "nn_conv_f32_params",
-                           params, [node.inputs[0], Const(w, "w"), None if b is None else Const(b, "b"),
+                           params, [node.inputs[0], Const(w, "w"), None if b is None else Const(b, "b"), taps,
                                     node.outputs[0]])]
 

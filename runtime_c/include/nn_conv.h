@@ -101,16 +101,19 @@ void nn_conv_dw_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *w
 /*
  * Transposed convolution (ConvTranspose), gathered: the same geometry struct, where in_h/in_w
  * are the input's and out_h/out_w the output's sizes, and input position iy reaches output
- * oy through tap ky when oy + pad_top - ky * dilation_h == iy * stride_h (x likewise).
- * pad_top/pad_left may be negative (an output_shape larger than the natural size): outputs
- * that no input reaches hold the bias. weight [out_channels][kernel_h][kernel_w][in_channels /
+ * oy through tap ky when oy + pad_top - ky * dilation_h == iy * stride_h (x likewise; pad_top
+ * and pad_left may be negative, for an output_shape larger than the natural size). The
+ * compiler lists these pairs in `taps` (int32): row_index[out_h + 1], col_index[out_w + 1],
+ * then row_pairs (ky, iy) and col_pairs (kx, ix); output row oy takes the pairs
+ * [row_index[oy], row_index[oy + 1]) in ascending ky (columns likewise); an output that no
+ * input reaches holds the bias. weight [out_channels][kernel_h][kernel_w][in_channels /
  * groups] (ONNX's [in_channels, out_channels / groups, kH, kW] reordered by the compiler).
  * out[n, oc, oy, ox] = bias[oc] + sum over ky, kx (ascending, the taps reaching an input), then
  * ic in oc's group (ascending) of in[n, group_start + ic, iy, ix] * weight[oc, ky, kx, ic],
  * then clamped to [act_min, act_max]. `in` and `out` must not overlap.
  */
 void nn_conv_transpose_f32(const nn_conv_f32_params *p, const float *in, const float *weight, const float *bias,
-                           float *out);
+                           const int32_t *taps, float *out);
 
 /*
  * int8: the same sum of (in + input_offset) * weight in an int32 accumulator from bias[oc],
@@ -118,6 +121,6 @@ void nn_conv_transpose_f32(const nn_conv_f32_params *p, const float *in, const f
  * act_max), as nn_conv_s8. bias int32 (never NULL), weights int8 in [-127, 127].
  */
 void nn_conv_transpose_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
-                          const int32_t *multiplier, const int8_t *shift, int8_t *out);
+                          const int32_t *multiplier, const int8_t *shift, const int32_t *taps, int8_t *out);
 
 #endif /* NN_CONV_H */
