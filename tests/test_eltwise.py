@@ -54,15 +54,37 @@ def test_div_by_activation_float(rng):
     check_float_model(model, feeds)
 
 
-def test_div_by_activation_is_rejected_in_int8(rng):
-    from codegen.compiler import compile_model
-    from codegen.errors import CompileError
+@pytest.mark.parametrize("shapes", [((2, 5), (2, 5)), ((2, 3, 4), (3, 1))], ids=["same", "broadcast"])
+def test_div_by_activation_int8(rng, shapes):
+    """The divisor's level picks the multiplier: C == twin, and within the rounding of both
+    inputs of the float quotient (the divisor's step, divided by b^2 <= 1/0.25, dominates)."""
+    from conftest import check_int8_model
 
-    model = make_model([helper.make_node("Div", ["A", "B"], ["Y"], name="d")], [("A", (2, 5)), ("B", (2, 5))],
+    model = make_model([helper.make_node("Div", ["A", "B"], ["Y"])], [("A", shapes[0]), ("B", shapes[1])],
                        [("Y", None)])
-    calib = [{"A": np.ones((2, 5), np.float32), "B": np.ones((2, 5), np.float32)}]
-    with pytest.raises(CompileError, match="Div node 'd': int8 division by an activation"):
-        compile_model(model, mode="int8", calib=calib)
+    calib = [{"A": rng.uniform(-3, 3, shapes[0]).astype(np.float32),
+              "B": (rng.uniform(0.5, 2, shapes[1]) * rng.choice([-1, 1], shapes[1])).astype(np.float32)}
+             for _ in range(6)]
+    check_int8_model(model, calib, steps=1.0, in_steps=14.0)
+
+
+def test_int8_div_by_zero_saturates(rng):
+    from codegen.build import HostModel
+    from codegen.compiler import compile_model, quantize_inputs
+    from codegen.reference import run_int8
+
+    model = make_model([helper.make_node("Div", ["A", "B"], ["Y"])], [("A", (8,)), ("B", (8,))], [("Y", None)])
+    calib = [{"A": rng.uniform(-3, 3, 8).astype(np.float32), "B": rng.uniform(-2, 2, 8).astype(np.float32)}
+             for _ in range(4)]
+    compiled = compile_model(model, "net", mode="int8", calib=calib)
+    graph = compiled.graph
+    feeds = {"A": np.array([1, -1, 0, 2, -2, 0.5, 0, 3], np.float32), "B": np.zeros(8, np.float32)}
+    q = quantize_inputs(graph, feeds)
+    got = HostModel(compiled.emitted.files, compiled.report["api"]).run([q["A"], q["B"]])[0]
+    np.testing.assert_array_equal(got, run_int8(graph, q)["Y"])
+    dividend = q["A"].astype(int) - graph.tensors["A"].quant.zero_point
+    zero = graph.tensors["Y"].quant.zero_point
+    np.testing.assert_array_equal(got, np.where(dividend > 0, 127, np.where(dividend < 0, -128, zero)))
 
 
 def test_add_runs_in_place(rng):

@@ -88,6 +88,8 @@ def _op_models():
         "sub-residual": (make_model([helper.make_node("Sub", ["X", "Z"], ["Y"])], x4 + [("Z", (1, 4, 6, 6))],
                                     [("Y", None)]), x4 + [("Z", (1, 4, 6, 6))]),
         "mul": (make_model([helper.make_node("Mul", ["X", "K"], ["Y"])], x4, [("Y", None)], {"K": w(6)}), x4),
+        "div-activations": (make_model([helper.make_node("Div", ["X", "Z"], ["Y"])], x4 + [("Z", (4, 1, 6))],
+                                       [("Y", None)]), x4 + [("Z", (4, 1, 6))]),
         "pools": (make_model([helper.make_node("AveragePool", ["X"], ["P"], kernel_shape=[3, 3], strides=[2, 2],
                                                ceil_mode=1, pads=[1, 1, 1, 1]),
                               helper.make_node("MaxPool", ["P"], ["Y"], kernel_shape=[2, 2])], x4, [("Y", None)]), x4),

@@ -6,8 +6,11 @@ so nothing is expanded in memory. Float: one kernel per op (nn_add_f32, nn_sub_f
 nn_mul_f32, nn_div_f32) sharing nn_binary_f32_params, with the fused Relu/Clip as the
 output clamp; an output with the shape of an activation input may overwrite it. int8 (TFLite's scheme): Add/Sub bring both inputs to a
 common scale with 2^20 headroom and rescale the sum; Mul rescales the product of the
-offset inputs; Div by a constant is Mul by its reciprocal. A constant operand is quantized
-per tensor from its own range.
+offset inputs; Div by a constant is Mul by its reciprocal. Div by an activation looks up,
+for each of the divisor's 256 levels q, the multiplier scale_a / (scale_b * (q - zero_b) *
+scale_out) (m0 and shift, negative m0 for a negative divisor) and requantizes the offset
+dividend with it: one rounding, as for Mul. A zero divisor saturates (the zero point for
+0 / 0). A constant operand is quantized per tensor from its own range.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8, requantize
+from codegen.fixedpoint import INT32_MAX, SHIFT_MAX, output_s8, quantize_multiplier, requantize
 from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
                               shape_of)
 from codegen.qparams import QParams, from_range, multipliers
@@ -41,6 +44,21 @@ def broadcast_view(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:
             step *= padded[d]
         view[key] = strides
     return view
+
+
+def divisor_multipliers(real: float, zero_point: int) -> tuple[np.ndarray, np.ndarray]:
+    """(m0, shift) int32 tables over the divisor's levels -128..127: real / (level - zero_point)
+    in Q31 (requant.h), m0 negative for a negative divisor; a zero divisor gets the largest
+    multiplier, so that any nonzero dividend saturates (and 0 / 0 gives the zero point)."""
+    m0, shift = np.zeros(256, np.int32), np.zeros(256, np.int32)
+    for k, level in enumerate(range(-128, 128)):
+        d = level - zero_point
+        if d == 0:
+            m0[k], shift[k] = INT32_MAX, SHIFT_MAX
+            continue
+        m, e = quantize_multiplier(min(real / abs(d), 2.0 ** (SHIFT_MAX - 1)))
+        m0[k], shift[k] = (m if d > 0 else -m), e
+    return m0, shift
 
 
 def _const_qparams(value: np.ndarray) -> QParams:
@@ -96,14 +114,14 @@ class Binary(Op):
                 value = 1.0 / value
             qp = _const_qparams(value)
             operands.append((qp, qp.quantize(value)))
-        if node.op_type == "Div" and operands[1][1] is None:
-            raise Unsupported("int8 division by an activation is not supported")
         (a, a_table), (b, b_table) = operands
         y = qparams(graph, node.outputs[0])
         act_min, act_max = y.clamp_range(*activation(node))
         q = {"a_table": a_table, "b_table": b_table, "a_offset": -a.zero_point, "b_offset": -b.zero_point,
              "out_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
-        if node.op_type in ("Add", "Sub"):
+        if node.op_type == "Div" and b_table is None:
+            q["b_table"], q["m0"], q["shift"] = None, *divisor_multipliers(a.scale / (b.scale * y.scale), b.zero_point)
+        elif node.op_type in ("Add", "Sub"):
             twice = 2.0 * max(a.scale, b.scale)
             (ma, mb, mo), (sa, sb, so) = multipliers([a.scale / twice, b.scale / twice,
                                                       twice / ((1 << LEFT_SHIFT) * y.scale)])
@@ -119,6 +137,10 @@ class Binary(Op):
         q = node.attrs["q"]
         a = (q["a_table"] if q["a_table"] is not None else inputs[0]).astype(np.int64) + q["a_offset"]
         b = (q["b_table"] if q["b_table"] is not None else inputs[1]).astype(np.int64) + q["b_offset"]
+        if "m0" in q:  # Div by an activation: the divisor's level picks the multiplier
+            level = np.asarray(inputs[1], np.int64) + 128
+            y = output_s8(a, q["m0"][level], q["shift"][level], q["out_offset"], q["act_min"], q["act_max"])
+            return [np.broadcast_to(y, shape_of(graph, node.outputs[0])).copy()]
         if node.op_type in ("Add", "Sub"):
             xa = requantize(a << q["left_shift"], q["a_multiplier"], q["a_shift"]).astype(np.int64)
             xb = requantize(b << q["left_shift"], q["b_multiplier"], q["b_shift"]).astype(np.int64) * q["b_sign"]
@@ -136,6 +158,11 @@ class Binary(Op):
             q = node.attrs["q"]
             args = [Const(q["a_table"], "a") if q["a_table"] is not None else node.inputs[0],
                     Const(q["b_table"], "b") if q["b_table"] is not None else node.inputs[1], out]
+            if "m0" in q:
+                keys = ("a_offset", "out_offset", "act_min", "act_max")
+                params = {"view": view, **{k: q[k] for k in keys}}
+                return [KernelCall("nn_div_s8", ("src/eltwise/nn_div_s8.c",), "nn_div_s8_params", params,
+                                   [args[0], node.inputs[1], Const(q["m0"], "m0"), Const(q["shift"], "shift"), out])]
             if node.op_type in ("Add", "Sub"):
                 keys = ("left_shift", "a_offset", "a_multiplier", "a_shift", "b_offset", "b_multiplier", "b_shift",
                         "b_sign", "out_multiplier", "out_shift", "out_offset", "act_min", "act_max")

@@ -85,6 +85,20 @@ typedef struct {
 
 void nn_mul_s8(const nn_mul_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
 
+/* int8 Div by an activation: the divisor's level picks a multiplier from two 256-entry tables,
+ *   out = clamp(nn_requantize(a + a_offset, m0[b + 128], shift[b + 128]) + out_offset, act_min, act_max)
+ * (m0 < 0 for a negative divisor; a zero divisor has the largest multiplier: it saturates). */
+typedef struct {
+    nn_broadcast view;
+    int32_t a_offset;
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+} nn_div_s8_params;
+
+void nn_div_s8(const nn_div_s8_params *p, const int8_t *a, const int8_t *b, const int32_t *m0, const int32_t *shift,
+               int8_t *out);
+
 /*
  * float32 Max and Min of two inputs (the variadic ONNX Max/Min chain them: the first call
  * broadcasts inputs 0 and 1 to the output's shape, each later one takes the output and the
