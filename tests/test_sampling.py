@@ -10,6 +10,7 @@ that verify runs (codegen/reference_corrections.py).
 import re
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 
@@ -334,3 +335,20 @@ def test_fixture_end_to_end(name):
     result = verify(int8, samples)
     print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB over {result['samples']} samples")
     assert result["bit_exact"] and result["sqnr_db"] > 30
+
+
+def test_batchnorm_folds_into_conv_transpose(rng):
+    """A BatchNormalization after a grouped ConvTranspose scales its output channels (axis 1
+    of each group's weights) and its bias: one layer, the same outputs."""
+    cases = [((1, 4, 3, 3), (4, 3, 2, 2), {"strides": [2, 2], "group": 2}, True, "relu")]
+    model = deconv_model(rng, cases)
+    graph = model.graph
+    bn_inits = {"g": rng.uniform(0.5, 1.5, 6), "be": rng.standard_normal(6), "mu": rng.standard_normal(6) * 0.3,
+                "var": rng.uniform(0.5, 1.5, 6)}
+    graph.initializer.extend(onnx.numpy_helper.from_array(v.astype(np.float32), k) for k, v in bn_inits.items())
+    graph.node[0].output[0] = "pre"
+    graph.node.insert(1, helper.make_node("BatchNormalization", ["pre", "g", "be", "mu", "var"], ["C0"]))
+    feeds = random_feeds(rng, {"X0": (1, 4, 3, 3)}, count=4)
+    compiled = check_float_model(model, feeds[0], oracle=onnxruntime_oracle(model))
+    assert [n.op_type for n in compiled.graph.nodes] == ["ConvTranspose"]
+    check_int8_model(model, feeds, 2.0, oracle=onnxruntime_oracle(model), in_steps=4.0)

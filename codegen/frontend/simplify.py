@@ -2,7 +2,7 @@
 
 1. Identity nodes vanish: readers read the input instead; an Identity that produces a
    model output renames its producer's output when nothing else reads it.
-2. BatchNormalization after a Conv or a Gemm (constant weights, nothing else reading the
+2. BatchNormalization after a Conv, a ConvTranspose or a Gemm (constant weights, nothing else reading the
    intermediate) folds into the weights and bias: w' = w * s, b' = (b - mean) * s + beta
    with s = scale / sqrt(var + eps). A standalone BatchNormalization becomes a depthwise
    1x1 Conv with the same per-channel affine (a rank-2 input is reshaped to [N, C, 1]).
@@ -77,6 +77,17 @@ def _fold_into(graph: Graph, producer: Node, s: np.ndarray, t: np.ndarray) -> bo
         b2 = b * s + t
         producer.inputs = [ins[0], graph.add_const(f"{producer.name}_w", w2.astype(np.float32)),
                            graph.add_const(f"{producer.name}_b", b2.astype(np.float32))]
+        return True
+    if producer.op_type == "ConvTranspose":  # weights [C_in, C_out / group, ...]: output channels on axis 1 per group
+        w = graph.const(ins[1])
+        if w is None or (len(ins) > 2 and ins[2] and graph.const(ins[2]) is None):
+            return False
+        groups = int(producer.attrs.get("group", 1))
+        b = graph.const(ins[2]) if len(ins) > 2 and ins[2] else np.zeros(w.shape[1] * groups)
+        grouped = w.reshape((groups, w.shape[0] // groups) + w.shape[1:])
+        w2 = (grouped * s.reshape((groups, 1, -1) + (1,) * (w.ndim - 2))).reshape(w.shape)
+        producer.inputs = [ins[0], graph.add_const(f"{producer.name}_w", w2.astype(np.float32)),
+                           graph.add_const(f"{producer.name}_b", (b * s + t).astype(np.float32))]
         return True
     if producer.op_type == "Gemm":
         w, a = graph.const(ins[1]), graph.const(ins[0])
