@@ -245,12 +245,12 @@ def test_svm_classifier(rng, kernel, classes):
     check_float(model, rows(rng, 6, features, 1.0))
 
 
-@pytest.mark.parametrize("kernel", ["RBF", "POLY", "LINEAR"])
-def test_svm_regressor(rng, kernel):
+@pytest.mark.parametrize("kernel,one_class", [("RBF", 0), ("POLY", 0), ("LINEAR", 0), ("RBF", 1)])
+def test_svm_regressor(rng, kernel, one_class):
     model = ml_model("SVMRegressor", 3, outputs=[1, 1], kernel_type=kernel, kernel_params=[0.3, 0.5, 2.0],
                      n_supports=4, support_vectors=rng.standard_normal(12).tolist(),
-                     coefficients=rng.standard_normal(4).tolist(), rho=[0.25])
-    check_float(model, rows(rng, 5, 3, 1.0))
+                     coefficients=rng.standard_normal(4).tolist(), rho=[0.25], one_class=one_class)
+    check_float(model, rows(rng, 8, 3, 1.0))
 
 
 # ---- the scikit-learn fixtures ----------------------------------------------------------------

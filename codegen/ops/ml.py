@@ -489,7 +489,8 @@ class TreeEnsemble(Op):
 
     def _params(self, forest: Forest, rows: int) -> dict:
         return {"rows": rows, "features": forest.features, "trees": len(forest.roots), "outputs": forest.outputs,
-                "width": forest.leaves.shape[1], "aggregate": forest.aggregate}
+                "width": forest.leaves.shape[1], "aggregate": forest.aggregate,
+                "flags": int(any(int(f) != LEAF and int(f) & (EQ_FLAG | NAN_FLAG) for f in forest.feature))}
 
     def kernels(self, node, graph):
         forest = self.forest(node, graph)
@@ -1048,8 +1049,6 @@ def _svm(node: Node, graph: Graph) -> Svm:
         return Svm(sv.reshape(v, cols).astype(F32), coef.reshape(n - 1, v).astype(F32), rho.astype(F32),
                    KERNEL[kernel], gamma, coef0, degree, starts, n)
     n_sv = int(node.attrs.get("n_supports", 0))
-    if int(node.attrs.get("one_class", 0)):
-        raise Unsupported("one_class is not supported")
     if n_sv == 0:
         if coef.size != cols or rho.size != 1:
             raise Unsupported("the linear form needs one coefficient per feature and one rho")
@@ -1123,6 +1122,8 @@ class SupportVectorMachine(Op):
                 for j in range(k.shape[1]):
                     acc = F32(acc + s.coef[j] * k[r, j])
                 out[r, 0] = F32(acc + s.rho[0])
+            if int(node.attrs.get("one_class", 0)):  # a one-class SVM: inside (1) or outside (-1)
+                out = np.where(out > 0, F32(1), F32(-1)).astype(F32)
             return [out]
         n = s.classes
         labels = _labels(node, "classlabels_ints")
@@ -1158,7 +1159,8 @@ class SupportVectorMachine(Op):
             raise Unsupported("no int8 kernel")
         rows, cols = _rows_cols(graph, node)
         s = _svm(node, graph)
-        params = {"rows": rows, "features": cols, "vectors": s.vectors.shape[0], "classes": s.classes,
+        one_class = int(node.attrs.get("one_class", 0)) if node.op_type == "SVMRegressor" else 0
+        params = {"rows": rows, "features": cols, "vectors": s.vectors.shape[0], "classes": s.classes + one_class,
                   "kernel": s.kernel, "gamma": float(s.gamma), "coef0": float(s.coef0), "degree": float(s.degree)}
         tables = [Const(s.vectors, "sv"), Const(s.coef, "coef"), Const(s.rho, "rho")]
         if node.op_type == "SVMRegressor":

@@ -59,6 +59,7 @@ typedef struct {
     int32_t outputs;
     int32_t width;
     int32_t aggregate;
+    int32_t flags; /* 0: no node has bit 14 or 15 set (the walk tests neither) */
 } nn_tree_ensemble_params;
 
 void nn_tree_ensemble_f32(const nn_tree_ensemble_params *p, const float *in, const uint16_t *feature,
@@ -109,7 +110,8 @@ void nn_quantize_f32_s8(const nn_quantize_f32_params *p, const float *in, int8_t
  * Support vector machines. k(x, v) for each support vector v (vectors x features):
  * kernel 0 LINEAR x.v, 1 POLY (gamma x.v + coef0)^degree, 2 RBF exp(-gamma |x - v|^2),
  * 3 SIGMOID tanh(gamma x.v + coef0); sums left to right in float.
- * Regressor: out[r] = sum_j coef[j] k(x, v_j) + rho[0].
+ * Regressor: out[r] = sum_j coef[j] k(x, v_j) + rho[0]; classes 2 marks a one-class SVM, whose
+ * output is 1 where that sum is > 0, else -1.
  * Classifier (one-vs-one, classes >= 2; class c owns vectors [start[c], start[c + 1])): for each
  * pair i < j, d = sum over i's vectors of coef[(j - 1) * vectors + m] k_m + sum over j's vectors
  * of coef[i * vectors + m] k_m + rho[pair] (each product in float, summed in double, as onnxruntime

@@ -11,5 +11,8 @@ void nn_svm_regressor_f32(const nn_svm_params *p, const float *in, const float *
             acc += coef[j] * scratch[j];
         }
         out[r] = acc + rho[0];
+        if (p->classes == 2) { /* a one-class SVM */
+            out[r] = out[r] > 0.0f ? 1.0f : -1.0f;
+        }
     }
 }

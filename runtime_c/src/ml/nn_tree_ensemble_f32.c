@@ -15,8 +15,13 @@ void nn_tree_ensemble_f32(const nn_tree_ensemble_params *p, const float *in, con
         for (t = 0; t < p->trees; ++t) {
             int32_t i = roots[t];
             const float *leaf;
-            while (feature[i] != 0xFFFFu) {
-                uint32_t f = feature[i];
+            uint32_t f;
+            if (!p->flags) { /* no == branch, no NaN rule: the plain walk */
+                while ((f = feature[i]) != 0xFFFFu) {
+                    i = x[f] <= threshold[i] ? i + 1 : i + (int32_t)jump[i];
+                }
+            }
+            while ((f = feature[i]) != 0xFFFFu) {
                 float v = x[f & 0x3FFFu];
                 int go = (f & 0x4000u) ? v == threshold[i] : v <= threshold[i];
                 if (!go && (f & 0x8000u) && v != v) {
