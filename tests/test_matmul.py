@@ -14,7 +14,7 @@ from codegen import cross
 from codegen.build import HostModel
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
-from codegen.reference import run_int8
+from codegen.reference import run_float, run_int8
 from conftest import check_float_model, check_int8_model, make_model, random_feeds
 
 MATMUL_SHAPES = [
@@ -64,6 +64,14 @@ def gemm_model(rng, m, k, n, ta, tb, alpha, beta, c, relu=False):
     return make_model(nodes, inputs, [("R" if relu else "Y", None)], inits), dict(inputs)
 
 
+def assert_kernel_order_bits(compiled, feeds):
+    """The kernel-order reference (verify's for QDQ models) is the float C bit for bit (the host
+    build contracts no multiply-add)."""
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
+    np.testing.assert_array_equal(got, run_float(compiled.graph, feeds, kernel_order=True)[compiled.graph.outputs[0]])
+
+
 def check_int8_product(model, shapes: dict, rng, count: int = 4):
     """int8: C == twin exactly; against the float model evaluated on the dequantized int8
     inputs, the output is off by at most the half step of its one rounding (clamped to the
@@ -95,6 +103,7 @@ def test_matmul_float(rng, a_shape, b_shape):
     feeds = random_feeds(rng, {"A": a_shape, "B": b_shape}, 1)[0]
     compiled = check_float_model(model, feeds)
     assert compiled.report["layers"][0]["kernels"] == ["nn_matmul_f32"]
+    assert_kernel_order_bits(compiled, feeds)
     m, k, n = (a_shape[-2] if len(a_shape) > 1 else 1), a_shape[-1], (b_shape[-1] if len(b_shape) > 1 else 1)
     batch = np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
     assert compiled.report["layers"][0]["macs"] == int(np.prod(batch, dtype=np.int64)) * m * k * n
@@ -110,8 +119,10 @@ def test_matmul_int8(rng, a_shape, b_shape):
 @pytest.mark.parametrize("m,k,n,ta,tb,alpha,beta,c", GEMM_CASES)
 def test_gemm_runtime_b_float(rng, m, k, n, ta, tb, alpha, beta, c):
     model, shapes = gemm_model(rng, m, k, n, ta, tb, alpha, beta, c, relu=alpha == 2.0)
-    compiled = check_float_model(model, random_feeds(rng, shapes, 1)[0])
+    feeds = random_feeds(rng, shapes, 1)[0]
+    compiled = check_float_model(model, feeds)
     assert [layer["kernels"] for layer in compiled.report["layers"]] == [["nn_matmul_f32"]]
+    assert_kernel_order_bits(compiled, feeds)
 
 
 @pytest.mark.parametrize("m,k,n,ta,tb,alpha,beta,c", [g for g in GEMM_CASES if not g[-1].startswith("input")])
