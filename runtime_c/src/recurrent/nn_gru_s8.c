@@ -6,6 +6,20 @@ static int32_t nn_gru_sat16(int64_t v)
     return v < -32768 ? -32768 : v > 32767 ? 32767 : (int32_t)v;
 }
 
+/* acc + sum_k a[k] * b[k], four products per iteration (integer sums: any order is exact) */
+static int32_t nn_gru_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
+{
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        acc += (int32_t)a[k] * b[k] + (int32_t)a[k + 1] * b[k + 1] + (int32_t)a[k + 2] * b[k + 2] +
+               (int32_t)a[k + 3] * b[k + 3];
+    }
+    for (; k < n; ++k) {
+        acc += (int32_t)a[k] * b[k];
+    }
+    return acc;
+}
+
 void nn_gru_s8(const nn_gru_s8_params *p, const int8_t *x, const int8_t *w, const int32_t *wb,
                const int32_t *wm, const int8_t *ws, const int8_t *r, const int32_t *rb, const int32_t *rm,
                const int8_t *rs, const int8_t *h0, int8_t *y, int8_t *y_h, int32_t *scratch)
@@ -25,17 +39,9 @@ void nn_gru_s8(const nn_gru_s8_params *p, const int8_t *x, const int8_t *w, cons
             const int8_t *xt = x + t * p->x_seq_stride + bi * p->x_batch_stride;
             int8_t *hb = h + bi * hs;
             for (n = 0; n < 3 * hs; ++n) {
-                const int8_t *wn = w + n * p->input_size;
-                int32_t ax = wb[n];
-                for (k = 0; k < p->input_size; ++k) {
-                    ax += (int32_t)xt[k] * wn[k];
-                }
+                const int32_t ax = nn_gru_dot_s8(xt, w + n * p->input_size, p->input_size, wb[n]);
                 if (n < 2 * hs) {
-                    const int8_t *rn = r + n * hs;
-                    int32_t ah = rb[n];
-                    for (k = 0; k < hs; ++k) {
-                        ah += (int32_t)hb[k] * rn[k];
-                    }
+                    const int32_t ah = nn_gru_dot_s8(hb, r + n * hs, hs, rb[n]);
                     gates[n] = nn_gate_sigmoid_s16(
                         (int16_t)nn_gru_sat16((int64_t)nn_requantize(ax, wm[n], ws[n]) + nn_requantize(ah, rm[n], rs[n])));
                 } else {
@@ -48,14 +54,10 @@ void nn_gru_s8(const nn_gru_s8_params *p, const int8_t *x, const int8_t *w, cons
                 }
             }
             for (n = 0; n < hs; ++n) {
-                const int8_t *rn = r + (2 * hs + n) * hs;
-                const int8_t *in = p->linear_before_reset ? hb : rh;
-                int32_t ah = rb[2 * hs + n];
-                int32_t part, pre;
-                for (k = 0; k < hs; ++k) {
-                    ah += (int32_t)in[k] * rn[k];
-                }
-                part = nn_requantize(ah, rm[2 * hs + n], rs[2 * hs + n]);
+                const int32_t ah = nn_gru_dot_s8(p->linear_before_reset ? hb : rh, r + (2 * hs + n) * hs, hs,
+                                                 rb[2 * hs + n]);
+                int32_t part = nn_requantize(ah, rm[2 * hs + n], rs[2 * hs + n]);
+                int32_t pre;
                 if (p->linear_before_reset) {
                     part = nn_rounding_divide_by_pot(gates[hs + n] * nn_gru_sat16(part), 15);
                 }

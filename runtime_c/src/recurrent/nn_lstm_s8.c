@@ -6,6 +6,20 @@ static int32_t nn_lstm_sat16(int64_t v)
     return v < -32768 ? -32768 : v > 32767 ? 32767 : (int32_t)v;
 }
 
+/* acc + sum_k a[k] * b[k], four products per iteration (integer sums: any order is exact) */
+static int32_t nn_lstm_dot_s8(const int8_t *a, const int8_t *b, int32_t n, int32_t acc)
+{
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        acc += (int32_t)a[k] * b[k] + (int32_t)a[k + 1] * b[k + 1] + (int32_t)a[k + 2] * b[k + 2] +
+               (int32_t)a[k + 3] * b[k + 3];
+    }
+    for (; k < n; ++k) {
+        acc += (int32_t)a[k] * b[k];
+    }
+    return acc;
+}
+
 void nn_lstm_s8(const nn_lstm_s8_params *p, const int8_t *x, const int8_t *w, const int32_t *wb,
                 const int32_t *wm, const int8_t *ws, const int8_t *r, const int32_t *rb, const int32_t *rm,
                 const int8_t *rs, const int8_t *h0, const int16_t *c0, int8_t *y, int8_t *y_h, int8_t *y_c,
@@ -29,16 +43,8 @@ void nn_lstm_s8(const nn_lstm_s8_params *p, const int8_t *x, const int8_t *w, co
             int8_t *hb = h + bi * hs;
             int16_t *cb = c + bi * hs;
             for (n = 0; n < rows; ++n) {
-                const int8_t *wn = w + n * p->input_size;
-                const int8_t *rn = r + n * hs;
-                int32_t ax = wb[n];
-                int32_t ah = rb[n];
-                for (k = 0; k < p->input_size; ++k) {
-                    ax += (int32_t)xt[k] * wn[k];
-                }
-                for (k = 0; k < hs; ++k) {
-                    ah += (int32_t)hb[k] * rn[k];
-                }
+                const int32_t ax = nn_lstm_dot_s8(xt, w + n * p->input_size, p->input_size, wb[n]);
+                const int32_t ah = nn_lstm_dot_s8(hb, r + n * hs, hs, rb[n]);
                 gates[n] = nn_lstm_sat16((int64_t)nn_requantize(ax, wm[n], ws[n]) +
                                          nn_requantize(ah, rm[n], rs[n]));
             }
