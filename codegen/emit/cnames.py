@@ -175,6 +175,18 @@ def c_comment(text: str) -> str:
     return out.replace("*/", "* /").replace("/*", "/ *")
 
 
+def string_literal(text: str) -> str:
+    """A C string literal holding the UTF-8 bytes of `text`: letters, digits, space and _-.,:
+    as they are, every other byte as a three-digit octal escape (no quote, backslash, trigraph
+    or line break can reach the source).
+
+    >>> print(string_literal('a"b?é'))
+    "a\\042b\\077\\303\\251"
+    """
+    keep = set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 _-.,:")
+    return '"' + "".join(chr(b) if b in keep else "\\%03o" % b for b in str(text).encode("utf-8")) + '"'
+
+
 def short_name(text: str, max_length: int = 80) -> str:
     """A model name for a comment or a message: as it is, or its start, "..." and its hash
     when longer than `max_length` (C99 promises 4095 characters per source line, no more).
@@ -283,7 +295,7 @@ def array_body(array: np.ndarray, per_line: int | None = None) -> str:
     flat = np.asarray(array).reshape(-1)
     if flat.dtype.kind == "f":
         per_line = per_line or 6
-        items = [_float_text(v) for v in flat.astype(np.float32).tolist()]
+        items = _float_items(flat.astype(np.float32))
         return ",\n    ".join(", ".join(items[i: i + per_line]) for i in range(0, len(items), per_line))
     if not flat.size:
         return ""
@@ -333,6 +345,20 @@ def _int_fields(values: np.ndarray, width: int) -> np.ndarray:
     negative = np.flatnonzero(values < 0)
     out[negative, width - 1 - digits[negative]] = ord("-")
     return out
+
+
+def _float_items(flat: np.ndarray) -> list[str]:
+    """_float_text of every value of a float32 array, at twice its speed: one bound format
+    method mapped over the values, then the few that need another spelling patched (whole
+    numbers below 1e9 print without a point; non-finite values)."""
+    items = list(map("{:.9g}f".format, flat.tolist()))
+    with np.errstate(invalid="ignore"):
+        whole = np.flatnonzero(np.isfinite(flat) & (np.floor(flat) == flat) & (np.abs(flat) < 1e9))
+    for i in whole.tolist():
+        items[i] = items[i][:-1] + ".0f"
+    for i in np.flatnonzero(~np.isfinite(flat)).tolist():
+        items[i] = _float_text(float(flat[i]))
+    return items
 
 
 def _float_text(v: float) -> str:
