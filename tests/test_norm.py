@@ -240,20 +240,26 @@ def test_int8_kernels_on_cortex_m(target):
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-@pytest.mark.parametrize("name", ["norm_tokens_opset13", "norm_tokens_opset17", "norm_tokens_dynamo"])
-def test_torch_layernorm_export(name):
-    """Both exporters' LayerNorm (the opset-13 pattern fused) in float32 and int8: float within
-    1e-4 of onnxruntime, int8 bit-exact with the reference and 30 dB from float."""
+@pytest.mark.parametrize("name,fused", [("norm_tokens_opset13", "LayerNormalization"),
+                                        ("norm_tokens_opset17", "LayerNormalization"),
+                                        ("norm_tokens_dynamo", "LayerNormalization"),
+                                        ("norm_embed_opset13", "LpNormalization"),
+                                        ("norm_embed_dynamo", "LpNormalization")])
+def test_torch_export(name, fused):
+    """Both exporters' LayerNorm (the opset-13 chain fused) and F.normalize (ReduceL2, Clip, Expand,
+    Div fused) with a log_softmax head, in float32 and int8: float within 1e-4 of onnxruntime, int8
+    bit-exact with the reference and 30 dB from float."""
     path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
     compiled = compile_model(path)
-    assert [layer["op"] for layer in compiled.report["layers"]].count("LayerNormalization") == 2
+    ops = [layer["op"] for layer in compiled.report["layers"]]
+    assert fused in ops and "Div" not in ops and "ReduceMean" not in ops, ops
     samples, _ = load_samples(data, compiled.graph)
     session = onnxruntime_oracle(onnx.load(str(path)))
     host = HostModel(compiled.emitted.files, compiled.report["api"])
     for feeds in samples:
-        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
-        want = np.asarray(session.run(None, feeds)[0], np.float32).reshape(got.shape)
-        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
+        for got, want in zip(host.run([feeds[n] for n in compiled.graph.inputs]), session.run(None, feeds)):
+            want = np.asarray(want, np.float32).reshape(got.shape)
+            assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
     result = verify(compile_model(path, mode="int8", calib=data), samples)
     assert result["bit_exact"] and result["sqnr_db"] >= MIN_SQNR_DB, result["sqnr_db"]
 
@@ -347,3 +353,22 @@ def test_float_kernels_on_cortex_m4():
     model, inputs = cortex_m_model(rng)
     compiled = compile_model(model, "net")
     assert verify(compiled, random_feeds(rng, dict(inputs), count=3), target="cortex-m4")["target_equal"]
+
+
+@pytest.mark.parametrize("upper,fused", [(None, True), (5.0, False)])
+def test_l2_normalize_pattern(rng, upper, fused):
+    """ReduceL2 -> Clip(eps) -> Div fused into LpNormalization (a group of zeros stays zeros); a Clip
+    with an upper bound too is another function and stays as it is."""
+    shape = (3, 6)
+    inits = {"axes": np.array([1], np.int64), "eps": np.float32(1e-12)}
+    clip_in = ["n", "eps"]
+    if upper is not None:
+        inits["hi"] = np.float32(upper)
+        clip_in.append("hi")
+    nodes = [helper.make_node("ReduceL2", ["X", "axes"], ["n"]), helper.make_node("Clip", clip_in, ["c"]),
+             helper.make_node("Div", ["X", "c"], ["Y"])]
+    model = make_model(nodes, [("X", shape)], [("Y", shape)], inits, opset=18)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[1] = 0.0
+    compiled = check_float_model(model, {"X": x})
+    assert ("LpNormalization" in [layer["op"] for layer in compiled.report["layers"]]) == fused

@@ -10,6 +10,8 @@
    else reads the intermediate, become that op's output clamp.
 3a. The ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div(/Mul/Add) chain that torch writes for a
    layer norm before opset 17 becomes one LayerNormalization (frontend/layernorm_pattern.py).
+3c. torch's F.normalize (ReduceL2, Clip, Expand, Div) becomes one LpNormalization
+   (frontend/l2norm_pattern.py).
 3b. GELU written out (erf or tanh form, torch's exports) becomes one Gelu node
    (frontend/gelu.py).
 4. Nodes whose outputs nobody reads, and tensors nothing refers to, are dropped.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.frontend.gelu import fuse_gelu
+from codegen.frontend.l2norm_pattern import fuse_l2_normalize
 from codegen.frontend.layernorm_pattern import fuse_layernorm
 from codegen.ir import Graph, Node, Tensor
 from codegen.ops import get_op
@@ -30,6 +33,7 @@ def run(graph: Graph) -> None:
     fold_batchnorm(graph)
     fuse_gelu(graph)
     fuse_layernorm(graph)
+    fuse_l2_normalize(graph)
     fuse_activation(graph)
     graph.remove_unused()
 

@@ -26,7 +26,10 @@ Rules:
    has a fixed output scale 1/128 and zero point 0 (values in [-1, 1], as TFLite's L2
    normalisation): the integer norm (sum of squares or of absolute values of x - zp), its
    inverse square root in fixed point (squared for p = 1: 1 / s = (1 / sqrt(s))^2), one
-   multiply and a rounding shift per element (nn_lpnorm_s8).
+   multiply and a rounding shift per element (nn_lpnorm_s8). The frontend's fusion of torch's
+   F.normalize (frontend/l2norm_pattern.py) adds the internal attribute `epsilon`: the norm's
+   lower bound; int8 needs it below the input scale (a non-zero int8 group's norm is at least
+   that, so the bound never applies).
 """
 
 from __future__ import annotations
@@ -245,6 +248,7 @@ class LpNormalization(Op):
             norm = np.abs(x).sum(axis=1, keepdims=True, dtype=np.float32)
         else:
             norm = np.sqrt((x * x).sum(axis=1, keepdims=True, dtype=np.float32))
+        norm = np.maximum(norm, np.float32(node.attrs.get("epsilon", 0.0)))
         with np.errstate(divide="ignore", invalid="ignore"):
             y = np.where(norm == 0, np.float32(0), x / norm)  # a group of zeros is zeros
         return [y.astype(np.float32).reshape(inputs[0].shape)]
@@ -256,7 +260,10 @@ class LpNormalization(Op):
         _, size, _, p = self.view(node, graph)
         if size * (256 if p == 1 else 256 * 256) >= 2**31:
             raise Unsupported(f"int8 L{p} norm of {size} elements could overflow int32")
-        return {"input_offset": -qparams(graph, node.inputs[0]).zero_point}
+        x = qparams(graph, node.inputs[0])
+        if float(node.attrs.get("epsilon", 0.0)) > x.scale:
+            raise Unsupported(f"int8 with a norm bound {node.attrs['epsilon']:g} above the input scale {x.scale:g}")
+        return {"input_offset": -x.zero_point}
 
     def reference_s8(self, node, graph, inputs):
         outer, size, inner, p = self.view(node, graph)
@@ -271,7 +278,8 @@ class LpNormalization(Op):
 
     def kernels(self, node, graph):
         outer, size, inner, p = self.view(node, graph)
-        params = {"outer": outer, "size": size, "inner": inner, "p": p, "input_offset": 0}
+        params = {"outer": outer, "size": size, "inner": inner, "p": p, "input_offset": 0,
+                  "epsilon": float(np.float32(node.attrs.get("epsilon", 0.0)))}
         if is_int8(graph, node):
             params["input_offset"] = node.attrs["q"]["input_offset"]
             return [KernelCall("nn_lpnorm_s8", ("src/norm/nn_lpnorm_s8.c",), "nn_lpnorm_params", params,

@@ -98,10 +98,11 @@ typedef struct {
     int32_t inner;
     int32_t p;
     int32_t input_offset; /* int8: minus the input zero point */
+    float epsilon;        /* float: the norm's lower bound (torch's F.normalize), >= 0 */
 } nn_lpnorm_params;
 
-/* float: x / sqrtf(sum x^2) or x / sum |x|; a group of zeros gives zeros (as onnxruntime and the
- * ONNX backend cases). */
+/* float: x / max(sqrtf(sum x^2), epsilon) or x / max(sum |x|, epsilon); a group of zeros gives
+ * zeros (as onnxruntime and the ONNX backend cases). */
 void nn_lpnorm_f32(const nn_lpnorm_params *p, const float *in, float *out);
 
 /*

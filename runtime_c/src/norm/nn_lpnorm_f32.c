@@ -17,6 +17,7 @@ void nn_lpnorm_f32(const nn_lpnorm_params *p, const float *in, float *out)
             if (p->p != 1) {
                 norm = sqrtf(norm);
             }
+            norm = norm < p->epsilon ? p->epsilon : norm;
             for (k = 0; k < p->size; ++k) {
                 y[k * p->inner] = norm == 0.0f ? 0.0f : x[k * p->inner] / norm;
             }
