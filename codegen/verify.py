@@ -80,10 +80,43 @@ def _sqnr_db(signal: np.ndarray, noise: np.ndarray) -> float:
     return 10.0 * math.log10(p_signal / p_noise)
 
 
-def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator:
+class MlReference:
+    """The reference for a model of ai.onnx.ml operators: onnxruntime with its graph
+    optimizations off (onnx.reference has no ZipMap and other rules for the binary
+    classifiers), its outputs as the C gives them: a ZipMap's list of {label: score} as a float
+    [N, classes] array, string labels as class indices."""
+
+    def __init__(self, model: onnx.ModelProto):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise CompileError("verifying a model of ai.onnx.ml operators needs onnxruntime, their reference "
+                               "(pip install onnxruntime)") from None
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        self.session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.strings = [a.strings for n in model.graph.node for a in n.attribute if a.name == "classlabels_strings"]
+
+    def run(self, names, feeds, intermediate=False):
+        outputs = []
+        for o in self.session.run(names, feeds):
+            if isinstance(o, list):  # ZipMap
+                o = np.array([list(d.values()) for d in o], np.float32)
+            o = np.asarray(o)
+            if o.dtype.kind in "OUS" and self.strings:
+                labels = [v.decode("utf-8", "replace") for v in self.strings[0]]
+                o = np.array([labels.index(v) for v in o.reshape(-1)], np.int64).reshape(o.shape)
+            outputs.append(o)
+        return outputs
+
+
+def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator | MlReference:
     """onnx.reference for the original model (it implements QuantizeLinear and
     DequantizeLinear from opset 19 only, so a QDQ model of an older opset is converted), with
-    the corrections of codegen/reference_corrections.py."""
+    the corrections of codegen/reference_corrections.py; onnxruntime for ai.onnx.ml (MlReference)."""
+    if any(n.domain == "ai.onnx.ml" for n in model.graph.node):
+        return MlReference(model)
     qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node)
     if qdq and default_opset(model) < 19:
         model = version_converter.convert_version(model, 19)

@@ -226,9 +226,32 @@ def test_tree_refusals(rng):
     bad = ml_model("TreeEnsembleClassifier", 4, classlabels_int64s=[0, 1], post_transform="PROBIT", **attrs)
     with pytest.raises(CompileError, match=r"TreeEnsembleClassifier node .*post_transform PROBIT is not supported"):
         compile_model(bad, "net")
-    strings = ml_model("TreeEnsembleClassifier", 4, classlabels_strings=["a", "b"], **attrs)
-    with pytest.raises(CompileError, match="string class labels are not supported"):
-        compile_model(strings, "net")
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_string_labels(rng, mode):
+    """String class labels: the label output holds the class index, and NAME.h declares the labels
+    (UTF-8, every byte a C string can hold, escaped) as net_label_names."""
+    from cffi import FFI
+
+    names = ["setosa", 'a"b?\\*/', "\u00e9t\u00e9", "??=x\n"]
+    model = ml_model("LinearClassifier", 3, coefficients=rng.standard_normal(12).tolist(),
+                     intercepts=rng.standard_normal(4).tolist(), classlabels_strings=names, post_transform="SOFTMAX")
+    model.graph.output[0].type.tensor_type.elem_type = TensorProto.STRING
+    xs = rows(rng, 6, 3)
+    compiled = compile_model(model, "net", mode=mode, calib=[{"X": x} for x in xs] if mode == "int8" else None)
+    assert "#define NET_OUTPUT_LABEL_CLASSES 4" in compiled.emitted.files["net.h"]
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    ffi = FFI()
+    ffi.cdef("extern const char *const net_label_names[4];")
+    lib = ffi.dlopen(str(host.path))
+    assert [ffi.string(lib.net_label_names[i]).decode() for i in range(4)] == names
+    session = onnxruntime_oracle(model)
+    for x in xs:
+        feed = x if mode == "float32" else compiled.graph.tensors["X"].quant.dequantize(
+            quantize_inputs(compiled.graph, {"X": x})["X"])
+        c = host.run([feed if mode == "float32" else quantize_inputs(compiled.graph, {"X": x})["X"]])
+        assert names[int(c[0][0])] == session.run(None, {"X": feed})[0][0]
 
 
 # ---- support vector machines ------------------------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 
 from codegen import __version__
 from codegen.emit.cnames import (MAX_IDENTIFIER, Identifiers, c_comment, literal, macro_literal, short_name,
-                                  table_initializer)
+                                  string_literal, table_initializer)
 from codegen.errors import CompileError
 from codegen.ir import Graph
 from codegen.ops import get_op
@@ -111,6 +111,9 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
                         max_length=MAX_IDENTIFIER - len(prefix) - len("_OUTPUT_") - len(LONGEST_IO_SUFFIX))
     io = {}
     inputs, outputs, signature = [], [], []
+    class_names = {}  # int32 outputs whose values name classes (Op.class_names): NAME.h declares the names
+    for node in graph.nodes:
+        class_names.update(get_op(node.op_type).class_names(node, graph))
     for kind, tensors, entries in (("input", graph.inputs, inputs), ("output", graph.outputs, outputs)):
         for t in tensors:
             if any(e["name"] == t for e in entries):
@@ -132,6 +135,8 @@ def emit_model(graph: Graph, plan: MemoryPlan, prefix: str, options: dict,
                 "scale_literal": None if tensor.quant is None else macro_literal(float(tensor.quant.scale)),
                 "zero_point": None if tensor.quant is None else tensor.quant.zero_point,
                 "zero_point_literal": None if tensor.quant is None else macro_literal(int(tensor.quant.zero_point)),
+                "class_names": [string_literal(v) for v in class_names[t]] if kind == "output" and t in class_names
+                else None,
             })
             signature.append(f"{'const ' if kind == 'input' else ''}{ctype} *{cname}")
 

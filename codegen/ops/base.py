@@ -115,6 +115,11 @@ class Op:
     def index_bound(self, node: Node, graph: Graph, index: int) -> int | None:
         return None
 
+    def class_names(self, node: Node, graph: Graph) -> dict[str, list[str]]:
+        """Text names of the values of an int32 output (a classifier's string labels: the output
+        holds the class index), by output name; NAME.h declares them for the model outputs."""
+        return {}
+
     def reference(self, node: Node, graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 

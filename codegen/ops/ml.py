@@ -104,12 +104,22 @@ def _post(node: Node) -> int:
 
 
 def _labels(node: Node, key: str) -> np.ndarray:
-    if node.attrs.get("classlabels_strings"):
-        raise Unsupported("string class labels are not supported (integer labels are)")
+    """The int32 label of each class: the integer labels, or with string labels the class index
+    (the strings go to NAME.h through `class_names`)."""
+    strings = node.attrs.get("classlabels_strings")
+    if strings:
+        return np.arange(len(strings), dtype=np.int32)
     labels = _ints(node, key)
     if any(not -2**31 <= v < 2**31 for v in labels):
         raise Unsupported("a class label does not fit int32")
     return np.asarray(labels, np.int32)
+
+
+def _class_names(node: Node) -> dict[str, list[str]]:
+    strings = node.attrs.get("classlabels_strings")
+    if node.op_type in ("LinearClassifier", "TreeEnsembleClassifier", "SVMClassifier") and strings:
+        return {node.outputs[0]: [_text(v, "") for v in strings]}
+    return {}
 
 
 # ---- the NumPy twins of the float kernels ------------------------------------------------
@@ -412,6 +422,9 @@ def tree_finalizer(node: Node, forest: Forest, labels: np.ndarray) -> Finalizer:
 
 @register("TreeEnsembleRegressor", "TreeEnsembleClassifier")
 class TreeEnsemble(Op):
+    def class_names(self, node, graph):
+        return _class_names(node)
+
     def forest(self, node: Node, graph: Graph) -> Forest:
         cached = node.attrs.get("_forest")
         if cached is None:
@@ -797,6 +810,9 @@ class ArrayFeatureExtractor(Op):
 
 @register("LinearRegressor", "LinearClassifier")
 class Linear(Op):
+    def class_names(self, node, graph):
+        return _class_names(node)
+
     def layout(self, node, graph) -> tuple[np.ndarray, np.ndarray]:
         """(weights [targets, features], intercepts [targets]) as float32."""
         _, cols = _rows_cols(graph, node)
@@ -1087,6 +1103,9 @@ def svm_kernel_values(s: Svm, x: np.ndarray) -> np.ndarray:
 
 @register("SVMRegressor", "SVMClassifier")
 class SupportVectorMachine(Op):
+    def class_names(self, node, graph):
+        return _class_names(node)
+
     def check(self, node, graph):
         _svm(node, graph)
         if _post(node) != POST["NONE"]:
