@@ -14,11 +14,11 @@ along the axis nn_fc cannot broadcast.
    scale and zero point from its range), acc = sum_k (a - za)(b - zb) in int32,
    out = requantize(sign(alpha) * acc + bias) with one multiplier
    |alpha| * sa * sb / s_out; Gemm's beta * C is an int32 bias at the product's scale
-   |alpha| * sa * sb (a constant C only: a run-time C in int8 is refused). The kernel expands
-   the zero points (sum x w + zb-terms with row sums of a, za-terms with column sums of b
-   kept in n int32 of scratch), whose four terms are each at most K * 2^14: K * 2^16 plus
-   the bias must stay below 2^31 (K up to 32767 without a bias). The sum is the same
-   integer as the twin's sum of offset products.
+   |alpha| * sa * sb (a constant C only: a run-time C in int8 is refused). The kernel forms
+   the same integer expanded, sum a b - zb * (row sum of a) - za * (column sum of b)
+   + K za zb, with the column sums in n int32 of scratch; each of the four terms is at most
+   K * 2^14 in magnitude, so K * 2^16 plus |bias| must stay below 2^31 (K up to 32767
+   without a bias) and no partial sum overflows.
 """
 
 from __future__ import annotations
