@@ -236,6 +236,18 @@ def layers_model(rng):
     return make_model(nodes, [("X", (S, B, I))], outputs, inits, opset=14)
 
 
+@pytest.mark.parametrize("w_shape,r_shape,why", [((1, 0, I), (1, 0, 0), "hidden size must be at least 1"),
+                                                  ((1, 3 * H, I + 1), (1, 3 * H, H), "does not fit"),
+                                                  ((1, 3 * H, I), (1, 3 * H, H + 1), "R of shape")])
+def test_rejected_shapes(rng, w_shape, r_shape, why):
+    inits = {"W": rng.standard_normal(w_shape).astype(np.float32), "R": rng.standard_normal(r_shape).astype(np.float32)}
+    model = make_model([helper.make_node("GRU", ["X", "W", "R"], ["Y"])], [("X", (S, B, I))], [("Y", [1])], inits,
+                       opset=14)
+    with pytest.raises(CompileError) as e:
+        compile_model(model, "net")
+    assert "GRU node" in str(e.value) and why in str(e.value) and "\n" not in str(e.value)
+
+
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
 def test_int8_kernels_on_cortex_m(target):
     """Both int8 kernels in one firmware: the same bytes as the host."""

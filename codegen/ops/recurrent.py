@@ -171,6 +171,8 @@ def rnn_layout(node, graph) -> Rnn:
     if w.ndim != 3 or w.shape[0] != d or w.shape[1] % g or w.shape[2] != input_size:
         raise Unsupported(f"W of shape {w.shape} does not fit {d} direction(s), {g} gates and input size {input_size}")
     hidden = w.shape[1] // g
+    if hidden < 1:
+        raise Unsupported("the hidden size must be at least 1")
     if "hidden_size" in node.attrs and int(node.attrs["hidden_size"]) != hidden:
         raise Unsupported(f"hidden_size {node.attrs['hidden_size']} differs from W's {hidden}")
     if r.shape != (d, g * hidden, hidden):
