@@ -17,11 +17,18 @@ Softmax, LogSoftmax, Hardmax:
 4. onnx.reference applies the opset-13 rule (along `axis`, default -1) at every opset. Below
    opset 13 the input is flattened to 2-D at `axis` (default 1) and each row normalized: here
    the rule of the model's opset applies.
+
+BatchNormalization:
+5. From opset 9 to 13 onnx.reference normalizes with the batch's own statistics blended in by
+   `momentum` (whose schema default, 0.9, is always set): training arithmetic, although those
+   versions compute the running statistics' outputs only when asked for them. The inference
+   formula applies here unless opset 14's training_mode is set.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from onnx.reference.ops.op_batch_normalization import BatchNormalization_14, _batchnorm_test_mode
 from onnx.reference.ops.op_conv_transpose import ConvTranspose as _ReferenceConvTranspose
 from onnx.reference.op_run import OpRun
 
@@ -103,4 +110,12 @@ class Hardmax(OpRun):
         return _normalize(self, X, _hardmax)
 
 
-CORRECTED_OPS = [ConvTranspose, LRN, Softmax, LogSoftmax, Hardmax]
+class BatchNormalization(OpRun):
+    def _run(self, x, scale, bias, mean, var, epsilon=None, momentum=None, training_mode=None, is_test=None,
+             spatial=None):
+        if training_mode:
+            return BatchNormalization_14._run(self, x, scale, bias, mean, var, epsilon, momentum, training_mode)
+        return (_batchnorm_test_mode(x, scale, bias, mean, var, epsilon=1e-5 if epsilon is None else epsilon),)
+
+
+CORRECTED_OPS = [ConvTranspose, LRN, Softmax, LogSoftmax, Hardmax, BatchNormalization]

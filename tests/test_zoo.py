@@ -93,3 +93,59 @@ def test_verify_of_a_legacy_softmax_classifier(rng):
     feeds = random_feeds(rng, {"X": (1, 8, 1, 1)}, count=3)
     result = verify(compile_model(model), feeds)
     assert result["reference_agrees"] and result["passed"] and result["max_abs_diff"] < 1e-6
+
+
+def _small_squeezenet(side: int):
+    """The zoo's SqueezeNet (seeded random weights, benchmarks/zoo.py) at side x side pixels:
+    the whole network (26 convolutions, 8 fire-module concatenations, Dropout, the opset-9
+    Softmax head) in a fraction of the 224 x 224 work."""
+    from benchmarks.zoo import load
+
+    model = load("squeezenet")
+    init_names = {t.name for t in model.graph.initializer}
+    (inp,) = [i for i in model.graph.input if i.name not in init_names]
+    for d, size in zip(inp.type.tensor_type.shape.dim[2:], (side, side)):
+        d.dim_value = size
+    del model.graph.value_info[:]  # the output, [1, 1000, 1, 1] after the global pooling, stays
+    return model, inp.name
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_squeezenet_compiles_and_verifies(mode):
+    from codegen.verify import verify
+
+    model, name = _small_squeezenet(48)
+    rng = np.random.default_rng(5)
+    calib = [{name: rng.standard_normal((1, 3, 48, 48)).astype(np.float32)} for _ in range(3)]
+    tests = [{name: rng.standard_normal((1, 3, 48, 48)).astype(np.float32)} for _ in range(2)]
+    compiled = compile_model(model, "squeezenet", mode=mode, calib=calib if mode == "int8" else None,
+                             flash_budget=1 << 30)
+    assert sum(n.op_type == "Conv" for n in compiled.graph.nodes) == 26
+    result = verify(compiled, tests)
+    assert result["bit_exact"] and result["passed"]
+    if mode == "float32":
+        assert result["reference_agrees"] and result["max_rel_diff"] < 1e-4
+    else:
+        assert result["float_top1_agreement"] == 1.0 and result["sqnr_db"] > 15
+
+
+@pytest.mark.parametrize("opset", [9, 11, 15])
+def test_float_oracle_batchnorm_is_inference(rng, opset):
+    """onnx.reference runs BatchNormalization 9 to 13 with the batch's statistics blended in by
+    momentum; verify's oracle uses the given mean and variance, as the spec's inference does
+    (DenseNet-121's and Inception v2's trained statistics hold variances near 0)."""
+    from codegen.verify import onnx_reference, verify
+
+    c = 5
+    stats = {"s": rng.uniform(0.5, 1.5, c), "b": rng.standard_normal(c), "m": rng.standard_normal(c),
+             "v": np.r_[1e-12, rng.uniform(0.1, 2.0, c - 1)]}
+    model = make_model([helper.make_node("BatchNormalization", ["X", "s", "b", "m", "v"], ["Y"])],
+                       [("X", (1, c, 4, 3))], [("Y", (1, c, 4, 3))],
+                       {k: v.astype(np.float32) for k, v in stats.items()}, opset=opset)
+    feeds = random_feeds(rng, {"X": (1, c, 4, 3)}, count=2)
+    x = feeds[0]["X"].astype(np.float64)
+    f = {k: v.reshape(1, c, 1, 1).astype(np.float32).astype(np.float64) for k, v in stats.items()}
+    want = (x - f["m"]) / np.sqrt(f["v"] + 1e-5) * f["s"] + f["b"]
+    np.testing.assert_allclose(onnx_reference(model).run(None, feeds[0])[0], want, rtol=1e-5, atol=1e-4)
+    result = verify(compile_model(model), feeds)
+    assert result["reference_agrees"] and result["passed"]
