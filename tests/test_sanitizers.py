@@ -244,7 +244,9 @@ def operators_model():
     inputs, Gemm, Softmax, Sigmoid, Elu, Selu, Erf, Softplus, Mish, Gelu (both), Neg, Abs, Exp, Log,
     Sqrt, Reciprocal, an output copied from an input, MatMul of two activations followed by
     Softmax over axis 1, and Slice (negative step), Split, Expand, Tile, Gather, DepthToSpace and
-    SpaceToDepth in a chain, LSTM and GRU. Returns (model, calibration samples)."""
+    SpaceToDepth in a chain, LSTM and GRU, InstanceNormalization, LayerNormalization,
+    LpNormalization (p 1 and 2), LogSoftmax, ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare and
+    ReduceLogSumExp. Returns (model, calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -322,7 +324,21 @@ def operators_model():
         N("LSTM", ["z", "lw", "lr", "lb"], ["", "", "lstm_c"], name="lstm", hidden_size=4, layout=1,
           direction="bidirectional"),
         N("GRU", ["z", "gw", "gr"], ["gru_y"], name="gru", hidden_size=5, layout=1, linear_before_reset=1),
+        # normalisations over z's rows and channels, and the reductions of z's last axis side by side
+        N("InstanceNormalization", ["z", "in_s", "in_b"], ["zi"], name="instancenorm"),
+        N("LayerNormalization", ["zi", "ln_s", "ln_b"], ["zl"], name="layernorm"),
+        N("LpNormalization", ["zl"], ["zp1"], name="l1norm", axis=1, p=1),
+        N("LpNormalization", ["zp1"], ["zp2"], name="l2norm"),
+        N("LogSoftmax", ["zp2"], ["zls"], name="logsoftmax"),
+        N("ReduceMin", ["z", "ax_last"], ["r_min"], name="reducemin"),
+        N("ReduceL1", ["z", "ax_last"], ["r_l1"], name="reducel1"),
+        N("ReduceL2", ["z", "ax_last"], ["r_l2"], name="reducel2"),
+        N("ReduceSumSquare", ["z", "ax_last"], ["r_ss"], name="reducesumsquare"),
+        N("ReduceLogSumExp", ["z", "ax_last"], ["r_lse"], name="reducelogsumexp"),
+        N("Concat", ["r_min", "r_l1", "r_l2", "r_ss", "r_lse"], ["reductions"], name="concat_reductions", axis=2),
     ]
+    inits.update({"in_s": f(3) * 0.3 + 1, "in_b": f(3) * 0.2, "ln_s": f(10) * 0.3 + 1, "ln_b": f(10) * 0.2,
+                  "ax_last": np.array([2], np.int64)})
     inits.update({"lw": f(2, 16, 10) * 0.4, "lr": f(2, 16, 4) * 0.4, "lb": f(2, 32) * 0.2, "gw": f(1, 15, 10) * 0.4,
                   "gr": f(1, 15, 5) * 0.4})
     inits.update({"sl_s": np.array([-1], np.int64), "sl_e": np.array([-(2**63)], np.int64),
@@ -331,7 +347,7 @@ def operators_model():
                   "gi": np.array([9, 0, -1, 3], np.int64), "sq": np.array([1, 4, 2, 2], np.int64)})
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
                        [("probs", None), ("gate", None), ("z_flat", None), ("scores", None), ("moved", None),
-                        ("lstm_c", None), ("gru_y", None)], inits,
+                        ("lstm_c", None), ("gru_y", None), ("zls", None), ("reductions", None)], inits,
                        opset=20, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
