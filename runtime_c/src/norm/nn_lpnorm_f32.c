@@ -19,7 +19,8 @@ void nn_lpnorm_f32(const nn_lpnorm_params *p, const float *in, float *out)
             }
             norm = norm < p->epsilon ? p->epsilon : norm;
             for (k = 0; k < p->size; ++k) {
-                y[k * p->inner] = norm == 0.0f ? 0.0f : x[k * p->inner] / norm;
+                /* a group of zeros gives zeros; a NaN norm passes through */
+                y[k * p->inner] = norm > 0.0f || !(norm <= 0.0f) ? x[k * p->inner] / norm : 0.0f;
             }
         }
     }
