@@ -24,7 +24,7 @@ void nn_normalizer_f32(const nn_rows_params *p, const float *in, float *out)
             }
         }
         for (c = 0; c < p->cols; ++c) {
-            y[c] = d != 0.0f ? x[c] / d : x[c];
+            y[c] = !(d >= 0.0f && d <= 0.0f) ? x[c] / d : x[c]; /* d != 0 (NaN divides) */
         }
     }
 }

@@ -6,7 +6,7 @@ void nn_quantize_f32_s8(const nn_quantize_f32_params *p, const float *in, int8_t
     for (i = 0; i < p->size; ++i) {
         float v = in[i] * p->inv_scale;
         int32_t q;
-        if (v != v) {
+        if (!(v >= v)) { /* NaN */
             v = 0.0f;
         }
         v = v < -1e6f ? -1e6f : v;

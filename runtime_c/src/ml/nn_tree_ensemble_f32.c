@@ -23,8 +23,8 @@ void nn_tree_ensemble_f32(const nn_tree_ensemble_params *p, const float *in, con
             }
             while ((f = feature[i]) != 0xFFFFu) {
                 float v = x[f & 0x3FFFu];
-                int go = (f & 0x4000u) ? v == threshold[i] : v <= threshold[i];
-                if (!go && (f & 0x8000u) && v != v) {
+                int go = v <= threshold[i] && (!(f & 0x4000u) || v >= threshold[i]); /* <=, or == */
+                if (!go && (f & 0x8000u) && !(v >= v)) { /* NaN */
                     go = 1;
                 }
                 i = go ? i + 1 : i + (int32_t)jump[i];
