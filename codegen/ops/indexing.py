@@ -67,7 +67,7 @@ def _elem_size(graph, name: str) -> int:
     return np.dtype(graph.tensors[name].dtype).itemsize
 
 
-def _view_call(graph, view: View, source, out: str, elem_size: int) -> KernelCall:
+def _view_call(view: View, source, out: str, elem_size: int) -> KernelCall:
     v = view.coalesced()
     if len(v.shape) > VIEW_DIMS:  # cannot happen for rank <= MAX_DIMS inputs
         raise Unsupported(f"the copy needs {len(v.shape)} dimensions (at most {VIEW_DIMS})")
@@ -120,7 +120,7 @@ class _ViewOp(Op):
 
     def kernels(self, node, graph):
         elem = _elem_size(graph, node.inputs[0])
-        return [_view_call(graph, v, node.inputs[0], o, elem) for o, v in zip(node.outputs, self.views(node, graph))]
+        return [_view_call(v, node.inputs[0], o, elem) for o, v in zip(node.outputs, self.views(node, graph))]
 
 
 def slice_bounds(start: int, end: int, step: int, dim: int) -> tuple[int, int]:
@@ -219,7 +219,7 @@ class Split(_ViewOp):
         return [np.ascontiguousarray(p) for p in np.split(np.asarray(inputs[0]), np.cumsum(sizes)[:-1], axis=axis)]
 
 
-def broadcast_shape(a, b, node=None) -> list[int]:
+def broadcast_shape(a, b) -> list[int]:
     rank = max(len(a), len(b))
     a, b = [1] * (rank - len(a)) + list(a), [1] * (rank - len(b)) + list(b)
     out = []
