@@ -531,3 +531,15 @@ def test_svm_has_no_int8_rule(rng):
                      coefficients=[1.0, -1.0], rho=[0.25])
     with pytest.raises(CompileError, match=r"SVMRegressor node .*no int8 rule"):
         compile_model(model, "net", mode="int8", calib=[{"X": x} for x in rows(rng, 3, 3)])
+
+
+def test_verify_runs_onnxruntime_for_ml_models():
+    """`verify` on a model of ai.onnx.ml operators (ZipMap included): onnxruntime is the reference;
+    int8 bit-exact, the accuracy on the fixture's labels."""
+    from codegen.verify import verify
+
+    path, data = fixture("ml_gradient_boosting")
+    samples = [{"X": x} for x in data["X"][:12]]
+    compiled = compile_model(path, "gb", mode="int8", calib=samples)
+    result = verify(compiled, samples, data["y"][:12])
+    assert result["bit_exact"] and result["passed"] and result["accuracy_float"] >= 0.9

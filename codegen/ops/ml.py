@@ -9,8 +9,8 @@ its behaviour:
 1. Inputs are [N, C] feature rows (a 1-D [C] input is one row). Classifiers have two outputs:
    the label (ONNX int64, here int32: one per row) and the scores [N, classes].
 2. Labels: `classlabels_ints`/`classlabels_int64s` values, emitted as an int32 table the label
-   kernel indexes; string labels are refused (the int32 class index would need a string table
-   in the header).
+   kernel indexes; with `classlabels_strings` the label output holds the class index and
+   NAME.h declares the strings (`class_names`).
 3. Scores of a classifier go through one finalizer, `nn_classify_f32`, from raw scores
    [N, raw]: label = labels[first argmax] or a threshold on one column (binary models),
    then the second column of a one-score binary model (1 - s or -s), then post_transform
