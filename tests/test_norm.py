@@ -372,3 +372,18 @@ def test_l2_normalize_pattern(rng, upper, fused):
     x[1] = 0.0
     compiled = check_float_model(model, {"X": x})
     assert ("LpNormalization" in [layer["op"] for layer in compiled.report["layers"]]) == fused
+
+
+def test_layernorm_unread_statistics_are_dropped(rng):
+    """Mean and InvStdDev named but read by nothing: compiled (Y only); read by a node: refused."""
+    shape = (2, 3, 4)
+    inits = {"S": np.ones(4, np.float32), "B": np.zeros(4, np.float32)}
+    node = helper.make_node("LayerNormalization", ["X", "S", "B"], ["L", "M", "R"], name="ln")
+    model = make_model([node, helper.make_node("Relu", ["L"], ["Y"])], [("X", shape)], [("Y", shape)], inits,
+                       opset=17)
+    compiled = check_float_model(model, random_feeds(rng, {"X": shape})[0])
+    assert [layer["op"] for layer in compiled.report["layers"]] == ["LayerNormalization", "Relu"]
+    read = make_model([node, helper.make_node("Add", ["L", "M"], ["Y"])], [("X", shape)], [("Y", shape)], inits,
+                      opset=17)
+    with pytest.raises(CompileError, match="LayerNormalization node 'ln': the Mean and InvStdDev outputs"):
+        compile_model(read)

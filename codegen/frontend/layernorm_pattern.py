@@ -14,6 +14,9 @@ LayerNormalization node (simplify.py calls `fuse_layernorm`):
 becomes LayerNormalization(x, gamma or ones, beta, axis=-k, epsilon=eps). Every intermediate
 must have no reader outside the pattern (d has exactly the two, s/m/v/e/r one each) and not be a
 model output; otherwise the nodes stay as they are.
+
+Before that, a LayerNormalization's Mean and InvStdDev outputs that nothing reads are dropped
+(the kernels compute Y only; a read one is refused by the op's check).
 """
 
 from __future__ import annotations
@@ -72,7 +75,14 @@ def _fits(value: np.ndarray | None, inner: tuple[int, ...]) -> bool:
         return False
 
 
+def drop_unread_statistics(graph: Graph) -> None:
+    for node in [n for n in graph.nodes if n.op_type == "LayerNormalization" and len(n.outputs) > 1]:
+        if not any(o and _readers(graph, o) or o in graph.outputs for o in node.outputs[1:]):
+            node.outputs = node.outputs[:1]
+
+
 def fuse_layernorm(graph: Graph) -> None:
+    drop_unread_statistics(graph)
     for mean in [n for n in graph.nodes if n.op_type == "ReduceMean"]:
         if mean not in graph.nodes:
             continue

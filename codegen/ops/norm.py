@@ -7,7 +7,7 @@ Rules:
 1. LayerNormalization (opset 17): the groups are the axes from `axis` (default -1) on. Scale
    (required) and B (optional) are constants broadcastable to those axes; stash_type must be 1
    (float32, the only type the computation is done in here). The Mean and InvStdDev outputs
-   are not supported (torch writes neither).
+   may be named but not read (the frontend drops them, frontend/layernorm_pattern.py).
 2. InstanceNormalization: [N, C, D1, ...] with rank >= 3, one group per (n, c) over the
    spatial axes, constant scale and B of C values each.
 3. float follows the spec's order: mean, x - mean, mean of squares, + epsilon, square root,
@@ -182,9 +182,18 @@ class LayerNormalization(_Normalization):
         self.axis(node, graph)
         if int(node.attrs.get("stash_type", 1)) != 1:
             raise Unsupported(f"stash_type {node.attrs['stash_type']} (only 1, float32, is supported)")
-        if any(node.outputs[1:]):
-            raise Unsupported("the Mean and InvStdDev outputs are not supported")
+        read = [o for o in node.outputs[1:] if o and (o in graph.outputs or graph.consumers(o))]
+        if read:
+            raise Unsupported("the Mean and InvStdDev outputs are not supported (only Y may be read)")
         self.affine(node, graph)
+
+    def infer_shapes(self, node, graph):
+        """Y, and the statistics' shapes for named Mean and InvStdDev outputs (dropped unread)."""
+        shape = shape_of(graph, node.inputs[0])
+        axis = self.axis(node, graph)
+        stats = tuple(shape[:axis]) + (1,) * (len(shape) - axis)
+        named = max((k + 1 for k, o in enumerate(node.outputs) if o), default=1)
+        return [shape] + [stats] * (named - 1)
 
 
 @register("InstanceNormalization")
