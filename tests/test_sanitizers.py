@@ -245,8 +245,8 @@ def operators_model():
     Sqrt, Reciprocal, an output copied from an input, MatMul of two activations followed by
     Softmax over axis 1, and Slice (negative step), Split, Expand, Tile, Gather, DepthToSpace and
     SpaceToDepth in a chain, LSTM and GRU, InstanceNormalization, LayerNormalization,
-    LpNormalization (p 1 and 2), LogSoftmax, ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare and
-    ReduceLogSumExp. Returns (model, calibration samples)."""
+    LpNormalization (p 1 and 2), LogSoftmax, ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare,
+    ReduceLogSumExp, PRelu, Max, Min, Sum, Mean and Pow. Returns (model, calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -336,7 +336,17 @@ def operators_model():
         N("ReduceSumSquare", ["z", "ax_last"], ["r_ss"], name="reducesumsquare"),
         N("ReduceLogSumExp", ["z", "ax_last"], ["r_lse"], name="reducelogsumexp"),
         N("Concat", ["r_min", "r_l1", "r_l2", "r_ss", "r_lse"], ["reductions"], name="concat_reductions", axis=2),
+        # PRelu, the variadic Max, Min, Sum (two and three inputs), Mean and Pow over z
+        N("PRelu", ["z", "pr_s"], ["zpr"], name="prelu"),
+        N("Max", ["zpr", "z", "pr_k"], ["zmx"], name="max3"),
+        N("Min", ["zmx", "zpr"], ["zmn"], name="min"),
+        N("Sum", ["zmn", "z", "zpr"], ["zsm"], name="sum3"),
+        N("Mean", ["zsm", "z"], ["zmean"], name="mean"),
+        N("Pow", ["zmean", "pw"], ["zpw"], name="pow"),
+        N("Sum", ["zpw", "zmn"], ["variadic"], name="sum2"),
     ]
+    inits.update({"pr_s": np.array([[0.05], [-0.3], [0.0]], np.float32), "pr_k": f(10),
+                  "pw": np.array(2.0, np.float32)})
     inits.update({"in_s": f(3) * 0.3 + 1, "in_b": f(3) * 0.2, "ln_s": f(10) * 0.3 + 1, "ln_b": f(10) * 0.2,
                   "ax_last": np.array([2], np.int64)})
     inits.update({"lw": f(2, 16, 10) * 0.4, "lr": f(2, 16, 4) * 0.4, "lb": f(2, 32) * 0.2, "gw": f(1, 15, 10) * 0.4,
@@ -347,7 +357,7 @@ def operators_model():
                   "gi": np.array([9, 0, -1, 3], np.int64), "sq": np.array([1, 4, 2, 2], np.int64)})
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
                        [("probs", None), ("gate", None), ("z_flat", None), ("scores", None), ("moved", None),
-                        ("lstm_c", None), ("gru_y", None), ("zls", None), ("reductions", None)], inits,
+                        ("lstm_c", None), ("gru_y", None), ("zls", None), ("reductions", None), ("variadic", None)], inits,
                        opset=20, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
