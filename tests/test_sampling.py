@@ -20,7 +20,7 @@ from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.reference import run_int8
 from codegen.samples import load_samples
-from codegen.verify import onnx_reference, verify
+from codegen.verify import onnx_reference, verify, within_tolerance
 
 from conftest import FIXTURES, check_float_model, check_int8_model, make_model, onnxruntime_oracle, random_feeds
 from test_targets import need
@@ -352,3 +352,36 @@ def test_batchnorm_folds_into_conv_transpose(rng):
     compiled = check_float_model(model, feeds[0], oracle=onnxruntime_oracle(model))
     assert [n.op_type for n in compiled.graph.nodes] == ["ConvTranspose"]
     check_int8_model(model, feeds, 2.0, oracle=onnxruntime_oracle(model), in_steps=4.0)
+
+
+def _random_resize(seed: int):
+    r = np.random.default_rng(seed)
+    rank = int(r.integers(3, 5))
+    shape = (1, 2) + tuple(int(r.integers(1, 7)) for _ in range(rank - 2))
+    mode = str(r.choice(["nearest", "linear"]))
+    coords = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric"]
+    attrs = {"mode": mode, "coordinate_transformation_mode": str(r.choice(coords))}
+    if mode == "nearest":
+        attrs["nearest_mode"] = str(r.choice(["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]))
+    if r.random() < 0.5:  # scales whose products with the lengths keep at least one output
+        scales = [1.0, 1.0] + [float(r.choice([0.5, 0.75, 1.5, 1.7, 2.0, 2.5, 3.0])) for _ in range(rank - 2)]
+        scales = [max(s, 1.0 / d) for s, d in zip(scales, shape)]
+        return shape, attrs, scales, None
+    return shape, attrs, None, list(shape[:2]) + [int(r.integers(1, 12)) for _ in range(rank - 2)]
+
+
+def test_resize_coordinates_sweep():
+    """The NumPy reference (the C's tables) against onnx.reference on 150 seeded configurations:
+    every mode, coordinate transformation and nearest_mode, up and down, scales and sizes."""
+    from codegen.frontend import import_model
+    from codegen.reference import run_float
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(29)
+    for seed in range(150):
+        shape, attrs, scales, sizes = _random_resize(seed)
+        model = resize_model("Resize", 19, [(shape, attrs, scales, sizes)])
+        x = rng.standard_normal(shape).astype(np.float32)
+        got = run_float(import_model(model), {"X0": x})["Y0"]
+        want = ReferenceEvaluator(model).run(None, {"X0": x})[0]
+        assert got.shape == want.shape and within_tolerance(got, want), (shape, attrs, scales, sizes)
