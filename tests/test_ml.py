@@ -543,3 +543,68 @@ def test_verify_runs_onnxruntime_for_ml_models():
     compiled = compile_model(path, "gb", mode="int8", calib=samples)
     result = verify(compiled, samples, data["y"][:12])
     assert result["bit_exact"] and result["passed"] and result["accuracy_float"] >= 0.9
+
+
+SANITIZED_RUN = r"""
+import sys
+import numpy as np
+from cffi import FFI
+sys.path.insert(0, sys.argv[1])
+from codegen.build import compile_shared
+from codegen.compiler import compile_model
+from codegen.reference import run_float, run_int8
+from codegen.verify import within_tolerance
+from test_ml import int8_kernels_model, fixture
+
+F = np.finfo(np.float32)
+extremes = [np.float32(v) for v in (np.nan, np.inf, -np.inf, F.max, -F.max, F.tiny / 4, 0.0, -1.5, 2.5)]
+rng = np.random.default_rng(23)
+models = [("kernels", int8_kernels_model()), ("forest", str(fixture("ml_random_forest")[0])),
+          ("svc", str(fixture("ml_rbf_svc")[0]))]
+for name, model in models:
+    features = {"forest": 13, "svc": 6}.get(name, 4)
+    rows = [rng.choice(extremes, (1, features)).astype(np.float32) for _ in range(16)]
+    for mode in ("float32", "int8") if name == "kernels" else ("float32",):
+        calib = [{"X": rng.standard_normal((1, features)).astype(np.float32)} for _ in range(8)]
+        c = compile_model(model, "net", mode=mode, calib=calib if mode == "int8" else None)
+        flags = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g")
+        lib_path = compile_shared(c.emitted.files, extra_flags=flags)
+        api = c.report["api"]
+        ffi = FFI()
+        args = ", ".join([f"const {t['ctype']} *" for t in api["inputs"]] + [f"{t['ctype']} *" for t in api["outputs"]])
+        ffi.cdef(f"int {api['invoke']}({args});")
+        lib = ffi.dlopen(str(lib_path))
+        for x in rows:
+            feed = x
+            if mode == "int8":  # -128 and 127 in every combination the rows draw
+                feed = np.where(rng.random(x.shape) < 0.5, np.int8(-128), np.int8(127)).astype(np.int8)
+            outs = [np.zeros(t["size"], t["dtype"]) for t in api["outputs"]]
+            ptrs = [ffi.from_buffer(f"{t['ctype']}[]", a) for t, a in zip(api["inputs"] + api["outputs"], [feed] + outs)]
+            getattr(lib, api["invoke"])(*ptrs)
+            ref = run_int8(c.graph, {"X": feed}) if mode == "int8" else run_float(c.graph, {"X": x})
+            for o, n in zip(outs, c.graph.outputs):
+                r = np.asarray(ref[n]).reshape(-1)
+                assert (np.array_equal(o, r) if o.dtype.kind != "f" else within_tolerance(o, r)), (name, mode, n, x)
+print("clean")
+"""
+
+
+def test_kernels_run_clean_under_sanitizers():
+    """The family's kernels under AddressSanitizer and UndefinedBehaviorSanitizer (in a child
+    process that preloads libasan) on extreme inputs, float NaN, +-Inf, +-3.4e38 and denormals
+    (the float trees, SVM, finalizer, preprocessing), int8 -128 and 127 (every int8 kernel): no
+    report, and the references' outputs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(libasan):
+        pytest.skip("gcc has no libasan.so")
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0",
+               PYTHONPATH=os.pathsep.join([str(root), str(root / "tests")]))
+    proc = subprocess.run([sys.executable, "-c", SANITIZED_RUN, str(root / "tests")], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("clean"), proc.stderr[-3000:]

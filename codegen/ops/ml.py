@@ -178,8 +178,10 @@ class Finalizer:
 
     def run(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raw = np.asarray(raw, F32).reshape(-1, self.raw)
-        if self.rule == 0:
-            index = np.argmax(raw, axis=1)  # the first maximum, as a strict > scan
+        if self.rule == 0:  # the first maximum, as the kernel's strict > scan (NaN never wins)
+            index = np.zeros(raw.shape[0], np.int64)
+            for k in range(1, raw.shape[1]):
+                index = np.where(raw[:, k] > raw[np.arange(raw.shape[0]), index], k, index)
         else:
             index = (raw[:, self.col] > F32(self.threshold)).astype(np.int64)
         label = self.labels[index].astype(np.int32)
@@ -637,6 +639,10 @@ class Preprocess(Op):
         return 2 * _rows_cols(graph, node)[1] if node.op_type == "Scaler" else 0
 
     def reference(self, node, graph, inputs):
+        with np.errstate(all="ignore"):
+            return self._reference(node, graph, inputs)
+
+    def _reference(self, node, graph, inputs):
         x = np.asarray(inputs[0], F32)
         if node.op_type == "Binarizer":
             return [(x > F32(node.attrs.get("threshold", 0.0))).astype(F32)]
@@ -881,8 +887,9 @@ class Linear(Op):
         w, b = self.layout(node, graph)
         x = np.asarray(x, F32).reshape(-1, w.shape[1])
         acc = np.broadcast_to(b, (x.shape[0], w.shape[0])).astype(F32).copy()
-        for k in range(w.shape[1]):
-            acc = (acc + x[:, k:k + 1] * w[None, :, k]).astype(F32)
+        with np.errstate(all="ignore"):
+            for k in range(w.shape[1]):
+                acc = (acc + x[:, k:k + 1] * w[None, :, k]).astype(F32)
         return acc
 
     def reference(self, node, graph, inputs):
