@@ -14,8 +14,9 @@ Output sizes and padding (the ONNX rule): natural = stride * (in - 1) + output_p
 natural - pad_begin - pad_end. With output_shape (or auto_pad SAME_*, where it is in *
 stride) the total padding natural - output_shape is split: SAME_UPPER puts the smaller half
 first, NOTSET and SAME_LOWER the larger one; a negative total (an output larger than the
-natural one) leaves outputs that no input reaches at the bias; with auto_pad SAME_* it is
-refused (onnxruntime keeps the natural size there, against the spec). VALID pads nothing.
+natural one, by less than a stride) leaves outputs that no input reaches at the bias; with
+auto_pad SAME_* it is refused (onnxruntime keeps the natural size there, against the spec),
+and so is an output_shape a stride or more beyond the natural size. VALID pads nothing.
 
 int8: per-output-channel symmetric weights, int32 bias and per-channel requantization as
 Conv's (conv.py), the input zero point added to every input, a fused Relu/Clip as the
@@ -68,6 +69,9 @@ def transpose_geometry(attrs: dict, spatial: tuple[int, ...], kernel: tuple[int,
             if total < 0 and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
                 # the spec asks for output in * stride; onnxruntime gives the natural size instead
                 raise Unsupported(f"auto_pad {auto_pad} with a negative total padding ({total}) on spatial axis {a}")
+            if total < 1 - strides[a]:
+                raise Unsupported(f"output_shape {shape[a]} exceeds the natural size {natural[a]} by a stride or more "
+                                  f"on spatial axis {a}")
             begin.append(total // 2 if auto_pad == "SAME_UPPER" else total - total // 2)
             out.append(shape[a])
         elif auto_pad == "VALID":
