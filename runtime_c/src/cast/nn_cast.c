@@ -5,8 +5,10 @@ void nn_cast_f32_s32(const nn_cast_params *p, const float *in, int32_t *out)
     int32_t i;
     for (i = 0; i < p->size; ++i) {
         float x = in[i];
-        /* NaN fails both comparisons and the last: it becomes 0 */
-        out[i] = x >= 2147483648.0f ? INT32_MAX : x <= -2147483648.0f ? INT32_MIN : x == x ? (int32_t)x : 0;
+        /* NaN fails every comparison: it becomes 0 */
+        out[i] = x >= 2147483648.0f ? INT32_MAX
+                 : x <= -2147483648.0f ? INT32_MIN
+                 : x > -2147483648.0f ? (int32_t)x : 0;
     }
 }
 
@@ -14,7 +16,8 @@ void nn_cast_f32_u8(const nn_cast_params *p, const float *in, uint8_t *out)
 {
     int32_t i;
     for (i = 0; i < p->size; ++i) {
-        out[i] = (uint8_t)(in[i] != 0.0f);
+        /* true unless zero (+0 or -0); NaN fails both comparisons: true */
+        out[i] = (uint8_t)!(in[i] >= 0.0f && in[i] <= 0.0f);
     }
 }
 

@@ -10,8 +10,8 @@ void nn_argmax_s8(const nn_argmax_params *p, const int8_t *in, int32_t *out)
             int32_t at = 0;
             for (k = 1; k < p->length; ++k) {
                 const int8_t value = x[k * p->inner];
-                const int better = p->is_min ? (value < best || (p->select_last && value == best))
-                                             : (value > best || (p->select_last && value == best));
+                const int better = p->is_min ? (p->select_last ? value <= best : value < best)
+                                             : (p->select_last ? value >= best : value > best);
                 if (better) {
                     best = value;
                     at = k;
