@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from onnx import helper
 
-from codegen.reference import run_int8
+from codegen.build import HostModel
+from codegen.reference import run_float, run_int8
 from conftest import MODES, check_op, make_model, onnxruntime_oracle
 
 # int8 bound in output steps: every input's rounding, rescaled, plus the output's own
@@ -36,6 +37,10 @@ def test_variadic(rng, mode, op, shapes, const):
     # onnx.reference's Mean adds in place into input 0, which fails when input 0 broadcasts
     oracle = onnxruntime_oracle(model) if op == "Mean" else None
     compiled = check_op(model, acts, mode, rng, 0.5 + 0.5 * len(shapes), oracle=oracle)
+    if mode == "float32":  # the chain of binary kernels is the reference's order of operations: exact
+        feeds = {n: rng.standard_normal(shape).astype(np.float32) for n, shape in acts.items()}
+        got = HostModel(compiled.emitted.files, compiled.report["api"]).run([feeds[n] for n in compiled.graph.inputs])
+        np.testing.assert_array_equal(got[0], run_float(compiled.graph, feeds)["Y"])
     kernels = {k for layer in compiled.report["layers"] for k in layer["kernels"]}
     if mode == "int8" and op in ("Sum", "Mean") and len(shapes) > 2:
         assert kernels == {"nn_sum_acc_s8", "nn_sum_out_s8"}
@@ -134,6 +139,11 @@ def test_pow_float(rng):
     feeds = {"P": rng.uniform(0.5, 3.0, shape).astype(np.float32), "M": rng.uniform(-3.0, -0.5, shape).astype(np.float32)}
     compiled = check_float_model(model, feeds, rel=1e-6)
     assert {k for layer in compiled.report["layers"] for k in layer["kernels"]} == {"nn_pow_f32"}
+    got = HostModel(compiled.emitted.files, compiled.report["api"]).run([feeds["P"], feeds["M"]])
+    ref = run_float(compiled.graph, feeds)
+    for k, e in enumerate(POW_FLOAT):  # the special cases are the reference's operations exactly
+        if e in (2.0, 0.5, 1.0, -1.0, 3.0, 0.0):
+            np.testing.assert_array_equal(got[k], ref[f"Y{k}"])
 
 
 @pytest.mark.parametrize("exponent,domain", POW_INT8, ids=[str(e) for e, _ in POW_INT8])

@@ -13,7 +13,9 @@ multiplier carries its magnitude, for 8 bytes of multiplier and shift per channe
 
 Pow: a run-time base and a constant scalar exponent (a scalar or a one-element tensor).
 Float: nn_pow_f32, powf with exact special cases (exponent 2: x * x, 0.5: sqrtf, 1: x,
--1: 1 / x, 3: x * x * x) that the NumPy reference takes too. int8: the 256-entry table of
+-1: 1 / x, 3: x * x * x) that the NumPy reference takes too, so those are bit-exact; other
+exponents go through the C library's powf, whose last bit the reference (the power in double
+precision, rounded once) need not share. int8: the 256-entry table of
 activation.py (a NaN entry, a negative level to a fractional power, is refused; an
 infinite one saturates).
 """
@@ -137,7 +139,9 @@ def power(x: np.ndarray, e: float) -> np.ndarray:
             return f32(1) / x
         if mode == 5:
             return x * x * x
-        return np.power(x, f32(e)).astype(np.float32)
+        # powf's value rounded once from double precision: libm's powf (glibc, newlib) may differ
+        # from it in the last bit, inside the float tolerance
+        return np.power(x.astype(np.float64), np.float64(f32(e))).astype(np.float32)
 
 
 @register("Pow")
