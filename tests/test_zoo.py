@@ -149,3 +149,21 @@ def test_float_oracle_batchnorm_is_inference(rng, opset):
     np.testing.assert_allclose(onnx_reference(model).run(None, feeds[0])[0], want, rtol=1e-5, atol=1e-4)
     result = verify(compile_model(model), feeds)
     assert result["reference_agrees"] and result["passed"]
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("squeezenet", {"Conv": 26, "Concat": 8, "MaxPool": 3, "GlobalAveragePool": 1, "Softmax": 1}),
+    ("inception_v1", {"Conv": 57, "LRN": 2, "Concat": 9, "Gemm": 1, "Softmax": 1}),
+])
+def test_small_zoo_models_import_as_given(name, ops):
+    """The files as shipped (constant weights, opset 9): LRN, Dropout's unread masks and the
+    upgraded constants all accepted; Relu fused, Dropout gone. (`python -m benchmarks.zoo`
+    compiles and verifies all of them.)"""
+    from collections import Counter
+
+    from codegen.frontend import import_model
+
+    graph = import_model(str(LIGHT / f"light_{name}.onnx"))
+    counts = Counter(n.op_type for n in graph.nodes)
+    assert {op: counts[op] for op in ops} == ops
+    assert "Dropout" not in counts and "Relu" not in counts and "Identity" not in counts
