@@ -38,7 +38,10 @@ class Reshape(Op):
         if node.op_type == "Identity":
             return [shape]
         if node.op_type == "Flatten":
-            axis = normalize_axis(int(node.attrs.get("axis", 1)), len(shape) + 1, node)
+            axis = int(node.attrs.get("axis", 1))  # in [-r, r]; a negative one counts from the back
+            if not -len(shape) <= axis <= len(shape):
+                raise Unsupported(f"axis {axis} out of range for rank {len(shape)}")
+            axis += len(shape) if axis < 0 else 0
             return [(int(np.prod(shape[:axis], dtype=np.int64)), int(np.prod(shape[axis:], dtype=np.int64)))]
         if node.op_type == "Squeeze":
             axes = _axes(node, graph, len(shape))
