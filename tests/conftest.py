@@ -91,6 +91,26 @@ def check_int8_model(model: onnx.ModelProto, calib: list[dict[str, np.ndarray]],
     return compiled
 
 
+def assert_same_on_cortex_m(compiled, feeds: list[dict[str, np.ndarray]], expected: list[list[np.ndarray]]) -> None:
+    """The C on the emulated Cortex-M4 and M0+ gives `expected` (the host's outputs per sample) for
+    the C API's inputs `feeds`. Without a target's tools: a skip, or a failure under CI=true."""
+    import os
+
+    from codegen import cross
+    from codegen.targets import load_target
+
+    for target in ("cortex-m4", "cortex-m0plus"):
+        problem = cross.missing_tools(load_target(target))
+        if problem:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{target}: {problem}")
+            pytest.skip(f"{target}: {problem}")
+        got = cross.run_samples(compiled.emitted.files, compiled.report["api"], feeds, target)
+        for g, h in zip(got, expected):
+            for a, b in zip(g, h):
+                np.testing.assert_array_equal(a, b, err_msg=f"{target} differs from the host")
+
+
 def random_feeds(rng, shapes: dict, count: int = 6, offset: bool = True) -> list[dict[str, np.ndarray]]:
     """Seeded inputs; each input gets its own random spread and (with `offset`) centre, so
     int8 zero points land all over [-128, 127]."""

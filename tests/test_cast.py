@@ -10,7 +10,6 @@ import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
-from codegen import cross
 from codegen.build import HostModel
 from codegen.cli import main
 from codegen.compiler import compile_model, quantize_inputs
@@ -18,9 +17,8 @@ from codegen.errors import CompileError
 from codegen.ops.cast import saturate_s32
 from codegen.reference import run_float, run_int8
 from codegen.samples import random_samples
-from codegen.targets import load_target
 from codegen.verify import verify
-from conftest import make_model
+from conftest import assert_same_on_cortex_m, make_model
 
 INT64, BOOL, FLOAT = onnx.TensorProto.INT64, onnx.TensorProto.BOOL, onnx.TensorProto.FLOAT
 
@@ -89,16 +87,7 @@ def test_int8_types_end_to_end_and_on_cortex_m(rng):
         assert np.max(np.abs(got[1].astype(np.int64) - want)) <= 1 + graph.tensors["s"].quant.scale
     result = verify(compiled, tests)
     assert result["bit_exact"] and result["passed"]
-    for target in ("cortex-m4", "cortex-m0plus"):
-        problem = cross.missing_tools(load_target(target))
-        if problem:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{target}: {problem}")
-            pytest.skip(f"{target}: {problem}")
-        got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
-        for g, h in zip(got, outs):
-            for a, b in zip(g, h):
-                np.testing.assert_array_equal(a, b)
+    assert_same_on_cortex_m(compiled, q, outs)
 
 
 def test_cast_from_float_saturates_and_maps_nan_to_zero():

@@ -1,23 +1,19 @@
 """Equal, Less, LessOrEqual, Greater, GreaterOrEqual, Not, And, Or, Xor, Where, ArgMax and ArgMin
 in float32 and int8, with float, int and bool operands, and a masking model end to end."""
 
-import os
-
 import numpy as np
 import onnx
 import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
-from codegen import cross
 from codegen.build import HostModel
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.reference import run_float, run_int8
 from codegen.samples import random_samples
-from codegen.targets import load_target
 from codegen.verify import verify
-from conftest import make_model, random_feeds
+from conftest import assert_same_on_cortex_m, make_model, random_feeds
 
 BOOL, INT64 = onnx.TensorProto.BOOL, onnx.TensorProto.INT64
 COMPARISONS = ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"]
@@ -190,14 +186,4 @@ def test_int8_compare_where_argmax_on_cortex_m(rng):
     feeds = random_feeds(rng, {"A": (2, 6, 5), "B": (6, 1)}, count=4)
     compiled = check_int8(model, feeds)
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
-    want = run_c(compiled, q)
-    for target in ("cortex-m4", "cortex-m0plus"):
-        problem = cross.missing_tools(load_target(target))
-        if problem:
-            if os.environ.get("CI") == "true":
-                pytest.fail(f"{target}: {problem}")
-            pytest.skip(f"{target}: {problem}")
-        got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
-        for g, h in zip(got, want):
-            for a, b in zip(g, h):
-                np.testing.assert_array_equal(a, b)
+    assert_same_on_cortex_m(compiled, q, run_c(compiled, q))

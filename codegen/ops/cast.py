@@ -1,11 +1,11 @@
 """Cast between the run-time element types: float32, int32 (ONNX int64 and int32) and bool
 (uint8, 0 or 1). A Cast to the type a tensor already has is an Identity (the importer).
 
-Float (runtime_c/src/cast/nn_cast.c): float32 -> int32 truncates toward zero and saturates
+Float (runtime_c/src/cast/nn_cast_<from>_<to>.c): float32 -> int32 truncates toward zero and saturates
 to int32's range (NaN gives 0: ONNX leaves both undefined, and C must not meet them);
 anything -> bool is `x != 0`; int32 and bool -> float32 convert exactly, or to the nearest
 float32 above 2^24.
-int8 (runtime_c/src/cast/nn_cast_s8.c): the float32 side is an int8 tensor with QParams.
+int8 (the same files, s8 on the real side): the float32 side is an int8 tensor with QParams.
 int8 -> int32 is a 256-entry int32 table of trunc(dequantize(q)) built at compile time;
 int8 -> bool is `q != zero_point` (the real value is 0 exactly at the zero point);
 int32 -> int8 is round(x / scale) + zero_point in fixed point (the requantization of
@@ -107,14 +107,14 @@ class Cast(Op):
         name = f"nn_cast_{_SUFFIX[src]}_{_SUFFIX[dst]}"
         if src == "int8" or dst == "int8":
             q = node.attrs["q"]
-            source = ("src/cast/nn_cast_s8.c",)
+            source = (f"src/cast/{name}.c",)
             if "table" in q:
                 return [KernelCall(name, source, "nn_cast_params", {"size": size},
                                    [node.inputs[0], Const(q["table"], "table"), node.outputs[0]])]
             params = {"size": size, "m0": q.get("m0", 0), "shift": q.get("shift", 0),
                       "zero_point": q.get("zero_point", 0), "levels": q.get("levels", [0, 0])}
             return [KernelCall(name, source, "nn_cast_s8_params", params, [node.inputs[0], node.outputs[0]])]
-        return [KernelCall(name, ("src/cast/nn_cast.c",), "nn_cast_params", {"size": size},
+        return [KernelCall(name, (f"src/cast/{name}.c",), "nn_cast_params", {"size": size},
                            [node.inputs[0], node.outputs[0]])]
 
 

@@ -26,8 +26,8 @@ from codegen.errors import Unsupported
 from codegen.fixedpoint import requantize
 from codegen.ops.base import Const, KernelCall, Op, normalize_axis, qparams, register, shape_of
 from codegen.ops.cast import saturate_s32
-from codegen.ops.eltwise import MAX_DIMS, broadcast_view
-from codegen.qparams import QParams, from_range, multipliers
+from codegen.ops.eltwise import MAX_DIMS, broadcast_shape, broadcast_strides, broadcast_view
+from codegen.qparams import from_range, multipliers
 
 LEFT_SHIFT = 20
 # bit k of a comparison's mask: the answer when a < b (k = 0), a == b (1), a > b (2); unordered (3) is false
@@ -37,16 +37,6 @@ LOGIC_MASKS = {"And": 0b1000, "Or": 0b1110, "Xor": 0b0110, "Not": 0b0001,
                "Equal": 0b1001, "Less": 0b0010, "LessOrEqual": 0b1011, "Greater": 0b0100, "GreaterOrEqual": 0b1101}
 _NUMPY = {"Equal": np.equal, "Less": np.less, "LessOrEqual": np.less_equal, "Greater": np.greater,
           "GreaterOrEqual": np.greater_equal, "And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}
-
-
-def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
-    try:
-        out = tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        raise Unsupported(f"shapes {', '.join(str(list(s)) for s in shapes)} do not broadcast") from None
-    if len(out) > MAX_DIMS:
-        raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
-    return out
 
 
 def _kind(graph, name: str) -> str:
@@ -79,7 +69,7 @@ class Compare(Op):
         return ["uint8"]
 
     def infer_shapes(self, node, graph):
-        return [_broadcast([shape_of(graph, n) for n in self._operands(node)])]
+        return [broadcast_shape([shape_of(graph, n) for n in self._operands(node)])]
 
     def check(self, node, graph):
         self.infer_shapes(node, graph)
@@ -157,15 +147,9 @@ class Compare(Op):
 
 def where_view(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:
     """The nn_where_view struct: the output shape and the element strides of cond, X and Y."""
-    padded_out = (1,) * (MAX_DIMS - len(out)) + tuple(out)
-    view = {"size": int(np.prod(out, dtype=np.int64)), "shape": list(padded_out)}
+    view = {"size": int(np.prod(out, dtype=np.int64)), "shape": [1] * (MAX_DIMS - len(out)) + list(out)}
     for key, shape in zip(("c_strides", "x_strides", "y_strides"), shapes):
-        padded = (1,) * (MAX_DIMS - len(shape)) + tuple(shape)
-        strides, step = [0] * MAX_DIMS, 1
-        for d in range(MAX_DIMS - 1, -1, -1):
-            strides[d] = step if padded[d] != 1 or padded_out[d] == 1 else 0
-            step *= padded[d]
-        view[key] = strides
+        view[key] = broadcast_strides(shape, out)
     return view
 
 
@@ -178,7 +162,7 @@ class Where(Op):
         return [{"real": "float32", "int": "int32", "bool": "uint8"}[kind]]
 
     def infer_shapes(self, node, graph):
-        return [_broadcast([shape_of(graph, n) for n in node.inputs[:3]])]
+        return [broadcast_shape([shape_of(graph, n) for n in node.inputs[:3]])]
 
     def check(self, node, graph):
         self.infer_shapes(node, graph)

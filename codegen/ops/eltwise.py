@@ -28,21 +28,38 @@ LEFT_SHIFT = 20
 FLOAT_KERNELS = {"Add": "nn_add_f32", "Sub": "nn_sub_f32", "Mul": "nn_mul_f32", "Div": "nn_div_f32"}
 
 
+def broadcast_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The output shape of ONNX multidirectional broadcasting, at most MAX_DIMS dimensions."""
+    try:
+        out = tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise Unsupported(f"shapes {', '.join(str(list(s)) for s in shapes)} do not broadcast") from None
+    if len(out) > MAX_DIMS:
+        raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
+    return out
+
+
+def broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> list[int]:
+    """Element strides of an input of `shape` read at every index of `out`, padded in front to
+    MAX_DIMS: dense strides, 0 where the input broadcasts."""
+    padded_out = (1,) * (MAX_DIMS - len(out)) + tuple(out)
+    padded = (1,) * (MAX_DIMS - len(shape)) + tuple(shape)
+    strides, step = [0] * MAX_DIMS, 1
+    for d in range(MAX_DIMS - 1, -1, -1):
+        strides[d] = step if padded[d] != 1 or padded_out[d] == 1 else 0
+        step *= padded[d]
+    return strides
+
+
 def broadcast_view(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:
     """The nn_broadcast struct: output shape and per-input element strides, padded to 6 dims."""
     if len(out) > MAX_DIMS:
         raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
-    padded_out = (1,) * (MAX_DIMS - len(out)) + tuple(out)
     view = {"size": int(np.prod(out, dtype=np.int64)),
             "contiguous": int(all(tuple(s) == tuple(out) for s in shapes)),
-            "shape": list(padded_out)}
+            "shape": [1] * (MAX_DIMS - len(out)) + list(out)}
     for key, shape in zip(("a_strides", "b_strides"), shapes):
-        padded = (1,) * (MAX_DIMS - len(shape)) + tuple(shape)
-        strides, step = [0] * MAX_DIMS, 1
-        for d in range(MAX_DIMS - 1, -1, -1):
-            strides[d] = step if padded[d] != 1 or padded_out[d] == 1 else 0
-            step *= padded[d]
-        view[key] = strides
+        view[key] = broadcast_strides(shape, out)
     return view
 
 
@@ -70,14 +87,7 @@ class Binary(Op):
     fuses_activation = True
 
     def infer_shapes(self, node, graph):
-        a, b = shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])
-        try:
-            out = tuple(np.broadcast_shapes(a, b))
-        except ValueError:
-            raise Unsupported(f"shapes {list(a)} and {list(b)} do not broadcast") from None
-        if len(out) > MAX_DIMS:
-            raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
-        return [out]
+        return [broadcast_shape([shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])])]
 
     def check(self, node, graph):
         self.infer_shapes(node, graph)

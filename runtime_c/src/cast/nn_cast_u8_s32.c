@@ -1,0 +1,9 @@
+#include "nn.h"
+
+void nn_cast_u8_s32(const nn_cast_params *p, const uint8_t *in, int32_t *out)
+{
+    int32_t i;
+    for (i = 0; i < p->size; ++i) {
+        out[i] = in[i] != 0;
+    }
+}
