@@ -608,3 +608,47 @@ def test_kernels_run_clean_under_sanitizers():
     proc = subprocess.run([sys.executable, "-c", SANITIZED_RUN, str(root / "tests")], capture_output=True, text=True,
                           env=env, timeout=600)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("clean"), proc.stderr[-3000:]
+
+
+def tree_ensemble_v5_model(rng, trees=3, depth=3, features=4, targets=2, aggregate=1):
+    """ai.onnx.ml opset 5's TreeEnsemble: full trees, every mode but set membership, leaves shared
+    by no two branches, float splits and weights."""
+    a = {k: [] for k in ("nodes_featureids", "nodes_splits", "nodes_modes", "nodes_truenodeids", "nodes_trueleafs",
+                         "nodes_falsenodeids", "nodes_falseleafs", "nodes_missing_value_tracks_true",
+                         "leaf_targetids", "leaf_weights", "tree_roots")}
+    inner = 2 ** depth - 1
+    for _ in range(trees):
+        base, leaf_base = len(a["nodes_featureids"]), len(a["leaf_weights"])
+        a["tree_roots"].append(base)
+        for i in range(inner):
+            a["nodes_featureids"].append(int(rng.integers(features)))
+            a["nodes_splits"].append(float(np.round(rng.standard_normal(), 1)))
+            a["nodes_modes"].append(int(rng.integers(6)))
+            a["nodes_missing_value_tracks_true"].append(int(rng.integers(2)))
+            for side, child in (("true", 2 * i + 1), ("false", 2 * i + 2)):
+                leaf = child >= inner
+                a[f"nodes_{side}nodeids"].append(leaf_base + child - inner if leaf else base + child)
+                a[f"nodes_{side}leafs"].append(int(leaf))
+        for _ in range(inner + 1):
+            a["leaf_targetids"].append(int(rng.integers(targets)))
+            a["leaf_weights"].append(float(rng.standard_normal()))
+    attrs = {k: v for k, v in a.items() if k not in ("nodes_splits", "nodes_modes", "leaf_weights")}
+    attrs["nodes_splits"] = onnx.numpy_helper.from_array(np.float32(a["nodes_splits"]), "nodes_splits")
+    attrs["nodes_modes"] = onnx.numpy_helper.from_array(np.uint8(a["nodes_modes"]), "nodes_modes")
+    attrs["leaf_weights"] = onnx.numpy_helper.from_array(np.float32(a["leaf_weights"]), "leaf_weights")
+    node = helper.make_node("TreeEnsemble", ["X"], ["Y"], domain=ML, n_targets=targets, aggregate_function=aggregate,
+                            post_transform=0, **attrs)
+    graph = helper.make_graph([node], "v5", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, features])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, targets])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid(ML, 5)])
+    model.ir_version = 10
+    return model
+
+
+def test_tree_ensemble_opset5(rng):
+    """TreeEnsemble (ai.onnx.ml 5) compiles to the same tables: float against onnxruntime, NaN
+    features included; int8 bit-exact with its twin."""
+    model = tree_ensemble_v5_model(rng)
+    xs = tree_inputs(rng, 10, 4, nan=True)
+    check_float(model, xs)
+    check_int8(model, tree_inputs(rng, 10, 4))

@@ -1,6 +1,7 @@
 """Classic machine learning, the ai.onnx.ml operators as skl2onnx writes them: Scaler,
 Normalizer, Binarizer, ArrayFeatureExtractor, LinearRegressor, LinearClassifier,
-TreeEnsembleRegressor, TreeEnsembleClassifier, SVMRegressor and SVMClassifier.
+TreeEnsembleRegressor, TreeEnsembleClassifier (opsets 1 and 3), TreeEnsemble (opset 5, without
+set membership: converted to the opset-3 regressor), SVMRegressor and SVMClassifier.
 
 onnxruntime is the reference for this domain (onnx.reference's ml operators differ in the
 corners: the binary classifiers' second column, SVM sums in float64); the rules below follow
@@ -422,15 +423,86 @@ def tree_finalizer(node: Node, forest: Forest, labels: np.ndarray) -> Finalizer:
     return Finalizer(2, 2, np.asarray([0, 1], np.int32), 1, 1, 0.0, post=post)
 
 
-@register("TreeEnsembleRegressor", "TreeEnsembleClassifier")
+V5_MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"]
+V5_AGGREGATE = ["AVERAGE", "SUM", "MIN", "MAX"]
+V5_POST = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"]
+
+
+def tree_ensemble_v3(node: Node) -> Node:
+    """ai.onnx.ml opset 5's TreeEnsemble as the TreeEnsembleRegressor of opset 3 that computes the
+    same: every branch and every leaf reference becomes a node of its tree (a leaf two branches
+    name becomes two nodes with one value each)."""
+    a = node.attrs
+    feats, splits = _ints(node, "nodes_featureids"), _floats(node, "nodes_splits")
+    modes = [int(m) for m in np.asarray(a.get("nodes_modes", [])).reshape(-1)]
+    true_ids, true_leaf = _ints(node, "nodes_truenodeids"), _ints(node, "nodes_trueleafs")
+    false_ids, false_leaf = _ints(node, "nodes_falsenodeids"), _ints(node, "nodes_falseleafs")
+    missing = _ints(node, "nodes_missing_value_tracks_true") or [0] * len(feats)
+    leaf_targets, leaf_weights = _ints(node, "leaf_targetids"), _floats(node, "leaf_weights")
+    n = len(feats)
+    if splits is None or leaf_weights is None or any(len(v) != n for v in (splits, modes, true_ids, true_leaf,
+                                                                          false_ids, false_leaf, missing)):
+        raise Unsupported("the nodes_* attributes must be present and of one length")
+    if len(leaf_targets) != len(leaf_weights):
+        raise Unsupported("leaf_targetids and leaf_weights differ in length")
+    if any(m >= len(V5_MODES) for m in modes):
+        raise Unsupported("set membership (BRANCH_MEMBER) is not supported")
+    v3 = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_values", "nodes_modes",
+                          "nodes_truenodeids", "nodes_falsenodeids", "nodes_missing_value_tracks_true",
+                          "target_treeids", "target_nodeids", "target_ids", "target_weights")}
+    for t, root in enumerate(_ints(node, "tree_roots")):
+        count = 0
+        pending = [(root, False, count)]  # (index, is a leaf, its node id in the tree)
+        while pending:
+            index, leaf, nid = pending.pop()
+            limit = len(leaf_weights) if leaf else n
+            if not 0 <= index < limit or count > 4 * n + len(leaf_weights):
+                raise Unsupported(f"tree {t} refers to a missing {'leaf' if leaf else 'node'} {index} or is not a tree")
+            v3["nodes_treeids"].append(t)
+            v3["nodes_nodeids"].append(nid)
+            v3["nodes_missing_value_tracks_true"].append(0 if leaf else missing[index])
+            if leaf:
+                v3["nodes_featureids"].append(0)
+                v3["nodes_values"].append(0.0)
+                v3["nodes_modes"].append("LEAF")
+                v3["nodes_truenodeids"].append(0)
+                v3["nodes_falsenodeids"].append(0)
+                for k in ("target_treeids", "target_nodeids", "target_ids", "target_weights"):
+                    v3[k].append({"target_treeids": t, "target_nodeids": nid, "target_ids": leaf_targets[index],
+                                  "target_weights": float(leaf_weights[index])}[k])
+                continue
+            v3["nodes_featureids"].append(feats[index])
+            v3["nodes_values"].append(float(splits[index]))
+            v3["nodes_modes"].append(V5_MODES[modes[index]])
+            v3["nodes_truenodeids"].append(count + 1)
+            v3["nodes_falsenodeids"].append(count + 2)
+            pending += [(false_ids[index], bool(false_leaf[index]), count + 2),
+                        (true_ids[index], bool(true_leaf[index]), count + 1)]
+            count += 2
+    agg, post = int(a.get("aggregate_function", 1)), int(a.get("post_transform", 0))
+    v3.update(n_targets=int(a.get("n_targets", 1)), aggregate_function=V5_AGGREGATE[agg] if 0 <= agg < 4 else "?",
+              post_transform=V5_POST[post] if 0 <= post < 5 else "?")
+    return Node("TreeEnsembleRegressor", node.name, node.inputs, node.outputs, v3)
+
+
+@register("TreeEnsembleRegressor", "TreeEnsembleClassifier", "TreeEnsemble")
 class TreeEnsemble(Op):
     def class_names(self, node, graph):
         return _class_names(node)
+
+    def _view(self, node: Node) -> Node:
+        """The node as opset 3 writes it (opset 5's TreeEnsemble converted once)."""
+        if node.op_type != "TreeEnsemble":
+            return node
+        if "_v3" not in node.attrs:
+            node.attrs["_v3"] = tree_ensemble_v3(node)
+        return node.attrs["_v3"]
 
     def forest(self, node: Node, graph: Graph) -> Forest:
         cached = node.attrs.get("_forest")
         if cached is None:
             features = _tree_features(graph, node)
+            original, node = node, self._view(node)
             if node.op_type == "TreeEnsembleRegressor":
                 outputs = int(node.attrs.get("n_targets", 1))
                 cached = build_forest(node, features, "target", outputs)
@@ -441,19 +513,20 @@ class TreeEnsemble(Op):
                 cached = build_forest(node, features, "class", max(outputs, max(ids, default=0) + 1))
                 if outputs == 1:
                     cached.outputs = 1
-            node.attrs["_forest"] = cached
+            original.attrs["_forest"] = cached
         return cached
 
     def finalizer(self, node, graph) -> Finalizer | None:
-        if node.op_type == "TreeEnsembleRegressor":
+        if self._view(node).op_type == "TreeEnsembleRegressor":
             return None
         return tree_finalizer(node, self.forest(node, graph), _labels(node, "classlabels_int64s"))
 
     def check(self, node, graph):
+        forest = self.forest(node, graph)
+        node = self._view(node)
         agg = _text(node.attrs.get("aggregate_function"), "SUM")
         if agg not in AGGREGATE:
             raise Unsupported(f"aggregate_function {agg} is not supported")
-        forest = self.forest(node, graph)
         if node.op_type == "TreeEnsembleRegressor":
             if _post(node) != POST["NONE"]:
                 raise Unsupported("post_transform on a regressor is not supported (NONE is)")
@@ -467,12 +540,12 @@ class TreeEnsemble(Op):
 
     def infer_shapes(self, node, graph):
         rows, _ = _rows_cols(graph, node)
-        if node.op_type == "TreeEnsembleRegressor":
+        if self._view(node).op_type == "TreeEnsembleRegressor":
             return [(rows, int(node.attrs.get("n_targets", 1)))]
         return [(rows,), (rows, len(_labels(node, "classlabels_int64s")))]
 
     def output_dtypes(self, node, graph):
-        return ["float32"] if node.op_type == "TreeEnsembleRegressor" else ["int32", "float32"]
+        return ["float32"] if self._view(node).op_type == "TreeEnsembleRegressor" else ["int32", "float32"]
 
     def params_count(self, node, graph):
         forest = self.forest(node, graph)
@@ -491,7 +564,7 @@ class TreeEnsemble(Op):
         rows, _ = _rows_cols(graph, node)
         forest = self.forest(node, graph)
         # the aggregated scores of all rows (classifier: before the finalizer; int8: before quantizing)
-        if node.op_type == "TreeEnsembleRegressor" and not _is_int8(graph, node):
+        if self._view(node).op_type == "TreeEnsembleRegressor" and not _is_int8(graph, node):
             return 0
         fin = self.finalizer(node, graph)
         return 4 * rows * max(forest.outputs, fin.classes if fin is not None else 0)
