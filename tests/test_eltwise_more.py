@@ -136,7 +136,8 @@ def test_pow_float(rng):
         nodes.append(helper.make_node("Pow", [base, f"E{k}"], [f"Y{k}"]))
         outputs.append((f"Y{k}", None))
     model = make_model(nodes, [("P", shape), ("M", shape)], outputs, inits, opset=15)
-    feeds = {"P": rng.uniform(0.5, 3.0, shape).astype(np.float32), "M": rng.uniform(-3.0, -0.5, shape).astype(np.float32)}
+    feeds = {"P": rng.uniform(0.5, 3.0, shape).astype(np.float32),
+             "M": rng.uniform(-3.0, -0.5, shape).astype(np.float32)}
     compiled = check_float_model(model, feeds, rel=1e-6)
     assert {k for layer in compiled.report["layers"] for k in layer["kernels"]} == {"nn_pow_f32"}
     got = HostModel(compiled.emitted.files, compiled.report["api"]).run([feeds["P"], feeds["M"]])
@@ -347,20 +348,25 @@ def _gelu_tanh_nodes(cube: str):
     N = helper.make_node
     if cube == "pow":
         nodes = [N("Pow", ["X", "three"], ["x3"])]
+    elif cube == "pow2":
+        nodes = [N("Pow", ["X", "two"], ["x2"]), N("Mul", ["X", "x2"], ["x3"])]
     else:
         nodes = [N("Mul", ["X", "X"], ["x2"]), N("Mul", ["x2", "X"], ["x3"])]
     nodes += [N("Mul", ["x3", "k"], ["kx3"]), N("Add", ["kx3", "X"], ["w"]), N("Mul", ["w", "s"], ["v"]),
               N("Tanh", ["v"], ["th"]), N("Add", ["th", "one"], ["t"]), N("Mul", ["X", "half"], ["h"]),
               N("Mul", ["t", "h"], ["Y"])]
-    inits = {"three": np.array(3.0, np.float32), "k": np.array([0.044715], np.float32),
+    inits = {"three": np.array(3.0, np.float32), "two": np.array(2.0, np.float32),
+             "k": np.array([0.044715], np.float32),
              "s": np.array(0.7978846, np.float32), "one": np.array(1.0, np.float32),
              "half": np.array(0.5, np.float32)}
     used = {i for n in nodes for i in n.input}
     return nodes, {k: v for k, v in inits.items() if k in used}
 
 
-@pytest.mark.parametrize("mode,form", [("float32", f) for f in ("erf-div", "erf-mul", "erf-half-first", "erf-function",
-                                                                 "tanh-pow", "tanh-mul")] + [("int8", "erf-mul"), ("int8", "tanh-pow")])
+GELU_FORMS = ["erf-div", "erf-mul", "erf-half-first", "erf-function", "tanh-pow", "tanh-pow2", "tanh-mul"]
+
+
+@pytest.mark.parametrize("mode,form", [("float32", f) for f in GELU_FORMS] + [("int8", "erf-mul"), ("int8", "tanh-pow")])
 def test_gelu_patterns_fuse(rng, mode, form):
     kind, variant = form.split("-", 1)
     if variant == "function":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-
 from codegen.ir import Graph, Node
 
 SQRT_HALF = math.sqrt(0.5)
@@ -129,8 +128,8 @@ class _Match:
                 count[x] += 1
                 continue
             node = self.producer_of(n, "Pow")
-            if node is None or node.inputs[0] != x or not _close(self.scalar(node.inputs[1]), 3.0) and \
-                    not _close(self.scalar(node.inputs[1]), 2.0):
+            power = None if node is None else self.scalar(node.inputs[1])
+            if node is None or node.inputs[0] != x or not (_close(power, 3.0) or _close(power, 2.0)):
                 return False
             count[x] += int(round(self.scalar(node.inputs[1])))
         return count[x] == 3 and len(count) == 1
