@@ -366,7 +366,8 @@ def _gelu_tanh_nodes(cube: str):
 GELU_FORMS = ["erf-div", "erf-mul", "erf-half-first", "erf-function", "tanh-pow", "tanh-pow2", "tanh-mul"]
 
 
-@pytest.mark.parametrize("mode,form", [("float32", f) for f in GELU_FORMS] + [("int8", "erf-mul"), ("int8", "tanh-pow")])
+@pytest.mark.parametrize("mode,form", [("float32", f) for f in GELU_FORMS]
+                         + [("int8", "erf-mul"), ("int8", "tanh-pow")])
 def test_gelu_patterns_fuse(rng, mode, form):
     kind, variant = form.split("-", 1)
     if variant == "function":
