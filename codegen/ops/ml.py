@@ -26,9 +26,9 @@ its behaviour:
    base_values.
 5. int8: trees compare the int8 input with thresholds moved into the input's int8 domain
    (q <= T exactly when dequantize(q) <= t: the same branch as the float comparison on the
-   dequantized input), leaves stay float and the scores are quantized at the end
-   (`nn_tree_ensemble_s8`, `nn_quantize_f32_s8`): a tree's work is comparisons, and its leaf
-   sums are a handful of additions, so fixed-point leaves would buy nothing but error.
+   dequantized input), sum int32 leaves at one fine scale (the largest possible sum at 2^29)
+   and requantize the sums as the linear classifier does (`scores_rule`): no float on the
+   int8 path.
    Scaler is a per-column fixed-point affine map; Normalizer divides integers (the input
    scale cancels in x / max, x / sum|x| and x / sqrt(sum x^2)); Binarizer moves its threshold
    as the trees do; ArrayFeatureExtractor moves bytes. LinearRegressor is nn_fc_s8;
@@ -585,19 +585,16 @@ class TreeEnsemble(Op):
         rows, _ = _rows_cols(graph, node)
         fin = self.finalizer(node, graph)
         if _is_int8(graph, node):
-            # walk on int8 features into float scores (scratch), finalize in place, quantize
+            # walk on int8 features, sum int32 leaves (scratch), then the int8 scores rule
             q = node.attrs["q"]
-            raw = Scratch("float")
-            calls = [KernelCall("nn_tree_ensemble_s8", ("src/ml/nn_tree_ensemble_s8.c",), "nn_tree_ensemble_params",
-                                self._params(forest, rows),
-                                [node.inputs[0], *self._tables(forest, Const(q["thresholds"], "thr")), raw])]
-            if fin is not None:
-                calls.append(classify_call(fin, rows, raw, node.outputs[0], raw))
-            out = node.outputs[-1]
-            calls.append(KernelCall("nn_quantize_f32_s8", ("src/ml/nn_quantize_f32_s8.c",), "nn_quantize_f32_params",
-                                    {"size": graph.tensors[out].size, "inv_scale": q["inv_scale"],
-                                     "zero_point": q["zero_point"]}, [raw, out]))
-            return calls
+            acc = Scratch("int32_t")
+            tables = [Const(forest.feature, "feat"), Const(q["thresholds"], "thr"), Const(forest.jump, "jump"),
+                      Const(forest.roots, "root"), Const(forest.leaf_base, "lbase"), Const(q["leaves"], "leaf"),
+                      None if forest.tree_target is None else Const(forest.tree_target, "ttarget"),
+                      Const(q["base"], "base")]
+            return [KernelCall("nn_tree_ensemble_s8", ("src/ml/nn_tree_ensemble_s8.c",), "nn_tree_ensemble_params",
+                               self._params(forest, rows), [node.inputs[0], *tables, acc]),
+                    *scores_calls(fin, q, rows, forest.outputs, acc, node.outputs)]
         tables = self._tables(forest, Const(forest.threshold, "thr"))
         params = self._params(forest, rows)
         if fin is None:
@@ -613,25 +610,50 @@ class TreeEnsemble(Op):
         return [choose(name) for name in node.outputs]
 
     def quantize(self, node, graph):
+        """Leaves as int32 at one scale for all outputs, fine enough that the largest possible sum
+        takes 2^29 (AVERAGE: the sum of n trees against base * n, the 1/n in the multiplier)."""
         forest = self.forest(node, graph)
         x = qparams(graph, node.inputs[0])
         y = qparams(graph, node.outputs[-1])
-        return {"thresholds": int8_thresholds(forest, x), "inv_scale": float(F32(1) / F32(y.scale)),
-                "zero_point": y.zero_point}
+        n = len(forest.roots) if forest.aggregate == AGGREGATE["AVERAGE"] else 1
+        leaves = forest.leaves.astype(np.float64)
+        per_tree = np.abs(leaves).max(axis=1) if leaves.size else np.zeros(0)
+        tree_peak = [float(per_tree[forest.leaf_base[t]:(forest.leaf_base[t + 1] if t + 1 < len(forest.roots)
+                                                         else len(per_tree))].max(initial=0.0))
+                     for t in range(len(forest.roots))]
+        peak = (sum(tree_peak) if forest.aggregate <= AGGREGATE["AVERAGE"] else max(tree_peak, default=0.0))
+        peak += float(np.abs(forest.base).max(initial=0.0)) * n
+        leaf_scale = peak / 2**29 if peak > 0 else 1.0
+        acc_scale = leaf_scale / n
+        bound = peak / n
+        fin = self.finalizer(node, graph)
+        q = scores_rule(fin, acc_scale, -bound, bound, y)
+        q.update(thresholds=int8_thresholds(forest, x), leaves=np.rint(leaves / leaf_scale).astype(np.int32),
+                 base=np.rint(forest.base.astype(np.float64) * n / leaf_scale).astype(np.int32))
+        return q
 
     def reference_s8(self, node, graph, inputs):
         forest = self.forest(node, graph)
         q = node.attrs["q"]
         xq = np.asarray(inputs[0]).astype(np.int16).reshape(-1, forest.features)
         leaves = _forest_leaves_s8(forest, q["thresholds"], xq)
-        raw = forest_scores(forest, leaves)
-        fin = self.finalizer(node, graph)
-        outs = []
-        if fin is not None:
-            label, raw = fin.run(raw)
-            outs.append(label)
-        outs.append(quantize_f32(raw, q["inv_scale"], q["zero_point"]))
-        return outs
+        acc = np.zeros((xq.shape[0], forest.outputs), np.int64)
+        width = forest.leaves.shape[1]
+        for r in range(xq.shape[0]):
+            hit = np.zeros(forest.outputs, bool)
+            for t in range(len(forest.roots)):
+                row = q["leaves"][leaves[r, t]].astype(np.int64)
+                targets = range(width) if width > 1 else \
+                    [int(forest.tree_target[t]) if forest.tree_target is not None else 0]
+                for j, k in enumerate(targets):
+                    v = row[j]
+                    if forest.aggregate <= AGGREGATE["AVERAGE"]:
+                        acc[r, k] += v
+                    elif not hit[k] or (v < acc[r, k] if forest.aggregate == AGGREGATE["MIN"] else v > acc[r, k]):
+                        acc[r, k] = v
+                    hit[k] = True
+        acc += q["base"]
+        return scores_s8(self.finalizer(node, graph), q, acc)
 
 
 def int8_thresholds(forest: Forest, x) -> np.ndarray:
@@ -667,15 +689,78 @@ def _forest_leaves_s8(forest: Forest, thresholds: np.ndarray, xq: np.ndarray) ->
     return out
 
 
-def quantize_f32(y: np.ndarray, inv_scale: float, zero_point: int) -> np.ndarray:
-    """As nn_quantize_f32_s8: v = y * inv_scale in float32, rounded half away from zero
-    (v + 0.5 or v - 0.5, truncated), plus the zero point, saturated; NaN gives the zero point."""
-    v = (np.asarray(y, F32) * F32(inv_scale)).astype(F32)
-    with np.errstate(all="ignore"):
-        v = np.where(np.isnan(v), F32(0), v)
-        v = np.clip(v, F32(-1e6), F32(1e6))
-        r = np.trunc(np.where(v >= 0, v + F32(0.5), v - F32(0.5)).astype(F32))
-    return np.clip(r.astype(np.int64) + zero_point, -128, 127).astype(np.int8)
+def scores_rule(fin: Finalizer | None, acc_scale: float, lo: float, hi: float, y) -> dict:
+    """int8 scores from int32 accumulators `acc` (real = acc_scale * acc, within [lo, hi]):
+    nn_classify_s8's parameters. Without a transform, one requantization into the output; else
+    a requantization into an int8 middle covering [lo, hi], then a table per score column
+    (LOGISTIC, the one-score expansions) or nn_softmax_s8 with its exp table (SOFTMAX). The
+    label threshold moves into the accumulator's units: acc > floor(t / acc_scale) exactly when
+    acc_scale * acc > t."""
+    q = {"lut": None, "exp_table": None, "threshold": 0}
+    if fin is not None and fin.rule == 1:
+        q["threshold"] = int(math.floor(fin.threshold / acc_scale))
+    if fin is None or (fin.post == POST["NONE"] and fin.expand == 0):
+        q["multiplier"], q["shift"] = quantize_multiplier(acc_scale / y.scale)
+        q["output_offset"] = y.zero_point
+        return q
+    if fin.post == POST["SOFTMAX_ZERO"]:
+        raise Unsupported("SOFTMAX_ZERO has no int8 rule (its float model runs)")
+    mid = from_range(lo, hi)
+    q["multiplier"], q["shift"] = quantize_multiplier(acc_scale / mid.scale)
+    q["output_offset"] = mid.zero_point
+    s = mid.dequantize(np.arange(-128, 128))
+    if fin.post == POST["SOFTMAX"]:
+        bits = min(21, 29 - math.ceil(math.log2(max(fin.classes, 1))))
+        q["exp_table"] = np.floor(np.exp(-mid.scale * np.arange(256, dtype=np.float64)) * 2.0**bits
+                                  + 0.5).astype(np.int32)
+        return q
+    if fin.expand == 0:
+        tables = [logistic(s)]
+    else:
+        lg = logistic(s) if fin.expand == 3 else s
+        first = -s if fin.expand == 2 else (F32(1) - lg).astype(F32)
+        tables = [first, lg]
+    q["lut"] = np.concatenate([y.quantize(t) for t in tables])
+    return q
+
+
+def scores_s8(fin: Finalizer | None, q: dict, acc: np.ndarray) -> list[np.ndarray]:
+    """The NumPy twin of nn_classify_s8 (and nn_softmax_s8 after it): [label,] int8 scores."""
+    acc = np.asarray(acc, np.int64)
+    raw = acc.shape[1]
+    classes = raw if fin is None else fin.classes
+    cols = np.zeros(classes, np.int64) if raw == 1 and classes > 1 else np.arange(classes)
+    v = output_s8(acc[:, cols], q["multiplier"], q["shift"], q["output_offset"]).astype(np.int64)
+    if q["lut"] is not None:
+        table = (np.arange(classes) if raw == 1 else np.zeros(classes, np.int64)) * 256
+        v = q["lut"][table[None, :] + v + 128]
+    elif q["exp_table"] is not None:
+        e = q["exp_table"].astype(np.int64)[v.max(axis=1, keepdims=True) - v]
+        total = e.sum(axis=1, keepdims=True)
+        v = np.minimum((256 * e + total // 2) // total - 128, 127)
+    if fin is None:
+        return [v.astype(np.int8)]
+    if fin.rule == 0:
+        label = fin.labels[np.argmax(acc, axis=1)]
+    else:
+        label = np.where(acc[:, fin.col] > q["threshold"], fin.labels[1], fin.labels[0])
+    return [label.astype(np.int32), v.astype(np.int8)]
+
+
+def scores_calls(fin: Finalizer | None, q: dict, rows: int, raw: int, acc, outputs: list[str]) -> list[KernelCall]:
+    classes = raw if fin is None else fin.classes
+    params = {"rows": rows, "raw": raw, "classes": classes, "rule": 0 if fin is None else fin.rule,
+              "col": 0 if fin is None else fin.col, "threshold": q["threshold"], "multiplier": q["multiplier"],
+              "shift": q["shift"], "output_offset": q["output_offset"]}
+    calls = [KernelCall("nn_classify_s8", ("src/ml/nn_classify_s8.c",), "nn_classify_s8_params", params,
+                        [acc, None if fin is None else Const(fin.labels, "labels"),
+                         None if q["lut"] is None else Const(q["lut"], "lut"),
+                         None if fin is None else outputs[0], outputs[-1]])]
+    if q["exp_table"] is not None:
+        calls.append(KernelCall("nn_softmax_s8", ("src/softmax/nn_softmax_s8.c",), "nn_softmax_params",
+                                {"outer": rows, "axis_size": classes, "inner": 1},
+                                [outputs[-1], Const(q["exp_table"], "exp"), outputs[-1]]))
+    return calls
 
 
 # ---- elementwise preprocessing -------------------------------------------------------------
@@ -998,38 +1083,15 @@ class Linear(Op):
             m0, shift = multipliers(x.scale * ws.astype(np.float64) / y.scale)
             return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift}
         fin = self.finalizer(node, graph)
-        if fin.post == POST["SOFTMAX_ZERO"]:
-            raise Unsupported("SOFTMAX_ZERO has no int8 rule (its float model runs)")
         peak = float(np.abs(w).max(initial=0))
         ws = np.float32(peak / 127 if peak > 0 else 1.0)
         wq, _ = quantize_weights(w, axis=0, scales=np.full(w.shape[0], ws, np.float32))
-        acc_scale = float(x.scale) * float(ws)
         bias = fold_input_offset(quantize_bias(b, x.scale, np.full(w.shape[0], ws, np.float32)), wq, x.zero_point)
-        q = {"weight": wq, "bias": bias, "acc_scale": acc_scale, "lut": None}
-        if fin.post == POST["NONE"] and fin.expand == 0:
-            q["multiplier"], q["shift"] = quantize_multiplier(acc_scale / y.scale)
-            q["output_offset"] = y.zero_point
-            return q
         lo_in, hi_in = (float(v) for v in x.dequantize(np.array([-128, 127])))
         lo = b.astype(np.float64) + np.minimum(w * lo_in, w * hi_in).sum(axis=1)
         hi = b.astype(np.float64) + np.maximum(w * lo_in, w * hi_in).sum(axis=1)
-        mid = from_range(float(lo.min()), float(hi.max()))
-        q["mid"] = mid
-        q["multiplier"], q["shift"] = quantize_multiplier(acc_scale / mid.scale)
-        q["output_offset"] = mid.zero_point
-        s = mid.dequantize(np.arange(-128, 128))
-        if fin.post == POST["SOFTMAX"]:
-            bits = min(21, 29 - math.ceil(math.log2(max(fin.classes, 1))))
-            q["exp_table"] = np.floor(np.exp(-mid.scale * np.arange(256, dtype=np.float64)) * 2.0**bits
-                                      + 0.5).astype(np.int32)
-            return q
-        if fin.expand == 0:
-            tables = [logistic(s)]
-        else:
-            lg = logistic(s) if fin.expand == 3 else s
-            first = -s if fin.expand == 2 else (F32(1) - lg).astype(F32)
-            tables = [first, lg]
-        q["lut"] = np.concatenate([y.quantize(t) for t in tables])
+        q = scores_rule(fin, float(x.scale) * float(ws), float(lo.min()), float(hi.max()), y)
+        q.update(weight=wq, bias=bias)
         return q
 
     def reference_s8(self, node, graph, inputs):
@@ -1039,21 +1101,7 @@ class Linear(Op):
         if node.op_type == "LinearRegressor":
             y = qparams(graph, node.outputs[0])
             return [output_s8(acc, q["multiplier"], q["shift"], y.zero_point)]
-        fin = self.finalizer(node, graph)
-        if fin.rule == 0:
-            label = fin.labels[np.argmax(acc, axis=1)]
-        else:
-            label = np.where(acc[:, fin.col] > 0, fin.labels[1], fin.labels[0])
-        cols = np.zeros(fin.classes, np.int64) if fin.raw == 1 else np.arange(fin.classes)
-        v = output_s8(acc[:, cols], q["multiplier"], q["shift"], q["output_offset"]).astype(np.int64)
-        if q["lut"] is not None:
-            table = (np.arange(fin.classes) if fin.raw == 1 else np.zeros(fin.classes, np.int64)) * 256
-            v = q["lut"][table[None, :] + v + 128]
-        elif fin.post == POST["SOFTMAX"]:
-            e = q["exp_table"].astype(np.int64)[v.max(axis=1, keepdims=True) - v]
-            total = e.sum(axis=1, keepdims=True)
-            v = np.minimum((256 * e + total // 2) // total - 128, 127)
-        return [label.astype(np.int32), v.astype(np.int8)]
+        return scores_s8(self.finalizer(node, graph), q, acc)
 
     def kernels(self, node, graph):
         rows, cols = _rows_cols(graph, node)
@@ -1085,20 +1133,10 @@ class Linear(Op):
                                 Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"), node.outputs[0]])]
         fin = self.finalizer(node, graph)
         acc = Scratch("int32_t")
-        calls = [KernelCall("nn_linear_scores_s8", ("src/ml/nn_linear_scores_s8.c",), "nn_linear_scores_s8_params",
-                            {"rows": rows, "features": cols, "outputs": n},
-                            [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"), acc]),
-                 KernelCall("nn_classify_s8", ("src/ml/nn_classify_s8.c",), "nn_classify_s8_params",
-                            {"rows": rows, "raw": fin.raw, "classes": fin.classes, "rule": fin.rule, "col": fin.col,
-                             "threshold": 0, "multiplier": q["multiplier"], "shift": q["shift"],
-                             "output_offset": q["output_offset"]},
-                            [acc, Const(fin.labels, "labels"), None if q["lut"] is None else Const(q["lut"], "lut"),
-                             node.outputs[0], node.outputs[1]])]
-        if fin.post == POST["SOFTMAX"]:
-            calls.append(KernelCall("nn_softmax_s8", ("src/softmax/nn_softmax_s8.c",), "nn_softmax_params",
-                                    {"outer": rows, "axis_size": fin.classes, "inner": 1},
-                                    [node.outputs[1], Const(q["exp_table"], "exp"), node.outputs[1]]))
-        return calls
+        return [KernelCall("nn_linear_scores_s8", ("src/ml/nn_linear_scores_s8.c",), "nn_linear_scores_s8_params",
+                           {"rows": rows, "features": cols, "outputs": n},
+                           [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"), acc]),
+                *scores_calls(fin, q, rows, n, acc, node.outputs)]
 
 
 # ---- support vector machines ---------------------------------------------------------------

@@ -50,7 +50,9 @@ void nn_select_columns(const nn_select_columns_params *p, const void *in, const 
  * aggregate: 0 SUM, 1 AVERAGE (the sum over trees, divided by the tree count), 2 MIN, 3 MAX;
  * then base[k] is added. out: [rows, outputs] float.
  * int8 (nn_tree_ensemble_s8): the same walk on int8 features with int16 thresholds in the
- * input's int8 domain (q <= threshold, or q == threshold); the leaves stay float.
+ * input's int8 domain (q <= threshold, or q == threshold); int32 leaves and base at one scale
+ * (the compiler keeps every sum within 2^30), summed (SUM and AVERAGE: the 1/trees is the
+ * caller's multiplier), or their MIN or MAX; out: [rows, outputs] int32 for nn_classify_s8.
  */
 typedef struct {
     int32_t rows;
@@ -68,8 +70,8 @@ void nn_tree_ensemble_f32(const nn_tree_ensemble_params *p, const float *in, con
                           const float *base, float *out);
 void nn_tree_ensemble_s8(const nn_tree_ensemble_params *p, const int8_t *in, const uint16_t *feature,
                          const int16_t *threshold, const uint16_t *jump, const int32_t *roots,
-                         const int32_t *leaf_base, const float *leaves, const int16_t *tree_target,
-                         const float *base, float *out);
+                         const int32_t *leaf_base, const int32_t *leaves, const int16_t *tree_target,
+                         const int32_t *base, int32_t *out);
 
 /*
  * Classifier finalizer: raw scores [rows, raw] -> label[rows] (int32) and scores [rows, classes].
@@ -95,16 +97,6 @@ typedef struct {
 
 void nn_classify_f32(const nn_classify_params *p, const float *raw, const int32_t *labels, int32_t *label,
                      float *scores);
-
-/* Quantize float values to int8: q = round_half_away(x * inv_scale) + zero_point, saturated
- * (NaN gives the zero point). */
-typedef struct {
-    int32_t size;
-    float inv_scale;
-    int32_t zero_point;
-} nn_quantize_f32_params;
-
-void nn_quantize_f32_s8(const nn_quantize_f32_params *p, const float *in, int8_t *out);
 
 /*
  * Support vector machines. k(x, v) for each support vector v (vectors x features):
@@ -201,7 +193,8 @@ void nn_linear_scores_s8(const nn_linear_scores_s8_params *p, const int8_t *in, 
 
 /*
  * int8 classifier finalizer from int32 scores acc [rows, raw] at one scale: the label as in
- * nn_classify_f32 (threshold in the accumulator's units); each score column k is
+ * nn_classify_f32 (threshold in the accumulator's units; none when label is NULL: a regressor's
+ * scores); each score column k is
  * v = nn_output_s8(acc[raw == 1 ? 0 : k], multiplier, shift, output_offset), then, when lut is
  * not NULL, lut[t * 256 + v + 128] with t = k for a one-score model (two tables: the two
  * columns), t = 0 otherwise (the post_transform as a table). SOFTMAX follows as nn_softmax_s8.

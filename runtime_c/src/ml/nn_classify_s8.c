@@ -8,13 +8,13 @@ void nn_classify_s8(const nn_classify_s8_params *p, const int32_t *acc, const in
     for (r = 0; r < p->rows; ++r) {
         const int32_t *s = acc + r * p->raw;
         int8_t *y = scores + r * p->classes;
-        if (p->rule == 0) {
+        if (label && p->rule == 0) {
             int32_t best = 0;
             for (k = 1; k < p->raw; ++k) {
                 best = s[k] > s[best] ? k : best;
             }
             label[r] = labels[best];
-        } else {
+        } else if (label) {
             label[r] = s[p->col] > p->threshold ? labels[1] : labels[0];
         }
         for (k = 0; k < p->classes; ++k) {

@@ -1,20 +1,20 @@
 #include "nn.h"
 
 void nn_tree_ensemble_s8(const nn_tree_ensemble_params *p, const int8_t *in, const uint16_t *feature,
-                          const int16_t *threshold, const uint16_t *jump, const int32_t *roots,
-                          const int32_t *leaf_base, const float *leaves, const int16_t *tree_target,
-                          const float *base, float *out)
+                         const int16_t *threshold, const uint16_t *jump, const int32_t *roots,
+                         const int32_t *leaf_base, const int32_t *leaves, const int16_t *tree_target,
+                         const int32_t *base, int32_t *out)
 {
     int32_t r, t, k;
     for (r = 0; r < p->rows; ++r) {
         const int8_t *x = in + r * p->features;
-        float *acc = out + r * p->outputs;
+        int32_t *acc = out + r * p->outputs;
         for (k = 0; k < p->outputs; ++k) {
-            acc[k] = p->aggregate == 2 ? 3.402823466e38f : p->aggregate == 3 ? -3.402823466e38f : 0.0f;
+            acc[k] = p->aggregate == 2 ? INT32_MAX : p->aggregate == 3 ? INT32_MIN : 0;
         }
         for (t = 0; t < p->trees; ++t) {
             int32_t i = roots[t];
-            const float *leaf;
+            const int32_t *leaf;
             uint32_t f;
             if (!p->flags) { /* no == branch: the plain walk */
                 while ((f = feature[i]) != 0xFFFFu) {
@@ -29,7 +29,7 @@ void nn_tree_ensemble_s8(const nn_tree_ensemble_params *p, const int8_t *in, con
             leaf = leaves + (leaf_base[t] + (int32_t)jump[i]) * p->width;
             for (k = 0; k < p->width; ++k) {
                 int32_t o = p->width > 1 ? k : (tree_target ? tree_target[t] : 0);
-                float v = leaf[k];
+                int32_t v = leaf[k];
                 if (p->aggregate <= 1) {
                     acc[o] += v;
                 } else if (p->aggregate == 2) {
@@ -40,9 +40,6 @@ void nn_tree_ensemble_s8(const nn_tree_ensemble_params *p, const int8_t *in, con
             }
         }
         for (k = 0; k < p->outputs; ++k) {
-            if (p->aggregate == 1) {
-                acc[k] /= (float)p->trees;
-            }
             acc[k] += base[k];
         }
     }
