@@ -448,3 +448,53 @@ def test_generated_code_compiles_clean(mode, tmp_path):
     for file, text in compiled.emitted.files.items():
         (tmp_path / file).write_text(text)
     run("gcc", ["-c", *WARNINGS, "-Wcast-align=strict", "-O2"], sorted(tmp_path.glob("*.c")), tmp_path)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_int32_max_min_clamp_token_ids(rng, mode):
+    """Max and Min of int64 tensors (carried as int32): clamping ids into a table's range, and three
+    broadcast inputs; exact against onnx.reference in both modes, next to a float path."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    from codegen.compiler import compile_model, quantize_inputs
+
+    INT64 = onnx.TensorProto.INT64
+    N = helper.make_node
+    nodes = [N("Min", ["ids", "top"], ["low"]), N("Max", ["low", "zero"], ["clamped"]),
+             N("Max", ["ids", "other", "row"], ["widest"]), N("Min", ["ids"], ["same"]),
+             N("Max", ["x", "k"], ["y"])]
+    inits = {"top": np.array(9, np.int64), "zero": np.array([0], np.int64),
+             "row": np.array([[3, -4, 7, 0, 2]], np.int64), "k": np.array(0.25, np.float32)}
+    model = make_model(nodes, [("ids", (2, 5), INT64), ("other", (1, 5), INT64), ("x", (2, 5))],
+                       [("clamped", (2, 5), INT64), ("widest", (2, 5), INT64), ("same", (2, 5), INT64),
+                        ("y", (2, 5))], inits, opset=13)
+    samples = [{"ids": rng.integers(-20, 30, (2, 5)).astype(np.int64), "other": rng.integers(-5, 5, (1, 5)),
+                "x": rng.standard_normal((2, 5)).astype(np.float32)} for _ in range(3)]
+    calib = [{k: (v.astype(np.int32) if v.dtype.kind == "i" else v) for k, v in s.items()} for s in samples]
+    compiled = compile_model(model, "net", mode=mode, calib=calib if mode == "int8" else None)
+    kernels = {k for layer in compiled.report["layers"] for k in layer["kernels"]}
+    assert {"nn_max_s32", "nn_min_s32"} <= kernels
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    evaluator = ReferenceEvaluator(model)
+    for sample, feeds in zip(samples, calib):
+        if mode == "int8":
+            feeds = quantize_inputs(compiled.graph, feeds)
+        got = host.run([feeds[n] for n in compiled.graph.inputs])
+        want = evaluator.run(None, {k: v.astype(np.int64) if v.dtype.kind == "i" else v for k, v in sample.items()})
+        for g, w in zip(got[:3], want[:3]):
+            assert g.dtype == np.int32
+            np.testing.assert_array_equal(g, w)
+
+
+def test_int32_sum_is_rejected():
+    import onnx
+
+    from codegen.compiler import compile_model
+    from codegen.errors import CompileError
+
+    INT64 = onnx.TensorProto.INT64
+    model = make_model([helper.make_node("Sum", ["a", "b"], ["y"], name="s")], [("a", (3,), INT64), ("b", (3,), INT64)],
+                       [("y", (3,), INT64)])
+    with pytest.raises(CompileError, match="Sum node 's': Sum of int32 tensors is not supported"):
+        compile_model(model)

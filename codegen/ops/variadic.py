@@ -18,6 +18,10 @@ int8 (rules numbered as the code refers to them):
    buffer of the output's size (nn_sum_acc_s8 per input, then nn_sum_out_s8 rounds once);
    the headroom shrinks below 2^20 only when N terms could otherwise overflow int32.
 A constant input is quantized per tensor from its own range.
+
+Max and Min also take int32 tensors (ONNX int64 and int32: clamping token ids), in both
+modes: nn_max_s32 / nn_min_s32 chained the same way, exact. Sum and Mean of integers are
+refused (ONNX leaves their overflow undefined).
 """
 
 from __future__ import annotations
@@ -46,9 +50,15 @@ def sum_left_shift(count: int) -> int:
     return shift
 
 
+def _is_int(node, graph) -> bool:
+    """Whether the node works on int32 tensors (every run-time input int32, checked by `check`)."""
+    return any(graph.tensors[n].dtype == "int32" for n in node.inputs if graph.const(n) is None)
+
+
 @register("Sum", "Mean", "Max", "Min")
 class Variadic(Op):
     fuses_activation = True
+    int_inputs = True
 
     def infer_shapes(self, node, graph):
         if not node.inputs or not all(node.inputs):
@@ -64,8 +74,27 @@ class Variadic(Op):
 
     def check(self, node, graph):
         self.infer_shapes(node, graph)
+        types = {graph.tensors[n].dtype for n in node.inputs if graph.const(n) is None}
+        if types - {"float32", "int32"} or len(types) > 1:
+            raise Unsupported(f"run-time inputs of types {sorted(types)}: all float32, or all int32 (Max and Min)")
+        consts = [graph.const(n) for n in node.inputs if graph.const(n) is not None]
+        if types == {"int32"}:
+            if node.op_type not in ("Max", "Min"):
+                raise Unsupported(f"{node.op_type} of int32 tensors is not supported (float32 only)")
+            for value in consts:
+                if value.dtype.kind not in "iu" or value.min(initial=0) < -2**31 or value.max(initial=0) >= 2**31:
+                    raise Unsupported("an integer constant operand must fit int32")
+
+    def output_dtypes(self, node, graph):
+        return ["int32" if _is_int(node, graph) else "float32"]
 
     def reference(self, node, graph, inputs):
+        if _is_int(node, graph):
+            pick = np.minimum if node.op_type == "Min" else np.maximum
+            y = np.asarray(inputs[0], np.int64)
+            for x in inputs[1:]:
+                y = pick(y, np.asarray(x, np.int64))
+            return [y.astype(np.int32)]
         xs = [np.asarray(x, np.float32) for x in inputs]
         step = {"Sum": np.add, "Mean": np.add, "Max": np.maximum, "Min": np.minimum}[node.op_type]
         y = xs[0].copy()
@@ -95,6 +124,8 @@ class Variadic(Op):
     # ---- int8 ----
 
     def quantize(self, node, graph):
+        if _is_int(node, graph):
+            return {"rule": "int32"}
         scales, offsets, tables = [], [], []
         for name in node.inputs:
             value = graph.const(name)
@@ -125,6 +156,8 @@ class Variadic(Op):
 
     def reference_s8(self, node, graph, inputs):
         q = node.attrs["q"]
+        if q["rule"] == "int32":
+            return self.reference(node, graph, inputs)
         xs = [(t if t is not None else x).astype(np.int64) for t, x in zip(q["tables"], inputs)]
         out_shape = shape_of(graph, node.outputs[0])
         if q["rule"] == "rescale":
@@ -149,11 +182,14 @@ class Variadic(Op):
             return self._kernels_s8(node, graph)
         out = node.outputs[0]
         out_shape = shape_of(graph, out)
+        integer = _is_int(node, graph)
         args = []
         for k, name in enumerate(node.inputs):
             value = graph.const(name)
-            args.append(name if value is None else Const(np.asarray(value, np.float32), "a" if k == 0 else
-                                                         "b" if k == 1 else "k"))
+            table = None if value is None else np.asarray(value, np.int32 if integer else np.float32)
+            args.append(name if value is None else Const(table, "a" if k == 0 else "b" if k == 1 else "k"))
+        if integer:
+            return self._kernels_s32(node, graph, args)
         lo, hi = activation(node)
         if len(node.inputs) == 1:
             size = graph.tensors[out].size
@@ -176,6 +212,17 @@ class Variadic(Op):
             calls.append(KernelCall("nn_div_f32", ("src/eltwise/nn_div_f32.c",), "nn_binary_f32_params", params,
                                     [out, Const(divisor, "k"), out]))
         return calls
+
+    def _kernels_s32(self, node, graph, args):
+        out = node.outputs[0]
+        out_shape = shape_of(graph, out)
+        shapes = [shape_of(graph, n) for n in node.inputs]
+        name = "nn_min_s32" if node.op_type == "Min" else "nn_max_s32"
+        steps = [(args[0], args[1 if len(args) > 1 else 0], shapes[:2] if len(args) > 1 else shapes * 2)]
+        steps += [(out, a, [out_shape, s]) for a, s in zip(args[2:], shapes[2:])]
+        return [KernelCall(name, (f"src/eltwise/{name}.c",), "nn_binary_s32_params",
+                           {"view": broadcast_view(list(step_shapes), out_shape)}, [a, b, out])
+                for a, b, step_shapes in steps]
 
     def _kernels_s8(self, node, graph):
         q = node.attrs["q"]

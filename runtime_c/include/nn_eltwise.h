@@ -201,4 +201,16 @@ typedef struct {
 void nn_prelu_s8(const nn_prelu_s8_params *p, const int8_t *x, const int8_t *slope, const int32_t *neg_multiplier,
                  const int32_t *neg_shift, int8_t *out);
 
+/*
+ * int32 Max and Min of two inputs (ONNX int64 and int32 tensors, token ids): out[i] = the
+ * larger (nn_max_s32) or smaller (nn_min_s32) of a[.] and b[.], through the broadcast view;
+ * chained over N inputs as the float kernels are. `out` may equal an input of its shape.
+ */
+typedef struct {
+    nn_broadcast view;
+} nn_binary_s32_params;
+
+void nn_max_s32(const nn_binary_s32_params *p, const int32_t *a, const int32_t *b, int32_t *out);
+void nn_min_s32(const nn_binary_s32_params *p, const int32_t *a, const int32_t *b, int32_t *out);
+
 #endif /* NN_ELTWISE_H */
