@@ -191,7 +191,25 @@ def decode(tables: dict[str, np.ndarray], encoding: str, shape: tuple[int, ...])
 
 def encoded_bytes(w: np.ndarray, encoding: str) -> int:
     """Flash bytes of the encoded tables (counts, positions and values)."""
-    return sum(int(t.nbytes) for t in encode(w, encoding).values())
+    return sum(table_lengths(w, encoding).values())  # every table is of bytes
+
+
+def table_lengths(w: np.ndarray, encoding: str) -> dict[str, int]:
+    """The lengths of `encode`'s tables, counted without building them (all segments at once:
+    the cost model asks for every layer of a model of millions of weights)."""
+    encoding, spans = _check(encoding, np.ndim(w))
+    seg = _segments(w, spans)
+    rows, cols = np.nonzero(seg)  # row-major: each segment's non-zeros in column order
+    if encoding == "index8":
+        return {"counts": len(seg), "positions": len(cols), "values": len(cols)}
+    previous = np.zeros_like(cols)
+    same = rows[1:] == rows[:-1]
+    previous[1:][same] = cols[:-1][same]
+    fillers = np.maximum(cols - previous - 1, 0) // _MAX_STEP
+    entries = np.bincount(rows, minlength=len(seg)) + np.bincount(rows, weights=fillers, minlength=len(seg)).astype(
+        np.int64)
+    padded = int((entries + entries % 2).sum())
+    return {"counts": len(seg), "positions": padded // 2, "values": padded}
 
 
 
@@ -338,12 +356,12 @@ def work(w: np.ndarray, kind: str, encoding: str, geometry: dict | None = None) 
     if encoding == "dense":
         third = copied if kind == "dw" else float(repeats * per_row) if kind == "conv" else 0.0
         return float(w.size * repeats), float(rows * repeats), third, lines, 0.0, 0.0
-    tables = encode(w, encoding)
-    entries = float(len(tables["values"])) * computed
+    tables = table_lengths(w, encoding)
+    entries = float(tables["values"]) * computed
     outputs = float(rows * computed)
     if kind == "dw":
         return entries, outputs, copied, lines, 0.0, 0.0
-    visits = _taps_stepped(w) if encoding.endswith(SPANS) else len(tables["counts"])
+    visits = _taps_stepped(w) if encoding.endswith(SPANS) else tables["counts"]
     segments = float(visits) * computed / (1 if kind == "fc" else NN_BLOCK)
     return entries, outputs, segments, lines, entries * checked, segments * checked
 
