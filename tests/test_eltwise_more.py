@@ -198,8 +198,10 @@ def test_pow_int8_fractional_power_of_negative_levels_is_refused():
 
 @pytest.mark.parametrize("target", ["cortex-m4", "cortex-m0plus"])
 def test_int8_kernels_on_cortex_m(target):
-    """Every new int8 kernel (Max, Min, the two Sum rules, PRelu, Pow's table) in one firmware:
-    the emulated core gives the host's bytes."""
+    """Every new int8 kernel (Max, Min, the two Sum rules, PRelu, Pow's table), and the int32 Max
+    and Min of token ids, in one firmware: the emulated core gives the host's bytes."""
+    import onnx
+
     from codegen import cross
     from codegen.build import HostModel
     from codegen.compiler import compile_model, quantize_inputs
@@ -211,20 +213,23 @@ def test_int8_kernels_on_cortex_m(target):
     N = helper.make_node
     nodes = [N("PRelu", ["X", "S"], ["P"]), N("Max", ["P", "Z", "K"], ["M"]), N("Min", ["M", "X"], ["L"]),
              N("Sum", ["L", "Z", "P"], ["T"]), N("Mean", ["T", "X"], ["A"]), N("Pow", ["A", "E"], ["Q"]),
-             N("Sum", ["Q", "K"], ["Y"])]
+             N("Sum", ["Q", "K"], ["Y"]), N("Min", ["ids", "top"], ["low"]), N("Max", ["low", "zero"], ["clamped"])]
     inits = {"S": np.array([0.02, -0.3, 0.5, 0.0], np.float32).reshape(4, 1, 1),
-             "K": rng.standard_normal(5).astype(np.float32), "E": np.array(2.0, np.float32)}
+             "K": rng.standard_normal(5).astype(np.float32), "E": np.array(2.0, np.float32),
+             "top": np.array(9, np.int64), "zero": np.array([0], np.int64)}
     shapes = {"X": (1, 4, 3, 5), "Z": (1, 4, 3, 5)}
-    model = make_model(nodes, list(shapes.items()), [("Y", None)], inits, opset=13)
-    feeds = random_feeds(rng, shapes, count=4)
+    model = make_model(nodes, list(shapes.items()) + [("ids", (2, 5), onnx.TensorProto.INT64)],
+                       [("Y", None), ("clamped", (2, 5), onnx.TensorProto.INT64)], inits, opset=13)
+    feeds = [dict(f, ids=rng.integers(-20, 30, (2, 5)).astype(np.int32)) for f in random_feeds(rng, shapes, count=4)]
     compiled = compile_model(model, "net", mode="int8", calib=feeds, target=target)
     kernels = {k for layer in compiled.report["layers"] for k in layer["kernels"]}
     assert kernels == {"nn_prelu_s8", "nn_max_s8", "nn_min_s8", "nn_sum_acc_s8", "nn_sum_out_s8", "nn_add_s8",
-                       "nn_lut_s8"}
+                       "nn_lut_s8", "nn_min_s32", "nn_max_s32"}
     q = [quantize_inputs(compiled.graph, f) for f in feeds]
     host = HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
     want = [host.run([s[n] for n in compiled.graph.inputs]) for s in q]
     np.testing.assert_array_equal(want[0][0], run_int8(compiled.graph, q[0])["Y"])
+    np.testing.assert_array_equal(want[0][1], np.clip(feeds[0]["ids"], 0, 9))
     got = cross.run_samples(compiled.emitted.files, compiled.report["api"], q, target)
     for g, h in zip(got, want):
         for a, b in zip(g, h):
