@@ -31,7 +31,6 @@ SPINE_OPS = set(
     Transpose Concat Pad BatchNormalization Identity Dropout Elu Selu Exp Log Sqrt Reciprocal Abs Neg Erf Softplus
     Gelu Mish LayerNormalization InstanceNormalization LogSoftmax
     ReduceMin ReduceL1 ReduceL2 ReduceSumSquare ReduceLogSumExp ReduceProd LpNormalization
-    ReduceMin ReduceL1 ReduceL2 ReduceSumSquare ReduceLogSumExp ReduceProd LpNormalization
     Slice Split Gather Expand Tile DepthToSpace SpaceToDepth
     LSTM GRU
     ConvTranspose Resize Upsample
