@@ -32,7 +32,7 @@ from codegen.errors import Unsupported
 from codegen.fixedpoint import output_s8, requantize
 from codegen.ops.base import (NO_CLAMP, Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8,
                               qparams, register, shape_of)
-from codegen.ops.eltwise import LEFT_SHIFT, MAX_DIMS, _const_qparams, broadcast_view
+from codegen.ops.eltwise import LEFT_SHIFT, _const_qparams, broadcast_shape, broadcast_view
 from codegen.qparams import multipliers
 
 FLOAT_KERNELS = {"Sum": "nn_add_f32", "Mean": "nn_add_f32", "Max": "nn_max_f32", "Min": "nn_min_f32"}
@@ -63,14 +63,7 @@ class Variadic(Op):
     def infer_shapes(self, node, graph):
         if not node.inputs or not all(node.inputs):
             raise Unsupported("every input must be present (at least one)")
-        shapes = [shape_of(graph, n) for n in node.inputs]
-        try:
-            out = tuple(np.broadcast_shapes(*shapes))
-        except ValueError:
-            raise Unsupported(f"shapes {[list(s) for s in shapes]} do not broadcast") from None
-        if len(out) > MAX_DIMS:
-            raise Unsupported(f"rank {len(out)} is above {MAX_DIMS}")
-        return [out]
+        return [broadcast_shape([shape_of(graph, n) for n in node.inputs])]
 
     def check(self, node, graph):
         self.infer_shapes(node, graph)
