@@ -123,6 +123,29 @@ def onnx_reference(model: onnx.ModelProto) -> ReferenceEvaluator | MlReference:
     return ReferenceEvaluator(model, new_ops=CORRECTED_OPS)
 
 
+class _Oracle:
+    """The float oracle whose refusal of the model is the user's one-line error: onnx.reference
+    and onnxruntime hold the file to ONNX's type rules, which the compiler does not need (an
+    int32 input compared with an int64 constant, a bool initializer as a MatMul weight, a
+    ZipMap's labels)."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self.reference = self._call(onnx_reference, model)
+
+    @staticmethod
+    def _call(fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (CompileError, MemoryError):
+            raise
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise CompileError(f"the float oracle cannot run this model ({type(e).__name__}: {first})") from None
+
+    def run(self, *args, **kwargs):
+        return self._call(self.reference.run, *args, **kwargs)
+
+
 @dataclass
 class Thresholds:
     """What `verify` must also reach to pass (None: not checked). Accuracies are fractions."""
@@ -191,7 +214,7 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
     if thresholds.need_labels and labels is None:
         raise CompileError("--min-accuracy and --max-drop need labels: a --data file with an array 'y'")
     host = host or HostModel(compiled.host_files or compiled.emitted.files, compiled.report["api"])
-    onnx_ref = onnx_reference(compiled.model)
+    onnx_ref = _Oracle(compiled.model)
     onnx_inputs = [i.name for i in compiled.model.graph.input if i.name in graph.inputs]
     pruned = "pruning" in compiled.report and compiled.float_graph is not None
     # float mode checks the NumPy reference of the model as the ONNX file states it: a pruned

@@ -161,6 +161,11 @@ class _Importer:
         if op_type == "ZipMap" and proto.domain == ML_DOMAIN:  # rule 4: its input, under its output's name
             if self.tensors[ins[0]].dtype != "float32":
                 return self._reject(proto, name, f"input '{ins[0]}' is {self.tensors[ins[0]].dtype}; float32 is supported")
+            labels = attrs.get("classlabels_int64s", attrs.get("classlabels_strings", []))
+            scores = self.tensors[ins[0]].shape
+            if not scores or len(labels) != scores[-1]:
+                return self._reject(proto, name, f"{len(labels)} class labels for {scores[-1] if scores else 0} "
+                                                 f"scores per row")
             op_type, ins, attrs = "Identity", ins[:1], {}
         if op_type == "Dropout" or (op_type == "Cast" and self._is_noop_cast(proto, attrs)):
             if op_type == "Dropout" and len(proto.output) > 1 and proto.output[1] in self.read:

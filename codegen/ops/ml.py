@@ -403,6 +403,8 @@ def tree_finalizer(node: Node, forest: Forest, labels: np.ndarray) -> Finalizer:
     base = _floats(node, "base_values")
     nbase = 0 if base is None else base.size
     ids = sorted(set(_ints(node, "class_ids")))
+    if ids and (ids[0] < 0 or ids[-1] >= n):
+        raise Unsupported(f"class_ids {ids[0]}..{ids[-1]} for {n} class labels")
     if n > 2:
         if nbase not in (0, n):
             raise Unsupported(f"{nbase} base_values for {n} classes")
