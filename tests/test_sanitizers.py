@@ -246,7 +246,7 @@ def operators_model():
     Softmax over axis 1, and Slice (negative step), Split, Expand, Tile, Gather, DepthToSpace and
     SpaceToDepth in a chain, LSTM and GRU, InstanceNormalization, LayerNormalization,
     LpNormalization (p 1 and 2), LogSoftmax, ReduceMin, ReduceL1, ReduceL2, ReduceSumSquare,
-    ReduceLogSumExp, PRelu, Max, Min, Sum, Mean and Pow. Returns (model, calibration samples)."""
+    ReduceLogSumExp, PRelu, Max, Min, Sum, Mean, Pow and LRN. Returns (model, calibration samples)."""
     from conftest import make_model
     from onnx import helper
 
@@ -344,6 +344,7 @@ def operators_model():
         N("Mean", ["zsm", "z"], ["zmean"], name="mean"),
         N("Pow", ["zmean", "pw"], ["zpw"], name="pow"),
         N("Sum", ["zpw", "zmn"], ["variadic"], name="sum2"),
+        N("LRN", ["x"], ["lrn"], name="lrn", size=3, alpha=0.5),
     ]
     inits.update({"pr_s": np.array([[0.05], [-0.3], [0.0]], np.float32), "pr_k": f(10),
                   "pw": np.array(2.0, np.float32)})
@@ -357,7 +358,8 @@ def operators_model():
                   "gi": np.array([9, 0, -1, 3], np.int64), "sq": np.array([1, 4, 2, 2], np.int64)})
     model = make_model(nodes, [("x", [1, 4, 6, 6]), ("z", [1, 3, 10])],
                        [("probs", None), ("gate", None), ("z_flat", None), ("scores", None), ("moved", None),
-                        ("lstm_c", None), ("gru_y", None), ("zls", None), ("reductions", None), ("variadic", None)], inits,
+                        ("lstm_c", None), ("gru_y", None), ("zls", None), ("reductions", None), ("variadic", None),
+                        ("lrn", None)], inits,
                        opset=20, name="operators")
     calib = [{"x": f(1, 4, 6, 6), "z": f(1, 3, 10)} for _ in range(16)]
     return model, calib
