@@ -50,6 +50,15 @@ SOURCES = [
     ("torch_resnetish", ROOT / "tests" / "fixtures" / "torch_resnetish.onnx",
      ROOT / "tests" / "fixtures" / "torch_resnetish.npz"),
 ]
+# Models of the later operator families: int64 token ids (Gather), bool masks (Equal, Where,
+# Expand), ai.onnx.ml (a linear classifier with ZipMap, a random forest), a bidirectional GRU,
+# attention (MatMul of two activations, Softmax), ShuffleNet's Slice and channel shuffle, ArgMax.
+SOURCES += [(name, ROOT / "tests" / "fixtures" / f"{name}.onnx", ROOT / "tests" / "fixtures" / f"{calib}.npz")
+            for name, calib in [("embedding_bag", "embedding_bag"), ("masked_pooling_opset13", "masked_pooling"),
+                                ("ml_logreg", "ml_logreg"), ("ml_random_forest", "ml_random_forest"),
+                                ("kws_gru_opset13", "kws_gru_opset13"), ("attention_block", "attention_block"),
+                                ("shufflenet_block_opset13", "shufflenet_block_opset13"),
+                                ("argmax_head_opset13", "argmax_head")]]
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c"]
 CASE_SECONDS = 60
 HOSTILE_NAMES = [
@@ -361,8 +370,135 @@ def m_huge_input(model, rng):
     return f"input '{vi.name}': last dimension = {d.dim_value}"
 
 
+# Attribute values that the operators' own rules must judge: out-of-range axes, unknown modes,
+# directions and element types, permutations that are not one.
+OP_ATTRIBUTES = {
+    "Gather": {"axis": [-4, -1, 1, 2, 3, 7]},
+    "Slice": {},
+    "Split": {"axis": [-5, 1, 3, 9], "num_outputs": [0, 1, 3, 1000], "split": [[0], [1, 1], [-1, 3], [2 ** 40]]},
+    "Concat": {"axis": [-5, 2, 3, 9]},
+    "Expand": {},
+    "Transpose": {"perm": [[0, 0, 1], [3, 2, 1, 0, 4], [0, 2, 1], [], [0, 1, 9, 2]]},
+    "Softmax": {"axis": [-9, -2, 0, 1, 2, 5]},
+    "ArgMax": {"axis": [-3, 0, 1, 2, 5], "keepdims": [0, 1, 2, -1], "select_last_index": [0, 1, 7]},
+    "ReduceMean": {"axes": [[], [0], [1, 1], [-1], [5]], "keepdims": [0, 1, 3]},
+    "ReduceMax": {"axes": [[], [0], [2], [-1], [7]], "keepdims": [0, 1, 3]},
+    "Cast": {"to": [0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 16, 999]},
+    "GRU": {"direction": [b"forward", b"reverse", b"bidirectional", b"sideways", b""],
+            "hidden_size": [0, 1, 31, 33, -1, 2 ** 31], "linear_before_reset": [0, 1, 2],
+            "layout": [0, 1, 2], "clip": [0.0, -1.0, 3.0, float("nan")],
+            "activations": [[b"Sigmoid", b"Tanh"], [b"Relu", b"Tanh"], [b"Bogus", b"Tanh"], [b"Sigmoid"]],
+            "activation_alpha": [[0.5], []]},
+    "Reshape": {"allowzero": [0, 1, 2]},
+    "Equal": {}, "Where": {},
+    "LinearClassifier": {"multi_class": [0, 1, 2], "post_transform": [b"NONE", b"LOGISTIC", b"SOFTMAX_ZERO",
+                                                                      b"PROBIT", b"BOGUS"]},
+    "Normalizer": {"norm": [b"L1", b"L2", b"MAX", b"l1", b"BOGUS"]},
+    "ZipMap": {"classlabels_int64s": [[0, 1], [0, 1, 2, 3]], "classlabels_strings": [[b"a", b"b", b"c"]]},
+    "TreeEnsembleClassifier": {"post_transform": [b"NONE", b"SOFTMAX", b"LOGISTIC", b"PROBIT", b"BOGUS"],
+                               "classlabels_strings": [[b"x", b"y", b"z"]]},
+}
+
+
+def m_op_attribute(model, rng):
+    """An attribute of one of the newer operators set to a value its rule must judge; for
+    ai.onnx.ml list attributes, one list made a different length than its siblings or given an
+    out-of-range entry."""
+    nodes = [n for n in model.graph.node if n.op_type in OP_ATTRIBUTES]
+    if not nodes:
+        return m_attribute(model, rng)
+    node = _pick(rng, nodes)
+    lists = [a for a in node.attribute if a.type in (onnx.AttributeProto.INTS, onnx.AttributeProto.FLOATS,
+                                                      onnx.AttributeProto.STRINGS)]
+    if node.domain == "ai.onnx.ml" and lists and rng.random() < 0.6:
+        a = _pick(rng, lists)
+        field = {onnx.AttributeProto.INTS: a.ints, onnx.AttributeProto.FLOATS: a.floats,
+                 onnx.AttributeProto.STRINGS: a.strings}[a.type]
+        kind = int(rng.integers(3))
+        if kind == 0 and len(field):
+            del field[int(rng.integers(len(field)))]
+            return f"node '{node.name}': {a.name} one entry shorter ({len(field)})"
+        if kind == 1 and len(field):
+            field.append(field[-1])
+            return f"node '{node.name}': {a.name} one entry longer ({len(field)})"
+        if len(field):
+            i = int(rng.integers(len(field)))
+            if a.type == onnx.AttributeProto.INTS:
+                field[i] = _weird_int(rng)
+            elif a.type == onnx.AttributeProto.FLOATS:
+                field[i] = _weird_float(rng)
+            else:
+                field[i] = _pick(rng, [b"", b"BRANCH_XX", b"LEAF", b"\xff"])
+            return f"node '{node.name}': {a.name}[{i}] = {field[i]!r}"
+    choices = OP_ATTRIBUTES[node.op_type]
+    if not choices:
+        return m_int_constant(model, rng)
+    name = _pick(rng, sorted(choices))
+    value = _pick(rng, choices[name])
+    for a in list(node.attribute):
+        if a.name == name:
+            node.attribute.remove(a)
+    if isinstance(value, list) and not value:
+        node.attribute.append(helper.make_attribute(name, value, attr_type=onnx.AttributeProto.INTS))
+    else:
+        node.attribute.append(helper.make_attribute(name, value))
+    return f"node '{node.name}': {name} = {value!r}"
+
+
+def _int_constants(model):
+    """(description, getter, setter) of every integer constant: initializers and Constant nodes."""
+    found = []
+    for t in model.graph.initializer:
+        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+            found.append((f"initializer '{t.name}'", t))
+    for n in model.graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value" and a.type == onnx.AttributeProto.TENSOR and a.t.data_type in (
+                        onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+                    found.append((f"constant '{n.output[0]}'", a.t))
+    return found
+
+
+def m_int_constant(model, rng):
+    """An integer constant (indices, shapes, starts and ends, split sizes, axes) given an
+    out-of-range, negative or huge entry, or one entry more or fewer."""
+    found = _int_constants(model)
+    if not found:
+        return m_init_values(model, rng)
+    what, t = _pick(rng, found)
+    a = numpy_helper.to_array(t).copy()
+    kind = int(rng.integers(3))
+    if kind == 0 and a.size:
+        a.reshape(-1)[int(rng.integers(a.size))] = _pick(rng, [-2 ** 31, -2 ** 40, -100, -3, -1, 0, 1, 2, 3, 7,
+                                                             63, 64, 1000, 2 ** 31 - 1, 2 ** 62])
+        desc = f"entry = {a.reshape(-1).tolist()[:8]}"
+    elif kind == 1:
+        a = np.append(a.reshape(-1), a.reshape(-1)[-1:] if a.size else [1]).astype(a.dtype)
+        desc = f"one entry more ({a.size})"
+    else:
+        a = a.reshape(-1)[:-1] if a.size > 1 else a.reshape(-1)
+        desc = f"1-D, {a.size} entries"
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+    return f"{what}: {desc}"
+
+
+def m_io_type(model, rng):
+    """A model input or output declared another element type: float as int64/int32/bool, token
+    ids as float, a label as float or bool."""
+    vi = _pick(rng, list(model.graph.input) + list(model.graph.output))
+    if not vi.type.HasField("tensor_type"):
+        return m_dtype(model, rng)
+    new = int(_pick(rng, [onnx.TensorProto.FLOAT, onnx.TensorProto.INT64, onnx.TensorProto.INT32,
+                          onnx.TensorProto.BOOL, onnx.TensorProto.UINT8, onnx.TensorProto.INT8,
+                          onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE]))
+    vi.type.tensor_type.elem_type = new
+    return f"value '{vi.name}': elem_type = {onnx.TensorProto.DataType.Name(new)}"
+
+
 STRUCTURED = [m_attribute, m_add_attribute, m_init_dims, m_init_values, m_dtype, m_raw_data, m_name,
-              m_duplicate, m_node_order, m_cycle, m_opset, m_io_dims, m_huge_input]
+              m_duplicate, m_node_order, m_cycle, m_opset, m_io_dims, m_huge_input, m_op_attribute,
+              m_int_constant, m_io_type]
 
 
 # --- byte-level mutations of the file -------------------------------------------------------

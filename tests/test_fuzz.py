@@ -31,7 +31,8 @@ def test_cases_are_reproducible_and_varied():
     cases = [fuzz.make_case(SEED, i) for i in range(CASES)]
     text = " | ".join(c.mutation for c in cases)
     for kind in ("file truncated", "bits flipped", "calib:", "renamed to", "data_type =", "raw_data",
-                 "dims =", "opset =", "ir_version =", "a cycle", "nodes ", "duplicated", "last dimension ="):
+                 "dims =", "opset =", "ir_version =", "a cycle", "nodes ", "duplicated", "last dimension =",
+                 "constant '", "elem_type = INT64", "elem_type = BOOL", "one entry", "axis ="):
         assert kind in text, f"no case of {kind!r} in {CASES}"
     assert len({c.source for c in cases}) == len(fuzz.SOURCES)
     for c in cases:
@@ -48,3 +49,51 @@ def test_hostile_npz_header_claims_many_samples():
             assert str(10 ** 12).encode() in data
             return
     raise AssertionError("no 10^12 header case in 200 draws")
+
+
+# --- regressions found by the campaigns over the later operators' models --------------------
+
+FIXTURES = fuzz.ROOT / "tests" / "fixtures"
+
+
+def _one_line_error(argv, capsys) -> str:
+    from codegen.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("onnx2mcu: error:") and err.count("\n") == 1, err
+    return err
+
+
+def test_zipmap_labels_must_match_the_scores(tmp_path, capsys):
+    """A ZipMap of 4 labels over 3 scores was dropped silently; onnxruntime refuses it."""
+    model = onnx.load(str(FIXTURES / "ml_logreg.onnx"))
+    zipmap = next(n for n in model.graph.node if n.op_type == "ZipMap")
+    labels = next(a for a in zipmap.attribute if a.name == "classlabels_int64s")
+    labels.ints.append(3)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), "--float"], capsys)
+    assert "node 'ZipMap': 4 class labels for 3 scores per row" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_tree_classifier_class_ids_within_the_labels(tmp_path, capsys):
+    """class_ids 0..2 with two class labels failed verify with a ValueError (3 scores, 2 labels)."""
+    model = onnx.load(str(FIXTURES / "ml_random_forest.onnx"))
+    trees = model.graph.node[0]
+    labels = next(a for a in trees.attribute if a.name == "classlabels_int64s")
+    del labels.ints[-1]
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), "--float"], capsys)
+    assert "node 'TreeEnsembleClassifier': class_ids 0..2 for 2 class labels" in err
+
+
+def test_verify_names_the_oracle_that_refuses_the_model(tmp_path, capsys):
+    """Token ids declared int32 beside an int64 constant compile (both are int32_t in C), but
+    onnx.reference refuses the Equal: verify said "internal error" with a traceback hint."""
+    model = onnx.load(str(FIXTURES / "masked_pooling_opset13.onnx"))
+    model.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.INT32
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    err = _one_line_error(["verify", str(tmp_path / "m.onnx"), "--float", "--samples", "1",
+                           "--data", str(FIXTURES / "masked_pooling.npz")], capsys)
+    assert "the float oracle cannot run this model (RuntimeTypeError: Input type mismatch: int32 != int64" in err
