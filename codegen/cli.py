@@ -189,7 +189,7 @@ def _compile(args) -> int:
 
 def _verify(args) -> int:
     from codegen import verify
-    from codegen.samples import load_samples, random_samples
+    from codegen.samples import check_index_bounds, load_samples, random_samples
 
     thresholds = verify.Thresholds(args.min_accuracy, args.max_drop, args.min_sqnr)
     if thresholds.need_labels and not args.data:
@@ -200,6 +200,7 @@ def _verify(args) -> int:
 
         samples, labels = load_samples(args.data, compiled.graph)
         check_samples(samples, args.data)  # NaN or Inf would make every figure NaN
+        check_index_bounds(samples, compiled.graph, args.data)
     else:
         samples, labels = random_samples(compiled.graph, args.samples), None
     if thresholds.need_labels and labels is None:

@@ -290,6 +290,22 @@ def integer_bound(graph: Graph, name: str) -> int:
     return min(bounds) if bounds else 16
 
 
+def check_index_bounds(samples: list[dict[str, np.ndarray]], graph: Graph, label: str) -> None:
+    """Refuse samples whose integer inputs index outside [-n, n) of a reader's table
+    (Op.index_bound): ONNX leaves such an index undefined, so verify has no oracle for it."""
+    from codegen.ops import get_op
+
+    for node in graph.nodes:
+        for k, name in enumerate(node.inputs):
+            n = get_op(node.op_type).index_bound(node, graph, k) if name in graph.inputs else None
+            for sample in samples if n else []:
+                bad = sample[name][(sample[name] < -n) | (sample[name] >= n)]
+                if bad.size:
+                    raise CompileError(f"{label}: input '{name}' holds {int(bad.reshape(-1)[0])}, outside [-{n}, {n}) "
+                                       f"of node '{node.name}'; ONNX leaves such an index undefined (the C clamps it to "
+                                       "the table)")
+
+
 def random_samples(graph: Graph, count: int = 8, seed: int = 0) -> list[dict[str, np.ndarray]]:
     """Seeded inputs of the model's shapes: standard normal, or uniform integers in the input's
     bound (integer_bound)."""

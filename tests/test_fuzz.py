@@ -97,3 +97,14 @@ def test_verify_names_the_oracle_that_refuses_the_model(tmp_path, capsys):
     err = _one_line_error(["verify", str(tmp_path / "m.onnx"), "--float", "--samples", "1",
                            "--data", str(FIXTURES / "masked_pooling.npz")], capsys)
     assert "the float oracle cannot run this model (RuntimeTypeError: Input type mismatch: int32 != int64" in err
+
+
+def test_verify_refuses_token_ids_outside_the_table(tmp_path, capsys):
+    """An id outside the embedding table is defined in the C (the nearest row) but not in ONNX:
+    verify stopped on onnx.reference's IndexError as an internal error."""
+    ids = np.load(FIXTURES / "embedding_bag.npz")["ids"][:2].copy()
+    ids[1, 3] = -51
+    np.savez(tmp_path / "ids.npz", ids=ids)
+    err = _one_line_error(["verify", str(FIXTURES / "embedding_bag.onnx"), "--float", "--data",
+                           str(tmp_path / "ids.npz")], capsys)
+    assert "ids.npz: input 'ids' holds -51, outside [-50, 50) of node '/embed/Gather'" in err
