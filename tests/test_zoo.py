@@ -4,6 +4,8 @@ ZFNet-512; opset 9, weights from ConstantOfShape), and the frontend rules they n
 models upgraded and their constants folded at the model's opset, a Dropout's unread mask
 dropped. `python -m benchmarks.zoo` compiles and verifies the big ones."""
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -13,7 +15,7 @@ from codegen.compiler import compile_model
 from codegen.errors import CompileError
 from conftest import check_float_model, check_int8_model, make_model, random_feeds
 
-LIGHT = __import__("pathlib").Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
 
 def test_opset9_unsqueeze_of_constants_folds(rng):
