@@ -7,6 +7,8 @@ from collections import Counter
 
 import numpy as np
 import onnx
+import pytest
+from onnx import helper
 
 import fuzz
 
@@ -108,3 +110,17 @@ def test_verify_refuses_token_ids_outside_the_table(tmp_path, capsys):
     err = _one_line_error(["verify", str(FIXTURES / "embedding_bag.onnx"), "--float", "--data",
                            str(tmp_path / "ids.npz")], capsys)
     assert "ids.npz: input 'ids' holds -51, outside [-50, 50) of node '/embed/Gather'" in err
+
+
+@pytest.mark.parametrize("scales, sizes", [([1, 1, 1e30, 1], None), (None, [1, 2, 4, 2 ** 62])])
+def test_resize_to_an_enormous_output_is_refused(tmp_path, capsys, scales, sizes):
+    """A huge scale or size made the source tables first (numpy: "Maximum allowed size exceeded")."""
+    from conftest import make_model
+
+    inputs = ["x", "", "scales" if scales else "", "sizes" if sizes else ""]
+    consts = {"scales": np.array(scales, np.float32)} if scales else {"sizes": np.array(sizes, np.int64)}
+    model = make_model([helper.make_node("Resize", inputs, ["y"], name="up")], [("x", (1, 2, 4, 4))], [("y", None)],
+                       consts)
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), "--float"], capsys)
+    assert "Resize node 'up': output shape (1, 2, " in err and "has more than 67108864 elements" in err

@@ -45,6 +45,7 @@ NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 LINEAR_ONE = 2048  # Q11: the integer weight 1.0 of the int8 linear kernel
 LINEAR_BITS = 11
 MAX_RANK = 4
+MAX_OUTPUT = 1 << 26  # elements: the importer's bound on any tensor
 
 
 def _text(value, default: str) -> str:
@@ -146,6 +147,9 @@ class Resize(Op):
                 length[a] = float(out[a])
             if out[a] < 1:
                 raise Unsupported(f"output length {out[a]} on axis {a}")
+        if math.prod(out) > MAX_OUTPUT:  # before the source tables, which are as long as the output axes
+            raise Unsupported(f"output shape {tuple(out)} has more than {MAX_OUTPUT} elements, far beyond a "
+                              "microcontroller's memory")
         coord_mode = _text(attrs.get("coordinate_transformation_mode"), "half_pixel")
         if coord_mode not in COORDINATE_MODES:
             raise Unsupported(f"coordinate_transformation_mode '{coord_mode}' is not supported")
