@@ -124,3 +124,21 @@ def test_resize_to_an_enormous_output_is_refused(tmp_path, capsys, scales, sizes
     onnx.save(model, str(tmp_path / "m.onnx"))
     err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), "--float"], capsys)
     assert "Resize node 'up': output shape (1, 2, " in err and "has more than 67108864 elements" in err
+
+
+@pytest.mark.parametrize("mode", ["--float", "int8"])
+def test_lrn_window_wider_than_int_compiles(tmp_path, capsys, mode):
+    """size 2^40 put a window half-width beyond int into the C (gcc -Werror=overflow); the window
+    is cut to the channels there are, the same sums."""
+    import subprocess
+
+    from conftest import make_model
+    from codegen.cli import main
+
+    model = make_model([helper.make_node("LRN", ["x"], ["y"], size=2 ** 40)], [("x", (1, 3, 2, 2))], [("y", (1, 3, 2, 2))])
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    np.savez(tmp_path / "c.npz", x=np.random.default_rng(3).standard_normal((4, 1, 3, 2, 2)).astype(np.float32))
+    args = ["--float"] if mode == "--float" else ["--calib", str(tmp_path / "c.npz")]
+    assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), *args]) == 0, capsys.readouterr().err
+    sources = sorted(str(p) for p in (tmp_path / "out").glob("*.c"))
+    subprocess.run(["gcc", *fuzz.STRICT, *sources], cwd=tmp_path, check=True)

@@ -160,7 +160,7 @@ class LRN(Op):
     def kernels(self, node, graph):
         size, alpha, beta, bias = _attrs(node)
         n, c, inner = _view(graph, node)
-        before, after = _window(size)
+        before, after = (min(w, c - 1) for w in _window(size))  # the same sums: no channel lies beyond
         geometry = {"batches": n, "channels": c, "inner": inner, "before": before, "after": after}
         if is_int8(graph, node):
             q = node.attrs["q"]
