@@ -3,8 +3,10 @@
     python -m tests.fuzz --cases N --seed S [--jobs J] [--build-share F] [--case I]
 
 Each case takes the bundled example or one of tests/fixtures, applies one seeded mutation
-(attribute values, dims, element types, raw data, hostile or duplicated names, node order,
-cycles, opset and IR versions, huge declared dims; byte-level truncations and bit flips of
+(attribute values, the newer operators' attributes and ai.onnx.ml lists, integer constants
+such as indices and split sizes, dims, element types of values and of inputs and outputs, raw
+data, hostile or duplicated names, node order, cycles, opset and IR versions, huge declared
+dims; byte-level truncations and bit flips of
 the file; malformed .npz files) and runs `onnx2mcu compile` in a worker process, in a
 folder of its own, with its own temporary directory and working directory. Outcomes:
 
