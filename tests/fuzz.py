@@ -487,11 +487,14 @@ def m_int_constant(model, rng):
     if not found:
         return m_init_values(model, rng)
     what, t = _pick(rng, found)
-    a = numpy_helper.to_array(t).copy()
+    try:
+        a = numpy_helper.to_array(t).copy()
+    except Exception:  # unreadable after an earlier mutation: mutate its bytes instead
+        return m_raw_data(model, rng)
     kind = int(rng.integers(3))
     if kind == 0 and a.size:
-        a.reshape(-1)[int(rng.integers(a.size))] = _pick(rng, [-2 ** 31, -2 ** 40, -100, -3, -1, 0, 1, 2, 3, 7,
-                                                             63, 64, 1000, 2 ** 31 - 1, 2 ** 62])
+        value = _pick(rng, [-2 ** 31, -2 ** 40, -100, -3, -1, 0, 1, 2, 3, 7, 63, 64, 1000, 2 ** 31 - 1, 2 ** 62])
+        a.reshape(-1)[int(rng.integers(a.size))] = np.clip(value, np.iinfo(a.dtype).min, np.iinfo(a.dtype).max)
         desc = f"entry = {a.reshape(-1).tolist()[:8]}"
     elif kind == 1:
         a = np.append(a.reshape(-1), a.reshape(-1)[-1:] if a.size else [1]).astype(a.dtype)
@@ -749,7 +752,11 @@ def campaign(cases: int, seed: int, jobs: int = 2, build_share: float = 1.0, fir
                 counts[outcome] += 1
                 seconds[outcome] += spent
                 if outcome not in OK:
-                    failures.append(f"{make_case(seed, index).describe(seed)} -> {outcome}: {detail}")
+                    try:
+                        what = make_case(seed, index).describe(seed)
+                    except Exception:  # the mutation itself failed: a harness error, reported as such
+                        what = f"case {index} (--seed {seed} --case {index})"
+                    failures.append(f"{what} -> {outcome}: {detail}")
                 if progress:
                     progress(cases - len(pending), counts)
     finally:
