@@ -142,3 +142,18 @@ def test_lrn_window_wider_than_int_compiles(tmp_path, capsys, mode):
     assert main(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), *args]) == 0, capsys.readouterr().err
     sources = sorted(str(p) for p in (tmp_path / "out").glob("*.c"))
     subprocess.run(["gcc", *fuzz.STRICT, *sources], cwd=tmp_path, check=True)
+
+
+@pytest.mark.parametrize("mode", ["--float", "int8"])
+def test_gather_from_an_empty_table_is_refused(tmp_path, capsys, mode):
+    """Run-time ids into a table of no rows: int8 calibration failed in numpy's take, and float
+    compiled a kernel whose clamp (to row n - 1 = -1) reads before the table."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(FIXTURES / "embedding_bag.onnx"))
+    table = next(t for t in model.graph.initializer if t.name == model.graph.node[0].input[0])
+    table.CopyFrom(numpy_helper.from_array(np.zeros((0, table.dims[1]), np.float32), table.name))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    args = ["--float"] if mode == "--float" else ["--calib", str(FIXTURES / "embedding_bag.npz")]
+    err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), *args], capsys)
+    assert "Gather node '/embed/Gather': axis 0 of the data is empty: no row for any index" in err
