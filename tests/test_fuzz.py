@@ -157,3 +157,15 @@ def test_gather_from_an_empty_table_is_refused(tmp_path, capsys, mode):
     args = ["--float"] if mode == "--float" else ["--calib", str(FIXTURES / "embedding_bag.npz")]
     err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), *args], capsys)
     assert "Gather node '/embed/Gather': axis 0 of the data is empty: no row for any index" in err
+
+
+def test_gather_from_a_scalar_is_refused(tmp_path, capsys):
+    """A scalar table (rank 0) has no axis to gather on."""
+    from onnx import numpy_helper
+
+    model = onnx.load(str(FIXTURES / "embedding_bag.onnx"))
+    table = next(t for t in model.graph.initializer if t.name == model.graph.node[0].input[0])
+    table.CopyFrom(numpy_helper.from_array(np.array(1.0, np.float32), table.name))
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    err = _one_line_error(["compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "out"), "--float"], capsys)
+    assert "Gather node '/embed/Gather': data is a scalar; Gather needs at least one axis" in err

@@ -366,6 +366,8 @@ class Gather(Op):
         if math.prod(out) == 0:
             raise Unsupported(f"output of shape {list(out)} is empty")
         axis = self.axis(node, graph)
+        if not data:
+            raise Unsupported("data is a scalar; Gather needs at least one axis")
         if data[axis] == 0:
             raise Unsupported(f"axis {axis} of the data is empty: no row for any index")
         value = graph.const(node.inputs[1])
