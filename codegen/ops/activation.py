@@ -84,6 +84,29 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x + e, e)
 
 
+def lut_quantize(node, graph, function, undefined: str) -> dict:
+    """The int8 rule of a unary function: table[q + 128] = quantize_out(function(dequantize_in(q)))
+    for the 256 input levels q; a level where the function is NaN is refused, naming it."""
+    x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+    levels = x.dequantize(np.arange(-128, 128))
+    real = function(levels)
+    if np.isnan(real).any():
+        level = float(levels[np.isnan(real)][0])
+        raise Unsupported(f"its int8 table is undefined: the input level {level:g} {undefined} (NaN)")
+    return {"table": y.quantize(real)}
+
+
+def lut_reference(node, inputs) -> list[np.ndarray]:
+    return [node.attrs["q"]["table"][inputs[0].astype(np.int32) + 128]]
+
+
+def lut_kernel(node, graph) -> KernelCall:
+    """nn_lut_s8 over the node's 256-entry table (lut_quantize)."""
+    return KernelCall("nn_lut_s8", ("src/activation/nn_lut_s8.c",), "nn_lut_s8_params",
+                      {"size": graph.tensors[node.outputs[0]].size},
+                      [node.inputs[0], Const(node.attrs["q"]["table"], "lut"), node.outputs[0]])
+
+
 def evaluate(node, graph, x: np.ndarray) -> np.ndarray:
     """The function in float32, in the same order of operations as the float kernels."""
     x = np.asarray(x, np.float32)
@@ -156,23 +179,15 @@ class Activation(Op):
         return 0
 
     def quantize(self, node, graph):
-        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
-        q = np.arange(-128, 128)
-        real = evaluate(node, graph, x.dequantize(q))
-        if np.isnan(real).any():
-            level = float(x.dequantize(q)[np.isnan(real)][0])
-            raise Unsupported(f"its int8 table is undefined: the input level {level:g} is outside the function's "
-                              f"domain (NaN)")
-        return {"table": y.quantize(real)}
+        return lut_quantize(node, graph, lambda real: evaluate(node, graph, real), "is outside the function's domain")
 
     def reference_s8(self, node, graph, inputs):
-        return [node.attrs["q"]["table"][inputs[0].astype(np.int32) + 128]]
+        return lut_reference(node, inputs)
 
     def kernels(self, node, graph):
         size = graph.tensors[node.outputs[0]].size
         if is_int8(graph, node):
-            return [KernelCall("nn_lut_s8", ("src/activation/nn_lut_s8.c",), "nn_lut_s8_params", {"size": size},
-                               [node.inputs[0], Const(node.attrs["q"]["table"], "lut"), node.outputs[0]])]
+            return [lut_kernel(node, graph)]
         name, params_type, params = self._float_kernel(node, graph)
         return [KernelCall(name, (f"src/activation/{name}.c",), params_type, {"size": size, **params},
                            [node.inputs[0], node.outputs[0]])]

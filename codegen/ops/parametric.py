@@ -26,6 +26,7 @@ import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.fixedpoint import requantize
+from codegen.ops.activation import lut_kernel, lut_quantize, lut_reference
 from codegen.ops.base import Const, KernelCall, Op, is_int8, qparams, register, shape_of
 from codegen.ops.eltwise import broadcast_view
 from codegen.qparams import multipliers, quantize_weights
@@ -175,23 +176,16 @@ class Pow(Op):
         return 0
 
     def quantize(self, node, graph):
-        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
-        levels = x.dequantize(np.arange(-128, 128))
-        real = power(levels, _exponent(node, graph))
-        if np.isnan(real).any():
-            level = float(levels[np.isnan(real)][0])
-            raise Unsupported(f"its int8 table is undefined: the input level {level:g} to the power "
-                              f"{_exponent(node, graph):g} is NaN")
-        return {"table": y.quantize(real)}
+        e = _exponent(node, graph)
+        return lut_quantize(node, graph, lambda real: power(real, e), f"to the power {e:g} is undefined")
 
     def reference_s8(self, node, graph, inputs):
-        return [node.attrs["q"]["table"][inputs[0].astype(np.int32) + 128]]
+        return lut_reference(node, inputs)
 
     def kernels(self, node, graph):
         size = graph.tensors[node.outputs[0]].size
         if is_int8(graph, node):
-            return [KernelCall("nn_lut_s8", ("src/activation/nn_lut_s8.c",), "nn_lut_s8_params", {"size": size},
-                               [node.inputs[0], Const(node.attrs["q"]["table"], "lut"), node.outputs[0]])]
+            return [lut_kernel(node, graph)]
         e = _exponent(node, graph)
         params = {"size": size, "mode": POW_MODES.get(e, 0), "exponent": e}
         return [KernelCall("nn_pow_f32", ("src/activation/nn_pow_f32.c",), "nn_pow_f32_params", params,
