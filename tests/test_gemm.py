@@ -1,10 +1,11 @@
 """Gemm and MatMul with a constant operand, float32: C == NumPy reference == onnx.reference."""
 
 import numpy as np
+import onnx
 import pytest
 from onnx import helper
 
-from conftest import check_float_model, check_op, make_model
+from conftest import MODES, check_float_model, check_op, make_model
 
 GEMM_CASES = [
     # (M, K, N, transA, transB, alpha, beta, bias shape)
@@ -87,3 +88,55 @@ def test_matmul_int8(rng, a_shape, b_shape, const):
                        {const: w.astype(np.float32)})
     check_op(model, {act: shapes[act]}, "int8", rng, 1.0, in_steps=0.5 * np.abs(w).sum(axis=0 if const == "B" else 1)
              .max())
+
+
+# ---- MatMul + Add(constant bias) folds into one Gemm ----
+
+def _linear(rng, x_shape, bias_shape, extra_output=False):
+    k = x_shape[-1]
+    inits = {"W": (rng.standard_normal((k, 6)) * 0.4).astype(np.float32),
+             "b": (rng.standard_normal(bias_shape) * 2.0).astype(np.float32)}
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["M"], name="fc"), helper.make_node("Add", ["M", "b"], ["Y"])]
+    outputs = [("Y", None)] + ([("M", None)] if extra_output else [])
+    return make_model(nodes, [("X", x_shape)], outputs, inits)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("x_shape,bias_shape", [((3, 20), (6,)), ((2, 5, 20), (1, 1, 6)), ((4, 20), ())],
+                         ids=["2d", "3d", "scalar-bias"])
+def test_matmul_and_bias_add_fold_into_gemm(rng, mode, x_shape, bias_shape):
+    model = _linear(rng, x_shape, bias_shape)
+    w = next(onnx.numpy_helper.to_array(t) for t in model.graph.initializer if t.name == "W")
+    # one output step, plus each input's half step through the weights
+    compiled = check_op(model, {"X": x_shape}, mode, rng, 1.0, in_steps=0.5 * np.abs(w).sum(axis=0).max())
+    ops = [n.op_type for n in compiled.graph.nodes]
+    assert ops.count("Gemm") == 1 and "Add" not in ops and "MatMul" not in ops
+    assert set(ops) <= {"Gemm", "Reshape"}
+
+
+def test_bias_add_that_cannot_fold_stays(rng):
+    from codegen.frontend import import_model
+
+    for model in (_linear(rng, (3, 20), (3, 6)), _linear(rng, (3, 20), (6,), extra_output=True)):
+        ops = [n.op_type for n in import_model(model).nodes]
+        assert "Add" in ops, ops  # a bias that varies along rows; a product that is also an output
+
+
+def test_folded_bias_is_added_before_the_rounding(rng):
+    """int8: the folded layer adds the bias in the int32 sum; unfolded, the product is rounded to
+    int8 first. Over the same samples the folded output is closer to the float model."""
+    from codegen.compiler import compile_model, quantize_inputs
+    from codegen.reference import run_float, run_int8
+
+    feeds = [{"X": rng.standard_normal((3, 20)).astype(np.float32)} for _ in range(16)]
+    errors = []
+    for extra in (False, True):
+        model = _linear(np.random.default_rng(5), (3, 20), (6,), extra_output=extra)
+        compiled = compile_model(model, "net", mode="int8", calib=feeds)
+        noise = 0.0
+        for f in feeds:
+            got = run_int8(compiled.graph, quantize_inputs(compiled.graph, f))["Y"]
+            want = run_float(compiled.float_graph, f)["Y"]
+            noise += float(np.sum((compiled.graph.tensors["Y"].quant.dequantize(got) - want) ** 2))
+        errors.append(noise)
+    assert errors[0] < errors[1], errors

@@ -2,6 +2,11 @@
 
 1. Identity nodes vanish: readers read the input instead; an Identity that produces a
    model output renames its producer's output when nothing else reads it.
+1a. MatMul by a constant 2-D weight followed by the Add of a constant that varies only along
+   the last axis (a Linear layer's bias, as torch and scikit-learn write it) becomes one Gemm
+   with that bias as C, so int8 adds the bias in the int32 sum instead of rounding the
+   product to int8 first; an input of rank above 2 is reshaped to [rows, K] and back (views,
+   no copy).
 2. BatchNormalization after a Conv, a ConvTranspose or a Gemm (constant weights, nothing else reading the
    intermediate) folds into the weights and bias: w' = w * s, b' = (b - mean) * s + beta
    with s = scale / sqrt(var + eps). A standalone BatchNormalization becomes a depthwise
@@ -30,6 +35,7 @@ from codegen.ops import get_op
 
 def run(graph: Graph) -> None:
     drop_identity(graph)
+    fold_matmul_bias(graph)
     fold_batchnorm(graph)
     fuse_gelu(graph)
     fuse_layernorm(graph)
@@ -54,6 +60,43 @@ def drop_identity(graph: Graph) -> None:
             graph.nodes.remove(node)
             producer.outputs = [dst if o == src else o for o in producer.outputs]
             del graph.tensors[src]
+
+
+def fold_matmul_bias(graph: Graph) -> None:
+    for mm in [n for n in graph.nodes if n.op_type == "MatMul"]:
+        x, w_name = mm.inputs
+        w, out = graph.const(w_name), mm.outputs[0]
+        readers = graph.consumers(out)
+        if w is None or w.ndim != 2 or graph.const(x) is not None or len(readers) != 1 or out in graph.outputs:
+            continue
+        add = readers[0]
+        x_shape, out_shape = graph.tensors[x].shape, graph.tensors[out].shape
+        if add.op_type != "Add" or len(x_shape) < 2 or graph.tensors[x].dtype != "float32":
+            continue
+        c = graph.const(add.inputs[1] if add.inputs[0] == out else add.inputs[0])
+        n = w.shape[1]
+        if c is None or c.ndim > len(out_shape) or c.size not in (1, n) or c.shape[:-1] != (1,) * (c.ndim - 1) \
+                or graph.tensors[add.outputs[0]].shape != out_shape:
+            continue
+        bias = np.broadcast_to(c.reshape(-1).astype(np.float32), (n,))
+        gemm_in, gemm_out = x, add.outputs[0]
+        nodes = []
+        if len(x_shape) > 2:  # [..., K] -> [rows, K] -> Gemm -> [..., N]
+            rows = int(np.prod(x_shape[:-1], dtype=np.int64))
+            gemm_in = graph.fresh_name(f"{mm.name}_rows")
+            gemm_out = graph.fresh_name(f"{mm.name}_gemm")
+            graph.tensors[gemm_in] = Tensor(gemm_in, (rows, w.shape[0]), "float32")
+            graph.tensors[gemm_out] = Tensor(gemm_out, (rows, n), "float32")
+            nodes.append(Node("Reshape", f"{mm.name}_rows", [x, graph.add_const(f"{mm.name}_rows_shape",
+                              np.array([rows, w.shape[0]], np.int64))], [gemm_in]))
+        nodes.append(Node("Gemm", mm.name, [gemm_in, w_name, graph.add_const(f"{mm.name}_bias", bias.copy())],
+                          [gemm_out]))
+        if len(x_shape) > 2:
+            nodes.append(Node("Reshape", f"{mm.name}_shape", [gemm_out, graph.add_const(
+                f"{mm.name}_out_shape", np.array(out_shape, np.int64))], [add.outputs[0]]))
+        at = graph.nodes.index(mm)
+        graph.nodes[at:at + 1] = nodes
+        graph.nodes.remove(add)
 
 
 def fold_batchnorm(graph: Graph) -> None:
