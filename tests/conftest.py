@@ -91,6 +91,31 @@ def check_int8_model(model: onnx.ModelProto, calib: list[dict[str, np.ndarray]],
     return compiled
 
 
+def check_fixture(path, data):
+    """A fixture model end to end on its samples `data` (.npz): the float32 C within 1e-4 of the
+    largest output of onnxruntime on every output (integer outputs equal), then the int8 C
+    compiled with `data` as calibration and verified. Returns (the float32 CompiledModel, the
+    int8 verify result); the caller asserts its SQNR bound and bit-exactness."""
+    from codegen.samples import load_samples
+    from codegen.verify import verify
+
+    compiled = compile_model(path, "net")
+    samples, _ = load_samples(data, compiled.graph)
+    session = onnxruntime_oracle(compiled.model)
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    types = compiled.graph.meta["onnx_types"]
+    names = [i.name for i in session.get_inputs()]
+    for s in samples:
+        feeds = {n: np.asarray(s[n]).astype(types[n]).reshape(compiled.graph.tensors[n].shape) for n in names}
+        for got, want in zip(host.run([s[n] for n in compiled.graph.inputs]), session.run(None, feeds)):
+            want = np.asarray(want).reshape(got.shape)
+            if got.dtype.kind != "f":
+                np.testing.assert_array_equal(got, want)
+                continue
+            assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want)), "C differs from onnxruntime"
+    return compiled, verify(compile_model(path, "net", mode="int8", calib=data), samples)
+
+
 def assert_same_on_cortex_m(compiled, feeds: list[dict[str, np.ndarray]], expected: list[list[np.ndarray]]) -> None:
     """The C on the emulated Cortex-M4 and M0+ gives `expected` (the host's outputs per sample) for
     the C API's inputs `feeds`. Without a target's tools: a skip, or a failure under CI=true."""

@@ -18,7 +18,7 @@ from codegen.samples import load_samples
 from codegen.verify import verify
 from codegen.ops.indexing import View
 from codegen.qparams import from_range
-from conftest import MODES, make_model, onnxruntime_oracle, random_feeds
+from conftest import MODES, check_fixture, make_model, onnxruntime_oracle, random_feeds
 from test_targets import need
 
 I64_MAX, I64_MIN = 2**63 - 1, -(2**63)
@@ -261,18 +261,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def test_shufflenet_block(name):
     """A ShuffleNetV2 unit (channel split by Slice or Split, concat, channel shuffle) from both
     exporters: float32 within 1e-4 of onnxruntime, int8 bit-exact with the reference."""
-    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
-    compiled = compile_model(path)
+    compiled, result = check_fixture(FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz")
     ops = [layer["op"] for layer in compiled.report["layers"]]
     assert ("Split" in ops) if "dynamo" in name else (ops.count("Slice") == 2)
-    samples, _ = load_samples(data, compiled.graph)
-    session = onnxruntime_oracle(onnx.load(str(path)))
-    host = HostModel(compiled.emitted.files, compiled.report["api"])
-    for feeds in samples:
-        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
-        want = np.asarray(session.run(None, feeds)[0], np.float32).reshape(got.shape)
-        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
-    result = verify(compile_model(path, mode="int8", calib=data), samples)
     print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB against float")
     assert result["bit_exact"] and result["sqnr_db"] >= MIN_SQNR_DB, result["sqnr_db"]
 

@@ -4,7 +4,6 @@ square root of their int8 rule against its C twin."""
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from cffi import FFI
 from onnx import helper
@@ -16,9 +15,8 @@ from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.paths import RUNTIME_DIR
 from codegen.reference import run_int8
-from codegen.samples import load_samples
 from codegen.verify import verify
-from conftest import check_float_model, make_model, onnxruntime_oracle, random_feeds
+from conftest import check_fixture, check_float_model, make_model, onnxruntime_oracle, random_feeds
 
 MIN_SQNR_DB = 30.0
 
@@ -249,18 +247,9 @@ def test_torch_export(name, fused):
     """Both exporters' LayerNorm (the opset-13 chain fused) and F.normalize (ReduceL2, Clip, Expand,
     Div fused) with a log_softmax head, in float32 and int8: float within 1e-4 of onnxruntime, int8
     bit-exact with the reference and 30 dB from float."""
-    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
-    compiled = compile_model(path)
+    compiled, result = check_fixture(FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz")
     ops = [layer["op"] for layer in compiled.report["layers"]]
     assert fused in ops and "Div" not in ops and "ReduceMean" not in ops, ops
-    samples, _ = load_samples(data, compiled.graph)
-    session = onnxruntime_oracle(onnx.load(str(path)))
-    host = HostModel(compiled.emitted.files, compiled.report["api"])
-    for feeds in samples:
-        for got, want in zip(host.run([feeds[n] for n in compiled.graph.inputs]), session.run(None, feeds)):
-            want = np.asarray(want, np.float32).reshape(got.shape)
-            assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
-    result = verify(compile_model(path, mode="int8", calib=data), samples)
     assert result["bit_exact"] and result["sqnr_db"] >= MIN_SQNR_DB, result["sqnr_db"]
 
 

@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
@@ -23,9 +22,8 @@ from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.paths import RUNTIME_DIR
 from codegen.reference import run_float, run_int8
-from codegen.samples import load_samples
 from codegen.verify import verify
-from conftest import check_float_model, make_model, onnxruntime_oracle, random_feeds
+from conftest import check_fixture, check_float_model, make_model, random_feeds
 from test_targets import need
 
 S, B, I, H = 5, 2, 3, 4  # sequence, batch, input and hidden sizes of the per-op cases
@@ -282,16 +280,7 @@ SPOTTERS = {"kws_gru_opset13": "GRU", "kws_gru_dynamo": "GRU", "kws_lstm_opset13
 def test_keyword_spotter(name):
     """The GRU (bidirectional) and LSTM (two layers) keyword spotters of both exporters: float32
     within 1e-4 of onnxruntime, int8 bit-exact with the reference and at least 25 dB from float."""
-    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
-    compiled = compile_model(path)
+    compiled, result = check_fixture(FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz")
     assert SPOTTERS[name] in [layer["op"] for layer in compiled.report["layers"]]
-    samples, _ = load_samples(data, compiled.graph)
-    session = onnxruntime_oracle(onnx.load(str(path)))
-    host = HostModel(compiled.emitted.files, compiled.report["api"])
-    for feeds in samples:
-        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
-        want = np.asarray(session.run(None, feeds)[0], np.float32).reshape(got.shape)
-        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
-    result = verify(compile_model(path, mode="int8", calib=data), samples)
     print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB")
     assert result["bit_exact"] and result["sqnr_db"] >= 25.0, result["sqnr_db"]

@@ -19,10 +19,9 @@ from codegen.build import HostModel
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.errors import CompileError
 from codegen.reference import run_int8
-from codegen.samples import load_samples
 from codegen.verify import onnx_reference, verify, within_tolerance
 
-from conftest import FIXTURES, check_float_model, check_int8_model, make_model, onnxruntime_oracle, random_feeds
+from conftest import FIXTURES, check_fixture, check_float_model, check_int8_model, make_model, onnxruntime_oracle, random_feeds
 from test_targets import need
 
 
@@ -320,19 +319,9 @@ FIXTURE_NAMES = ["torch_conv_autoencoder", "torch_dynamo_conv_autoencoder", "tor
 def test_fixture_end_to_end(name):
     """The torch fixtures (tests/fixtures/make_sampling.py): float32 within 1e-4 relative of
     onnxruntime on every sample; int8 bit-exact with its reference, SQNR against float printed."""
-    path, data = FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz"
-    compiled = compile_model(path)
+    compiled, result = check_fixture(FIXTURES / f"{name}.onnx", FIXTURES / f"{name}.npz")
     ops = {n.op_type for n in compiled.graph.nodes}
     assert ({"ConvTranspose"} if "autoencoder" in name else {"Resize"}) <= ops
-    samples, _ = load_samples(data, compiled.graph)
-    host = HostModel(compiled.emitted.files, compiled.report["api"])
-    session = onnxruntime_oracle(path)
-    for feeds in samples:
-        got = host.run([feeds[n] for n in compiled.graph.inputs])[0]
-        want = session.run(None, feeds)[0]
-        assert np.max(np.abs(got - want)) <= 1e-4 * np.max(np.abs(want))
-    int8 = compile_model(path, mode="int8", calib=data)
-    result = verify(int8, samples)
     print(f"{name}: int8 SQNR {result['sqnr_db']:.1f} dB over {result['samples']} samples")
     assert result["bit_exact"] and result["sqnr_db"] > 30
 
