@@ -93,27 +93,38 @@ def windows(x: np.ndarray, geo: dict, pad_value) -> np.ndarray:
     return cols
 
 
+def conv_operands(node, graph, what: str) -> tuple[tuple[int, ...], np.ndarray, tuple[int, ...], int]:
+    """(input shape, constant weights, kernel shape, groups) of a Conv or ConvTranspose, checked
+    for what both take: 1-D or 2-D, weights of the input's rank, kernel_shape equal to theirs."""
+    x = shape_of(graph, node.inputs[0])
+    w = require_const(graph, node, 1, "weights W")
+    if len(x) not in (3, 4):
+        raise Unsupported(f"{len(x) - 2}-D {what} is not supported (1-D and 2-D are)")
+    if w.ndim != len(x):
+        raise Unsupported(f"weights of rank {w.ndim} for an input of rank {len(x)}")
+    kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
+    if kernel != tuple(w.shape[2:]):
+        raise Unsupported(f"kernel_shape {list(kernel)} differs from the weights' {list(w.shape[2:])}")
+    return x, w, kernel, int(node.attrs.get("group", 1))
+
+
+def check_bias(node, graph, channels: int) -> None:
+    """The optional bias B: a constant of one value per output channel."""
+    if len(node.inputs) > 2 and node.inputs[2]:
+        b = require_const(graph, node, 2, "bias B")
+        if b.size != channels:
+            raise Unsupported(f"bias of {b.size} values for {channels} channels")
+
+
 @register("Conv")
 class Conv(Op):
     fuses_activation = True
 
     def geometry(self, node, graph) -> dict:
-        x = shape_of(graph, node.inputs[0])
-        w = require_const(graph, node, 1, "weights W")
-        if len(x) not in (3, 4):
-            raise Unsupported(f"{len(x) - 2}-D convolution is not supported (1-D and 2-D are)")
-        if w.ndim != len(x):
-            raise Unsupported(f"weights of rank {w.ndim} for an input of rank {len(x)}")
-        kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
-        if kernel != tuple(w.shape[2:]):
-            raise Unsupported(f"kernel_shape {list(kernel)} differs from the weights' {list(w.shape[2:])}")
-        groups = int(node.attrs.get("group", 1))
+        x, w, kernel, groups = conv_operands(node, graph, "convolution")
         if groups < 1 or x[1] % groups or w.shape[0] % groups or w.shape[1] * groups != x[1]:
             raise Unsupported(f"group {groups} does not divide {x[1]} input and {w.shape[0]} output channels")
-        if len(node.inputs) > 2 and node.inputs[2]:
-            b = require_const(graph, node, 2, "bias B")
-            if b.size != w.shape[0]:
-                raise Unsupported(f"bias of {b.size} values for {w.shape[0]} channels")
+        check_bias(node, graph, int(w.shape[0]))
         geo = as_2d(window_geometry(node.attrs, x[2:], kernel), x[2:])
         geo.update(batch=x[0], in_channels=x[1], out_channels=int(w.shape[0]), groups=groups)
         return geo

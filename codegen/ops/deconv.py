@@ -31,7 +31,8 @@ import numpy as np
 from codegen.errors import Unsupported
 from codegen.fixedpoint import output_s8
 from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
-                              require_const, shape_of)
+                              shape_of)
+from codegen.ops.conv import check_bias, conv_operands
 from codegen.qparams import floor_for_bias, multipliers, quantize_bias, quantize_weights, weight_scales
 
 
@@ -97,24 +98,12 @@ class ConvTranspose(Op):
     fuses_activation = True
 
     def geometry(self, node, graph) -> dict:
-        x = shape_of(graph, node.inputs[0])
-        w = require_const(graph, node, 1, "weights W")
-        if len(x) not in (3, 4):
-            raise Unsupported(f"{len(x) - 2}-D transposed convolution is not supported (1-D and 2-D are)")
-        if w.ndim != len(x):
-            raise Unsupported(f"weights of rank {w.ndim} for an input of rank {len(x)}")
-        kernel = tuple(int(k) for k in node.attrs.get("kernel_shape", w.shape[2:]))
-        if kernel != tuple(w.shape[2:]):
-            raise Unsupported(f"kernel_shape {list(kernel)} differs from the weights' {list(w.shape[2:])}")
-        groups = int(node.attrs.get("group", 1))
+        x, w, kernel, groups = conv_operands(node, graph, "transposed convolution")
         if groups < 1 or x[1] % groups or w.shape[0] != x[1]:
             raise Unsupported(f"group {groups} and weights of {w.shape[0]} input channels do not fit "
                               f"{x[1]} input channels")
         out_channels = int(w.shape[1]) * groups
-        if len(node.inputs) > 2 and node.inputs[2]:
-            b = require_const(graph, node, 2, "bias B")
-            if b.size != out_channels:
-                raise Unsupported(f"bias of {b.size} values for {out_channels} channels")
+        check_bias(node, graph, out_channels)
         geo = transpose_geometry(node.attrs, x[2:], kernel)
         if len(x) == 3:
             geo = {"begin": [0] + geo["begin"], "strides": [1] + geo["strides"], "dilations": [1] + geo["dilations"],
