@@ -102,6 +102,20 @@ def quantize_weights(w: np.ndarray, axis: int = 0, scales: np.ndarray | None = N
     return np.clip(q, -127, 127).astype(np.int8), scales
 
 
+def layer_weights(node, w: np.ndarray, b: np.ndarray | None, input_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 weights, float32 scales per output channel, axis 0) of a Conv, ConvTranspose, Gemm or
+    MatMul layer: rules 2 and 3, unless the compression passes chose for this node:
+    node.attrs["weight_scales"] replaces rule 2's scales (clipping: the weights beyond
+    127 steps saturate), node.attrs["weight_q"] the int8 table itself (a chosen rounding of
+    the weights at those scales). Rule 3's floor applies to either."""
+    scales = node.attrs.get("weight_scales")
+    scales = floor_for_bias(weight_scales(w, 0) if scales is None else scales, b, input_scale)
+    q = node.attrs.get("weight_q")
+    if q is not None:
+        return np.asarray(q, np.int8).reshape(w.shape), scales
+    return quantize_weights(w, axis=0, scales=scales)
+
+
 def quantize_bias(b: np.ndarray | None, input_scale: float, w_scales: np.ndarray) -> np.ndarray:
     """int32 bias at scale input_scale * w_scales[c] (zeros when there is none)."""
     if b is None:

@@ -23,7 +23,7 @@ from codegen.errors import Unsupported
 from codegen.fixedpoint import output_s8
 from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, is_sparse,
                               qparams, register, require_const, shape_of, sparse_tables)
-from codegen.qparams import floor_for_bias, multipliers, quantize_bias, quantize_weights, weight_scales
+from codegen.qparams import layer_weights, multipliers, quantize_bias
 
 
 def window_geometry(attrs: dict, spatial: tuple[int, ...], kernel: tuple[int, ...],
@@ -199,7 +199,7 @@ class Conv(Op):
     def quantize(self, node, graph):
         x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
         w, b = self._weights(node, graph)
-        wq, scales = quantize_weights(w, axis=0, scales=floor_for_bias(weight_scales(w, 0), b, x.scale))
+        wq, scales = layer_weights(node, w, b, x.scale)
         bias = quantize_bias(b, x.scale, scales)
         bound = np.abs(bias.astype(np.int64)) + 256 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
         if bound.max(initial=0) >= 2**31:

@@ -33,7 +33,7 @@ from codegen.fixedpoint import output_s8
 from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
                               shape_of)
 from codegen.ops.conv import check_bias, conv_operands
-from codegen.qparams import floor_for_bias, multipliers, quantize_bias, quantize_weights, weight_scales
+from codegen.qparams import layer_weights, multipliers, quantize_bias
 
 
 def transpose_geometry(attrs: dict, spatial: tuple[int, ...], kernel: tuple[int, ...]) -> dict:
@@ -191,7 +191,7 @@ class ConvTranspose(Op):
         x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
         geo = self.geometry(node, graph)
         w, b = self._weights(node, graph, geo)
-        wq, scales = quantize_weights(w, axis=0, scales=floor_for_bias(weight_scales(w, 0), b, x.scale))
+        wq, scales = layer_weights(node, w, b, x.scale)
         bias = quantize_bias(b, x.scale, scales)
         bound = np.abs(bias.astype(np.int64)) + 256 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
         if bound.max(initial=0) >= 2**31:

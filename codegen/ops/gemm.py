@@ -32,8 +32,7 @@ from codegen.ops.base import (
     sparse_tables,
 )
 from codegen.ops.matmul import BatchedMatMul
-from codegen.qparams import (floor_for_bias, fold_input_offset, multipliers, quantize_bias, quantize_weights,
-                              weight_scales)
+from codegen.qparams import fold_input_offset, layer_weights, multipliers, quantize_bias
 
 
 @dataclass
@@ -248,8 +247,7 @@ class FullyConnected(Op):
             return BATCHED.quantize(node, graph)
         fc = self.layout(node, graph)
         x, y = qparams(graph, self._activation_input(node, graph)), qparams(graph, node.outputs[0])
-        wq, w_scales = quantize_weights(fc.weight, axis=0,
-                                        scales=floor_for_bias(weight_scales(fc.weight, 0), fc.bias, x.scale))
+        wq, w_scales = layer_weights(node, fc.weight, fc.bias, x.scale)
         bias = fold_input_offset(quantize_bias(fc.bias, x.scale, w_scales), wq, x.zero_point)
         m0, shift = multipliers(x.scale * w_scales.astype(np.float64) / y.scale)
         act_min, act_max = y.clamp_range(*activation(node))
