@@ -114,30 +114,31 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
-def _options(args) -> dict:
-    """compile_model's keyword arguments from the command line (all but the model and calib)."""
+def options_from_args(args):
+    """The CompileOptions (codegen/options.py) the command line asks for."""
+    from codegen.options import CompileOptions
     from codegen.passes.prune import PruneOptions, parse_per_layer
     from codegen.targets import load_target
 
     load_target(args.target)
     if args.float and args.float_io:
         raise CompileError("--float-io applies to int8 models; drop --float")
-    mode = "float32" if args.float else "int8"
     prune = PruneOptions(sparsity=args.sparsity, scope=args.prune_scope, pattern=args.prune,
                          per_layer=parse_per_layer(args.sparsity_per_layer),
                          bias_correction=not args.no_bias_correction, criterion=args.prune_criterion)
-    return dict(mode=mode, float_io=args.float_io, target=args.target, prune=prune, encoding=args.encoding,
-                calib_samples=args.calib_samples, arena=getattr(args, "arena", "static"))
+    return CompileOptions(mode="float32" if args.float else "int8", float_io=args.float_io, target=args.target,
+                          prune=prune, encoding=args.encoding, calib_samples=args.calib_samples,
+                          arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget)
 
 
 def _compiled(args):
     from codegen.compiler import check_budget, compile_model
 
-    options = _options(args)
+    options = options_from_args(args)
     if args.calib and len(args.calib) > 1:
         raise CompileError(f"--calib given {len(args.calib)} times for one model")
     compiled = compile_model(args.model, args.name, measure=True, calib=args.calib[0] if args.calib else None,
-                             flash_budget=args.flash_budget, **options)
+                             options=options)
     check_budget(compiled.report, args.target, args.flash_budget, args.ram_budget)
     return compiled
 
@@ -149,8 +150,10 @@ def _compile_several(args) -> int:
 
     if args.single_header:
         raise CompileError("--single-header takes one model; compile the models one by one, or drop it")
+    options = options_from_args(args)
     emitted, _ = compile_bundle(args.model, bundle_name(args.output, args.name), args.calib,
-                                shared_arena=args.shared_arena, **_options(args))
+                                shared_arena=args.shared_arena, arena=options.arena, target=options.target,
+                                options=options)
     check_budget(emitted.report, args.target, args.flash_budget, args.ram_budget)
     out = write_folder(emitted, args.output)
     r = emitted.report

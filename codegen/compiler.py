@@ -1,4 +1,4 @@
-"""The pipeline in one place: load -> import -> plan -> emit -> (write folder)."""
+"""The pipeline in one place: load -> import (and fold) -> the passes of PIPELINE -> emit -> (write folder)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import math
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +22,12 @@ from codegen.errors import CompileError
 from codegen.frontend import import_model, qdq
 from codegen.frontend.load import load_model
 from codegen.ir import Graph
+from codegen.options import CompileOptions
 from codegen.passes import calibrate, encode, plan_memory, quantize
 from codegen.passes import prune as prune_pass
-from codegen.passes.prune import PruneOptions
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.reference import run_float, run_int8
-from codegen.samples import DEFAULT_CALIB_SAMPLES, calibration_samples
+from codegen.samples import calibration_samples
 from codegen.targets import load_target
 
 
@@ -57,104 +57,162 @@ def model_prefix(source, name: str | None) -> str:
     return prefix_identifier(name)
 
 
-MODES = ("int8", "float32")
+@dataclass
+class Compilation:
+    """What the passes of the pipeline share. Each pass reads and changes it in place."""
+
+    options: CompileOptions
+    label: str  # the model as errors name it
+    graph: Graph  # the graph being compiled: float, then int8 after quantize
+    calib: object = None  # the calibration source: an .npz path or a list of samples
+    samples: list = field(default_factory=list)  # calibration samples, {input name: array}
+    original: Graph | None = None  # the float graph before pruning: the teacher
+    float_graph: Graph | None = None  # the float graph the int8 graph approximates
+    ranges: dict = field(default_factory=dict)  # calibrated tensor ranges
+    given: dict = field(default_factory=dict)  # a QDQ model's own activation parameters
+    features: tuple = ()  # the target's CPU features
+    plan: MemoryPlan | None = None
+    report_options: dict = field(default_factory=dict)  # report.json's "options"
+    report: dict = field(default_factory=dict)  # merged into report.json
+    layer_sqnr: list = field(default_factory=list)
 
 
-def compile_model(source, name: str | None = None, measure: bool = False, mode: str = "float32",
-                  calib=None, float_io: bool = False, target: str = "host", prune: PruneOptions | None = None,
-                  encoding: str = "auto", calib_samples: int | None = DEFAULT_CALIB_SAMPLES,
-                  arena: str = "static", flash_budget: int | None = None) -> CompiledModel:
+def samples_step(c: Compilation) -> None:
+    """The calibration samples, when a pass needs them: int8 without a QDQ model's own
+    parameters (or with --calib anyway), or pruning with --calib."""
+    o = c.options
+    if (o.int8 and (c.calib is not None or not c.given)) or (o.pruning is not None and c.calib is not None):
+        c.samples, calib_label, calibration = calibration_samples(c.calib, c.graph, c.label, o.calib_samples)
+        calibrate.check_samples(c.samples, calib_label)
+        c.report["calibration"] = {"source": calib_label, **calibration}
+
+
+def prune_step(c: Compilation) -> None:
+    """Pruning of the float weights (codegen/passes/prune.py); then the flash budget on a lower bound."""
+    prune = c.options.pruning
+    if prune is not None:
+        c.original = copy.deepcopy(c.graph)
+        c.report["pruning"] = prune_pass.run(c.graph, prune, c.samples)
+        c.report_options["prune"] = prune.describe()
+        if not c.options.int8:
+            c.float_graph = c.graph  # what the pruned float C computes
+    check_weights_fit(weights_lower_bound(c.graph), _flash_budget(c.options), c.options.target, c.label,
+                      "need at least")
+
+
+def calibrate_step(c: Compilation) -> None:
+    """int8: the range of every run-time tensor on the calibration samples (codegen/passes/calibrate.py)."""
+    if not c.options.int8:
+        return
+    c.float_graph = copy.deepcopy(c.graph)
+    if c.original is None:
+        c.original = c.float_graph
+    if c.samples:
+        c.ranges = calibrate.run(c.graph, c.samples)
+
+
+def quantize_step(c: Compilation) -> None:
+    """int8: every run-time tensor gets its scale and zero point, every node its integer parameters."""
+    if not c.options.int8:
+        return
+    c.report_options["quantization"] = "qdq" if c.given else "calibrated"
+    quantize.run(c.graph, c.ranges, c.given)
+
+
+def measure_step(c: Compilation) -> None:
+    """int8: each layer's SQNR against the float graph on (some of) the calibration samples."""
+    if c.options.int8 and c.samples:
+        c.layer_sqnr = layer_errors(c.float_graph, c.graph, c.samples[:SQNR_SAMPLES])
+
+
+def encode_step(c: Compilation) -> None:
+    """int8: dense or sparse weight tables per layer (codegen/passes/encode.py)."""
+    if c.options.int8:
+        encode.run(c.graph, c.features, c.options.encoding)
+        if c.options.encoding != "auto":
+            c.report_options["encoding"] = c.options.encoding
+
+
+def plan_step(c: Compilation) -> None:
+    """The arena: every run-time tensor's offset (codegen/passes/plan_memory.py)."""
+    c.plan = plan_memory.run(c.graph, c.features)
+
+
+# The pipeline, in order (DESIGN.md, "The compression pipeline"). Folding happens on import
+# (codegen/frontend/simplify.py), so every pass sees the folded graph.
+PIPELINE = (
+    ("samples", samples_step),
+    ("prune", prune_step),
+    ("calibrate", calibrate_step),
+    ("quantize", quantize_step),
+    ("measure", measure_step),
+    ("encode", encode_step),
+    ("plan", plan_step),
+)
+
+
+def _flash_budget(options: CompileOptions) -> int | None:
+    return options.flash_budget or load_target(options.target).get("flash_budget")
+
+
+def compile_model(source, name: str | None = None, measure: bool = False, calib=None,
+                  options: CompileOptions | None = None, **choices) -> CompiledModel:
     """Compile a model (path or ModelProto) to C.
 
-    mode "int8" needs `calib`: an .npz path or a list of {input name: array} samples, of which
-    at most `calib_samples` are used (a seeded subset, codegen/samples.py; None: all).
-    `measure` compiles the folder for size with `target`'s toolchain and adds flash and RAM
-    figures to the report. `prune` prunes the float weights first (codegen/passes/prune.py;
-    bias correction uses `calib`); `encoding` ("auto", "dense" or "sparse") picks the int8
-    layers' weight encodings (codegen/passes/encode.py). `arena` "extern": the caller defines
-    the activation arena NAME_arena (its bytes still count in the report's RAM).
-    A model whose weight tables cannot fit `flash_budget` (default: the target's) is refused
-    before any C compiler runs: first on a lower bound from the graph, then on the tables' bytes."""
-    if mode not in MODES:
-        raise CompileError(f"unknown mode '{mode}' (choose from {', '.join(MODES)})")
+    `options` (codegen/options.py) says what to do; keyword `choices` set or override its
+    fields (mode="int8", prune=PruneOptions(...), ...). int8 needs `calib`: an .npz path or a
+    list of {input name: array} samples, of which at most `options.calib_samples` are used (a
+    seeded subset, codegen/samples.py; None: all). The passes of PIPELINE run in order;
+    `measure` then compiles the folder for size with the target's toolchain and adds flash and
+    RAM figures to the report. A model whose weight tables cannot fit the flash budget
+    (default: the target's) is refused before any C compiler runs: first on a lower bound from
+    the graph, then on the tables' bytes."""
+    options = dataclasses.replace(options, **choices) if options is not None else CompileOptions(**choices)
     model, label = load_model(source)
     prefix = model_prefix(source, name)
     graph = import_model(model, label=label, name=prefix)
-    if mode == "int8":  # Q/DQ pairs become the tensors' own scales and zero points
+    if options.int8:  # Q/DQ pairs become the tensors' own scales and zero points
         qdq.for_int8(graph, label)
     graph.meta["source"] = label
     graph.meta["sha256"] = hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
-    options: dict = {"mode": mode}
-    if arena not in ("static", "extern"):
-        raise CompileError(f"unknown arena placement '{arena}' (choose from static, extern)")
-    if arena == "extern":
-        options["arena"] = "extern"
-    if float_io:
-        if mode != "int8":
-            raise CompileError("float I/O wrappers apply to int8 models")
-        options["float_io"] = True
-    float_graph = None
-    layer_sqnr: list[float | None] = []
-    samples: list = []
-    calibration = None
-    given = graph.meta.get("qdq", {})
-    pruning = prune is not None and prune.active
-    if (mode == "int8" and (calib is not None or not given)) or (pruning and calib is not None):
-        samples, calib_label, calibration = calibration_samples(calib, graph, label, calib_samples)
-        calibrate.check_samples(samples, calib_label)
-    if pruning:
-        pruned = prune_pass.run(graph, prune, samples)
-        options["prune"] = prune.describe()
-    flash_budget = flash_budget or load_target(target).get("flash_budget")
-    check_weights_fit(weights_lower_bound(graph), flash_budget, target, label, "need at least")
-    if mode == "int8":
-        float_graph = copy.deepcopy(graph)
-        ranges = {}
-        if samples:
-            ranges = calibrate.run(graph, samples)
-        options["quantization"] = "qdq" if given else "calibrated"
-        quantize.run(graph, ranges, given)
-        if samples:
-            layer_sqnr = layer_errors(float_graph, graph, samples[:SQNR_SAMPLES])
-    spec = load_target(target)
-    features = tuple(sorted(k for k, on in spec.get("features", {}).items() if on))
-    if mode == "int8":
-        encode.run(graph, features, encoding)
-        if encoding != "auto":
-            options["encoding"] = encoding
-    elif pruning:
-        float_graph = graph  # what the pruned float C computes
-    plan = plan_memory.run(graph, features)
-    if target != "host":
-        options["target"] = target
-        options["cflags"] = list(spec["cflags"])
-    emitted = emit_model(graph, plan, prefix, options, features)
+    spec = load_target(options.target)
+    c = Compilation(options, label, graph, calib=calib, given=graph.meta.get("qdq", {}),
+                    features=tuple(sorted(k for k, on in spec.get("features", {}).items() if on)))
+    c.report_options["mode"] = options.mode
+    if options.arena == "extern":
+        c.report_options["arena"] = "extern"
+    if options.float_io:
+        c.report_options["float_io"] = True
+    for _, step in PIPELINE:
+        step(c)
+    if options.target != "host":
+        c.report_options["target"] = options.target
+        c.report_options["cflags"] = list(spec["cflags"])
+    emitted = emit_model(c.graph, c.plan, prefix, c.report_options, c.features)
     host_files = None
     if emitted.report["optimized_kernels"]:
-        host_files = emit_model(graph, plan, prefix, {k: v for k, v in options.items() if k != "cflags"}).files
-    for layer, sqnr in zip(emitted.report["layers"], layer_sqnr):
+        host_options = {k: v for k, v in c.report_options.items() if k != "cflags"}
+        host_files = emit_model(c.graph, c.plan, prefix, host_options).files
+    for layer, sqnr in zip(emitted.report["layers"], c.layer_sqnr):
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
-    if pruning:
-        emitted.report["pruning"] = pruned
-    if calibration is not None:
-        emitted.report["calibration"] = {"source": calib_label, **calibration}
-    for layer, node in zip(emitted.report["layers"], graph.nodes):
+    emitted.report.update(c.report)
+    for layer, node in zip(emitted.report["layers"], c.graph.nodes):
         choice = node.attrs.get("encoding")
         if choice is not None:
             layer.update(sparsity=round(choice.sparsity, 4), encoding=choice.encoding,
                          weight_bytes_dense=choice.dense_bytes, weight_bytes_encoded=choice.bytes,
                          encoding_reason=choice.reason)
-    check_weights_fit(emitted.report["weights_bytes"], flash_budget, target, label, "take")
+    check_weights_fit(emitted.report["weights_bytes"], _flash_budget(options), options.target, label, "take")
     if measure:
-        sizes = cross.measure(emitted.files, target)
+        sizes = cross.measure(emitted.files, options.target)
         emitted.report.update(
             flash_bytes=sizes["code_bytes"] + sizes["const_bytes"] + sizes["data_bytes"],
             ram_bytes=sizes["data_bytes"] + sizes["bss_bytes"] + sizes.get("stack_bytes", 0),
             sizes=sizes,
         )
-        if arena == "extern":  # defined by the caller, outside the folder's objects
-            emitted.report["ram_bytes"] += 4 * max(1, -(-plan.arena_bytes // 4))
-    return CompiledModel(model, graph, plan, emitted, float_graph, host_files)
+        if options.arena == "extern":  # defined by the caller, outside the folder's objects
+            emitted.report["ram_bytes"] += 4 * max(1, -(-c.plan.arena_bytes // 4))
+    return CompiledModel(model, c.graph, c.plan, emitted, c.float_graph, host_files)
 
 
 def check_budget(report: dict, target: str, flash_budget: int | None = None, ram_budget: int | None = None) -> None:
