@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="calibrate on a seeded subset of at most N samples of --calib (default 1000)")
         sp.add_argument("--float-io", action="store_true",
                         help="int8 only: also write NAME_invoke_float, taking and returning float tensors")
+        sp.add_argument("--precision", choices=("int8", "int16"), default="int8",
+                        help="activations of the integer layers: int8, or int16 with int8 weights (TFLite's 16x8 "
+                             "scheme) where the operator has int16 kernels (default int8)")
         g = sp.add_argument_group("pruning and sparse weights")
         g.add_argument("--sparsity", type=float, metavar="S",
                        help="prune this fraction of each layer's weights (structured: of its channels)")
@@ -128,7 +131,8 @@ def options_from_args(args):
                          bias_correction=not args.no_bias_correction, criterion=args.prune_criterion)
     return CompileOptions(mode="float32" if args.float else "int8", float_io=args.float_io, target=args.target,
                           prune=prune, encoding=args.encoding, calib_samples=args.calib_samples,
-                          arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget)
+                          arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget,
+                          precision=args.precision)
 
 
 def _compiled(args):

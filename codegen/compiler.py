@@ -23,7 +23,7 @@ from codegen.frontend import import_model, qdq
 from codegen.frontend.load import load_model
 from codegen.ir import Graph
 from codegen.options import CompileOptions
-from codegen.passes import calibrate, encode, plan_memory, quantize
+from codegen.passes import calibrate, encode, plan_memory, precision, quantize
 from codegen.passes import prune as prune_pass
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.reference import run_float, run_int8
@@ -111,6 +111,13 @@ def calibrate_step(c: Compilation) -> None:
         c.ranges = calibrate.run(c.graph, c.samples)
 
 
+def precision_step(c: Compilation) -> None:
+    """int8: each layer's activation precision, int8 or int16 (codegen/passes/precision.py)."""
+    if not c.options.int8:
+        return
+    c.report["precision"] = precision.run(c.graph, c.options.precision, c.options.per_layer)
+
+
 def quantize_step(c: Compilation) -> None:
     """int8: every run-time tensor gets its scale and zero point, every node its integer parameters."""
     if not c.options.int8:
@@ -144,6 +151,7 @@ PIPELINE = (
     ("samples", samples_step),
     ("prune", prune_step),
     ("calibrate", calibrate_step),
+    ("precision", precision_step),
     ("quantize", quantize_step),
     ("measure", measure_step),
     ("encode", encode_step),
@@ -197,6 +205,8 @@ def compile_model(source, name: str | None = None, measure: bool = False, calib=
         layer["sqnr_db"] = sqnr  # null: the layer's output equals the float reference
     emitted.report.update(c.report)
     for layer, node in zip(emitted.report["layers"], c.graph.nodes):
+        if options.int8 and c.graph.tensors[node.outputs[0]].quant is not None:
+            layer["precision"] = c.graph.tensors[node.outputs[0]].dtype  # int8 or int16 activations
         choice = node.attrs.get("encoding")
         if choice is not None:
             layer.update(sparsity=round(choice.sparsity, 4), encoding=choice.encoding,
@@ -268,7 +278,7 @@ def layer_errors(float_graph: Graph, graph: Graph, samples: list[dict]) -> list[
             name = node.outputs[0]
             if graph.tensors[name].quant is None:  # indices, labels, masks: no quantization error
                 continue
-            expected = ref[name].astype(np.float64)
+            expected = ref[name if name in ref else node.inputs[0]].astype(np.float64)  # Requantize: its input
             actual = graph.tensors[name].quant.dequantize(got[name]).astype(np.float64)
             signal[i] += np.sum(expected ** 2)
             noise[i] += np.sum((actual - expected) ** 2)

@@ -103,6 +103,37 @@ def output_s8(acc, m0, shift, offset, lo: int = -128, hi: int = 127) -> np.ndarr
     return np.clip(y, lo, hi).astype(np.int8)
 
 
+def output_s16(acc, m0, shift, lo: int = -32768, hi: int = 32767) -> np.ndarray:
+    """An int16 output (zero point 0) as nn_output_s16 in requant.h: requantize an int32
+    accumulator, clamp to [lo, hi]."""
+    return np.clip(requantize(acc, m0, shift), lo, hi).astype(np.int16)
+
+
+ACC64_LIMIT = 2**47  # requantize64 saturates its accumulator to (-2^47, 2^47)
+
+
+def requantize64(acc, m0, shift) -> np.ndarray:
+    """round(acc * M) for an int64 accumulator, exactly as nn_requantize64 in requant.h; int32 result.
+
+    The Q31 mantissa is rounded to 16 bits, m = (m0 + 2^15) >> 16 (at most 2^15), so that
+    acc * m fits int64 once |acc| < 2^47 (acc is saturated there first); M ~= m * 2^(shift - 15)
+    and the product is shifted right by r = 15 - shift with rounding (ties toward +infinity),
+    or left (saturated) when r < 0; the result saturates to int32."""
+    acc = np.clip(np.asarray(acc, dtype=np.int64), 1 - ACC64_LIMIT, ACC64_LIMIT - 1)
+    m = (np.asarray(m0, dtype=np.int64) + (1 << 15)) >> 16
+    r = 15 - np.asarray(shift, dtype=np.int64)
+    p = acc * m
+    down = (p + (np.int64(1) << np.maximum(r - 1, 0))) >> np.maximum(r, 0)
+    up = np.clip(p, INT32_MIN, INT32_MAX) << np.maximum(-r, 0)
+    y = np.where(r > 0, down, up)
+    return np.clip(y, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+def output64_s16(acc, m0, shift, lo: int = -32768, hi: int = 32767) -> np.ndarray:
+    """An int16 output of an int64 accumulator as nn_output64_s16 in requant.h."""
+    return np.clip(requantize64(acc, m0, shift), lo, hi).astype(np.int16)
+
+
 INV_SQRT_SEED = (1252698795, 715827883)  # round(7/3 * 2^29), round(4/3 * 2^29)
 
 

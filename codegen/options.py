@@ -19,7 +19,8 @@ from codegen.samples import DEFAULT_CALIB_SAMPLES
 MODES = ("int8", "float32")
 ARENAS = ("static", "extern")
 ENCODINGS = ("auto", "dense", "sparse")
-LAYER_KEYS = ("sparsity",)  # what per_layer may say of a layer
+LAYER_KEYS = ("sparsity", "precision")  # what per_layer may say of a layer
+PRECISIONS = ("int8", "int16")  # activations (codegen/passes/precision.py)
 
 
 @dataclass
@@ -32,11 +33,13 @@ class CompileOptions:
     calib_samples: int | None = DEFAULT_CALIB_SAMPLES  # a seeded subset of at most this many calibration samples
     flash_budget: int | None = None  # default: the target's
     prune: PruneOptions | None = None
+    precision: str = "int8"  # int8 activations: int8 or int16 (TFLite's 16x8) for every layer
     per_layer: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         for what, value, allowed in (("mode", self.mode, MODES), ("arena placement", self.arena, ARENAS),
-                                     ("encoding", self.encoding, ENCODINGS)):
+                                     ("encoding", self.encoding, ENCODINGS),
+                                     ("precision", self.precision, PRECISIONS)):
             if value not in allowed:
                 raise CompileError(f"unknown {what} '{value}' (choose from {', '.join(allowed)})")
         if self.float_io and self.mode != "int8":

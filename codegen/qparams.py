@@ -12,6 +12,9 @@ Rules (DESIGN.md, "Quantization scheme"):
    its bias anyway; its weights round to 0 at that scale).
 4. A real multiplier (input and weight scales over the output scale) becomes (m0, shift)
    through fixedpoint.quantize_multiplier.
+5. int16 activations (TFLite's 16x8 scheme): symmetric per tensor, zero point 0, q in
+   [-32768, 32767], scale = max(|lo|, |hi|) / 32767 (`from_range(lo, hi, bits=16)`); weights
+   stay int8 per channel and the bias int32.
 Scales are kept as float32 values so that the numbers in NAME.h are the numbers used here.
 """
 
@@ -31,19 +34,34 @@ QMIN, QMAX = -128, 127
 class QParams:
     scale: float
     zero_point: int
+    bits: int = 8  # 8: int8 activations; 16: int16 (rule 5, zero point 0)
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1))
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    @property
+    def dtype(self) -> str:
+        """The element type of a tensor with these parameters: "int8" or "int16"."""
+        return f"int{self.bits}"
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Real -> int8, rounding half to even as ONNX QuantizeLinear does."""
+        """Real -> int8 (int16), rounding half to even as ONNX QuantizeLinear does."""
         q = np.rint(np.asarray(x, np.float64) / self.scale) + self.zero_point
-        return np.clip(q, QMIN, QMAX).astype(np.int8)
+        return np.clip(q, self.qmin, self.qmax).astype(self.dtype)
 
     def dequantize(self, q: np.ndarray) -> np.ndarray:
         return (np.float32(self.scale) * (np.asarray(q, np.int32) - self.zero_point)).astype(np.float32)
 
     def clamp_range(self, lo: float, hi: float) -> tuple[int, int]:
-        """The int8 range that a fused activation [lo, hi] leaves: its bounds quantized, as TFLite does."""
-        qlo = QMIN if lo == -math.inf else max(QMIN, min(QMAX, self.zero_point + round(lo / self.scale)))
-        qhi = QMAX if hi == math.inf else min(QMAX, max(QMIN, self.zero_point + round(hi / self.scale)))
+        """The integer range that a fused activation [lo, hi] leaves: its bounds quantized, as TFLite does."""
+        qmin, qmax = self.qmin, self.qmax
+        qlo = qmin if lo == -math.inf else max(qmin, min(qmax, self.zero_point + round(lo / self.scale)))
+        qhi = qmax if hi == math.inf else min(qmax, max(qmin, self.zero_point + round(hi / self.scale)))
         return int(qlo), int(max(qlo, qhi))
 
 
@@ -51,11 +69,23 @@ def f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def from_range(lo: float, hi: float) -> QParams:
-    """Asymmetric int8 parameters covering [lo, hi] (widened to contain 0)."""
+def from_range(lo: float, hi: float, bits: int = 8) -> QParams:
+    """Asymmetric int8 parameters covering [lo, hi] (widened to contain 0); bits=16: the
+    symmetric int16 ones of rule 5.
+
+    >>> from_range(-1.0, 3.0, bits=16)
+    QParams(scale=9.155552834272385e-05, zero_point=0, bits=16)
+    """
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"range [{lo}, {hi}] is not finite")
+    if bits == 16:
+        scale = f32(max(-lo, hi) / 32767)
+        if scale <= 0 or not math.isfinite(scale) or scale < 1e-30:
+            return QParams(1.0, 0, 16)
+        return QParams(scale, 0, 16)
+    if bits != 8:
+        raise ValueError(f"activations take 8 or 16 bits, not {bits}")
     scale = f32((hi - lo) / (QMAX - QMIN))
     if scale <= 0 or not math.isfinite(scale) or scale < 1e-30:
         return QParams(1.0, 0)

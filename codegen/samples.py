@@ -264,9 +264,9 @@ def _load(path, graph: Graph, limit: int | None):
 
 
 def _as_type(arr: np.ndarray, dtype: str, label: str, name: str) -> np.ndarray:
-    """Samples as the input's element type: float32 (int8 once quantized: the real values); int32
+    """Samples as the input's element type: float32 (int8/int16 once quantized: the real values); int32
     (whole numbers in its range); bool."""
-    if dtype in ("float32", "int8"):
+    if dtype in ("float32", "int8", "int16"):
         return arr.astype(np.float32)
     if dtype == "uint8":
         return (arr != 0).astype(np.uint8)

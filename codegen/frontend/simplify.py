@@ -11,6 +11,15 @@
    intermediate) folds into the weights and bias: w' = w * s, b' = (b - mean) * s + beta
    with s = scale / sqrt(var + eps). A standalone BatchNormalization becomes a depthwise
    1x1 Conv with the same per-channel affine (a rank-2 input is reshaped to [N, C, 1]).
+2a. Mul, Add, Sub and Div by a constant are affine maps y = s * x + t (x / c: s = 1 / c, never
+   for a c with a zero; x - c: t = -c; c - x: s = -1, t = c). One whose constant is a scalar
+   or varies only along the channel axis (axis 1 of a Conv, ConvTranspose or Gemm, the last
+   axis of a MatMul by a constant weight; a MatMul takes scales only, its Add is rule 1a's)
+   folds into its producer's weights and bias like rule 2, when nothing else reads the
+   producer's output and no activation is fused into it yet. Two such nodes in a row, the
+   first read only by the second, compose into one Mul, one Add, or a Mul then an Add; an
+   Add then a Mul becomes a Mul then an Add only where the Mul then reaches a producer it
+   folds into. Repeated until nothing changes: Conv, Mul, Add, Mul -> Conv.
 3. Relu and Clip with constant bounds after an op that `fuses_activation`, when nothing
    else reads the intermediate, become that op's output clamp.
 3a. The ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div(/Mul/Add) chain that torch writes for a
@@ -35,8 +44,10 @@ from codegen.ops import get_op
 
 def run(graph: Graph) -> None:
     drop_identity(graph)
+    fold_affine(graph)
     fold_matmul_bias(graph)
     fold_batchnorm(graph)
+    fold_affine(graph)
     fuse_gelu(graph)
     fuse_layernorm(graph)
     fuse_l2_normalize(graph)
@@ -155,6 +166,119 @@ def _fold_into(graph: Graph, producer: Node, s: np.ndarray, t: np.ndarray) -> bo
         producer.attrs.update(alpha=1.0, beta=1.0)
         return True
     return False
+
+
+AFFINE_OPS = ("Mul", "Add", "Sub", "Div")
+
+
+def _affine(graph: Graph, node: Node) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """(x, s, t) with output = s * x + t for a Mul/Add/Sub/Div of a float tensor x by a constant that
+    does not broadcast x to a larger shape (s, t float64, broadcastable to x); None otherwise."""
+    if node.op_type not in AFFINE_OPS or len(node.inputs) != 2 or len(node.outputs) != 1:
+        return None
+    a, b = node.inputs
+    ca, cb = graph.const(a), graph.const(b)
+    if (ca is None) == (cb is None):
+        return None
+    x, c, const_first = (b, ca, True) if cb is None else (a, cb, False)
+    shape = graph.tensors[x].shape
+    if graph.tensors[x].dtype != "float32" or c.dtype.kind != "f" or c.ndim > len(shape) \
+            or graph.tensors[node.outputs[0]].shape != shape or np.broadcast_shapes(c.shape, shape) != shape:
+        return None
+    c = c.astype(np.float64)
+    one, zero = np.ones(()), np.zeros(())
+    if node.op_type == "Mul":
+        return x, c, zero
+    if node.op_type == "Add":
+        return x, one, c
+    if node.op_type == "Sub":
+        return (x, -one, c) if const_first else (x, one, -c)
+    if const_first or not c.all():  # c / x is not affine; x / 0 stays as written
+        return None
+    return x, 1.0 / c, zero
+
+
+def _channel_vector(v: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray | None:
+    """`v` (broadcastable to `shape`) as one value per index of `axis`, if it varies along no other axis."""
+    padded = v.reshape((1,) * (len(shape) - v.ndim) + v.shape)
+    if any(n != 1 for i, n in enumerate(padded.shape) if i != axis):
+        return None
+    return np.broadcast_to(padded.reshape(-1), (shape[axis],)).astype(np.float64)
+
+
+def _fold_affine_into_producer(graph: Graph, node: Node, x: str, s: np.ndarray, t: np.ndarray) -> bool:
+    producer = graph.producer(x)
+    if producer is None or not _sole_reader(graph, x, node) or "activation" in producer.attrs:
+        return False
+    shape = graph.tensors[x].shape
+    if producer.op_type in ("Conv", "ConvTranspose", "Gemm") and len(shape) >= 2:
+        s_vec, t_vec = _channel_vector(s, shape, 1), _channel_vector(t, shape, 1)
+        if s_vec is None or t_vec is None or not _fold_into(graph, producer, s_vec, t_vec):
+            return False
+    elif producer.op_type == "MatMul":  # scales only: the bias Add is fold_matmul_bias's
+        w = graph.const(producer.inputs[1])
+        s_vec = _channel_vector(s, shape, len(shape) - 1)
+        if w is None or w.ndim != 2 or graph.const(producer.inputs[0]) is not None or s_vec is None or t.any():
+            return False
+        producer.inputs = [producer.inputs[0],
+                           graph.add_const(f"{producer.name}_w", (w * s_vec[None, :]).astype(np.float32))]
+    else:
+        return False
+    producer.outputs = [node.outputs[0]]
+    graph.nodes.remove(node)
+    return True
+
+
+def _folds_into_producer(graph: Graph, x: str) -> bool:
+    producer = graph.producer(x)
+    return producer is not None and producer.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul") \
+        and "activation" not in producer.attrs and len(graph.consumers(x)) == 1 and x not in graph.outputs
+
+
+def _compose_affine(graph: Graph, first: Node, second: Node, x: str, s: np.ndarray, t: np.ndarray) -> bool:
+    """Replace `first` (s1 * x + t1, read only by `second`) and `second` by the composed s * x + t."""
+    mid, out = first.outputs[0], second.outputs[0]
+    scales, shifts = bool((s != 1).any()), bool(t.any())
+    was_add_mul = first.op_type in ("Add", "Sub") and second.op_type in ("Mul", "Div")
+    if scales and shifts and not (was_add_mul and _folds_into_producer(graph, x)):
+        return False  # still two nodes, and the Mul would fold into nothing
+    nodes = []
+    if scales or not shifts:
+        scale = graph.add_const(f"{first.name}_scale", s.astype(np.float32))
+        nodes.append(Node("Mul", first.name, [x, scale], [mid if shifts else out]))
+    if shifts:
+        shift = graph.add_const(f"{second.name}_shift", t.astype(np.float32))
+        nodes.append(Node("Add", second.name, [mid if scales else x, shift], [out]))
+    graph.nodes.remove(second)
+    at = graph.nodes.index(first)
+    graph.nodes[at:at + 1] = nodes
+    return True
+
+
+def fold_affine(graph: Graph) -> None:
+    """Rule 2a: constant Mul/Add/Sub/Div into a Conv/ConvTranspose/Gemm/MatMul, and chains of them
+    composed, until nothing changes."""
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph.nodes):
+            affine = _affine(graph, node)
+            if affine is None:
+                continue
+            x, s, t = affine
+            if _fold_affine_into_producer(graph, node, x, s, t):
+                changed = True
+                break
+            readers = graph.consumers(node.outputs[0])
+            if len(readers) != 1 or node.outputs[0] in graph.outputs:
+                continue
+            after = _affine(graph, readers[0])
+            if after is None or after[0] != node.outputs[0]:
+                continue
+            s2, t2 = after[1], after[2]
+            if _compose_affine(graph, node, readers[0], x, s * s2, s2 * t + t2):
+                changed = True
+                break
 
 
 def _to_depthwise_conv(graph: Graph, bn: Node, s: np.ndarray, t: np.ndarray) -> None:

@@ -19,6 +19,7 @@ from codegen.ops import (  # noqa: F401  (imported for registration)
     quantize,
     recurrent,
     reduce,
+    requantize,
     resize,
     reshape,
     softmax,

@@ -48,6 +48,13 @@ never inspects a node itself:
    if it sets `int_inputs` (and checks them in `check`); the importer refuses them for the
    rest. `index_bound(node, graph, index)`: for an integer input, the count n of its valid
    values [0, n) (Gather's axis size, say), which random test inputs respect.
+10. Precision: `precisions` lists the activation types the family's integer rule and kernels
+   take: ("int8",) by default, ("int8", "int16") for families with int16 kernels (TFLite's 16x8
+   scheme: symmetric int16 activations, int8 weights). node.attrs["precision"] (set by
+   passes/precision.py) asks for one; a family without it stays int8. An int16 node's
+   run-time inputs and outputs are int16 (the quantize pass inserts Requantize nodes where
+   precisions meet) and its `output_qparams` get int16 parameters from `choose`;
+   `reference_s8` then computes the int16 semantics (`is_int16` tells which).
 """
 
 from __future__ import annotations
@@ -100,6 +107,7 @@ class KernelCall:
 
 class Op:
     op_types: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ("int8",)  # section 10
     fuses_activation = False
     int_inputs = False  # reads run-time int32/uint8 tensors (section 9 above)
 
@@ -251,18 +259,25 @@ def c_type(dtype: str) -> str:
 
 
 def float_suffix(graph: Graph, names: Sequence[str]) -> str:
-    """Kernel name suffix for the element type of the first tensor: f32 or s8."""
+    """Kernel name suffix for the element type of the first tensor: f32, s8 or s16."""
     dtype = graph.tensors[names[0]].dtype
     if dtype == "float32":
         return "f32"
     if dtype == "int8":
         return "s8"
+    if dtype == "int16":
+        return "s16"
     raise Unsupported(f"element type {dtype} is not supported")
 
 
 def is_int8(graph: Graph, node: Node) -> bool:
     """Whether the quantize pass has made this node's tensors int8."""
     return graph.tensors[node.outputs[0]].dtype == "int8"
+
+
+def is_int16(graph: Graph, node: Node) -> bool:
+    """Whether the quantize pass has made this node's tensors int16 (section 10)."""
+    return graph.tensors[node.outputs[0]].dtype == "int16"
 
 
 def internal_range_key(node: Node, what: str) -> tuple[str, str, str]:

@@ -1,5 +1,6 @@
 /* Fake quantization in float32: a QuantizeLinear -> DequantizeLinear pair of a QDQ model,
- * kept in a float build so the model computes what its Q/DQ pairs state. Included by nn.h. */
+ * kept in a float build so the model computes what its Q/DQ pairs state; requantization
+ * between int8 and int16 activations. Included by nn.h. */
 #ifndef NN_QUANTIZE_H
 #define NN_QUANTIZE_H
 
@@ -28,5 +29,24 @@ typedef struct {
 
 void nn_fake_quantize_f32(const nn_fake_quantize_f32_params *p, const float *in, const float *scale,
                           const float *zero_point, float *out);
+
+/*
+ * Requantization between activation precisions (int8 <-> int16), where layers of different
+ * precisions meet: for each of the `size` elements,
+ *     out = clamp(nn_requantize(in + input_offset, multiplier, shift) + output_offset)
+ * to the output type's range (requant.h). input_offset = -input zero point, output_offset =
+ * the output zero point (0 for int16: symmetric); multiplier in [0, 2^31 - 1], shift in
+ * [-31, 30] encode s_in / s_out. `in` and `out` must not overlap.
+ */
+typedef struct {
+    int32_t size;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t multiplier;
+    int32_t shift;
+} nn_requantize_params;
+
+void nn_requantize_s8_s16(const nn_requantize_params *p, const int8_t *in, int16_t *out);
+void nn_requantize_s16_s8(const nn_requantize_params *p, const int16_t *in, int8_t *out);
 
 #endif /* NN_QUANTIZE_H */

@@ -76,4 +76,40 @@ static inline int8_t nn_output_s8(int32_t acc, int32_t m0, int32_t shift, int32_
     return nn_offset_clamp_s8(nn_requantize(acc, m0, shift), offset, lo, hi);
 }
 
+/* An int16 output (zero point 0, TFLite's 16x8 scheme): requantize, clamp to [lo, hi], both
+ * in [-32768, 32767]. */
+static inline int16_t nn_output_s16(int32_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi)
+{
+    return (int16_t)nn_clamp_s32(nn_requantize(acc, m0, shift), lo, hi);
+}
+
+/* round(acc * m0 * 2^(shift - 31)) for an int64 accumulator (int16 activations, where an int32
+ * one could overflow). The Q31 mantissa is rounded to 16 bits, m = (m0 + 2^15) >> 16 <= 2^15,
+ * and acc is saturated to (-2^47, 2^47) so that acc * m fits int64; M ~= m * 2^(shift - 15):
+ * the product is shifted right by r = 15 - shift, rounding ties toward +infinity, or, for
+ * r <= 0, saturated to int32 and multiplied by 2^-r. The result saturates to int32.
+ * codegen/fixedpoint.py requantize64 is its twin. */
+static inline int32_t nn_requantize64(int64_t acc, int32_t m0, int32_t shift)
+{
+    const int64_t limit = ((int64_t)1 << 47) - 1;
+    const int64_t m = ((int64_t)m0 + ((int64_t)1 << 15)) >> 16;
+    const int32_t r = 15 - shift;
+    int64_t p;
+    acc = acc > limit ? limit : acc < -limit ? -limit : acc;
+    p = acc * m;
+    if (r > 0) {
+        p = (p + ((int64_t)1 << (r - 1))) >> r;
+    } else {
+        p = p > INT32_MAX ? INT32_MAX : p < INT32_MIN ? INT32_MIN : p;
+        p = p * ((int64_t)1 << -r);
+    }
+    return (int32_t)(p > INT32_MAX ? INT32_MAX : p < INT32_MIN ? INT32_MIN : p);
+}
+
+/* An int16 output of an int64 accumulator: nn_requantize64, clamp to [lo, hi]. */
+static inline int16_t nn_output64_s16(int64_t acc, int32_t m0, int32_t shift, int32_t lo, int32_t hi)
+{
+    return (int16_t)nn_clamp_s32(nn_requantize64(acc, m0, shift), lo, hi);
+}
+
 #endif /* REQUANT_H */
