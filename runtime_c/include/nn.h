@@ -3,7 +3,9 @@
  *
  * Conventions for every kernel:
  * - C99, no malloc, no global state; only string.h and stdint.h (math.h in float kernels).
- * - Names are nn_<op>[_<variant>]_<dtype>: f32 is float32, s8 is int8.
+ * - Names are nn_<op>[_<variant>]_<dtype>: f32 is float32, s8 is int8, s16 is int16 (int16
+ *   activations with int8 weights: TFLite's 16x8 scheme, zero point 0; nn_requantize_s8_s16 and
+ *   nn_requantize_s16_s8 convert where int8 and int16 layers meet).
  * - Activation tensors are dense, row-major, batch first, in the ONNX layout of the
  *   model ([N, C, H, W] for images); a 1-D convolution or pool is the 2-D one with H = 1.
  * - Parameters come in a const struct (stored in flash by the generated code); tensor
