@@ -103,6 +103,32 @@ def weight_scales(w: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.where((scales > 0) & np.isfinite(scales), scales, fill).astype(np.float32)
 
 
+CLIP_FRACTIONS = np.arange(100, 0, -1) / 100.0  # of max|w|, from no clipping down
+_CLIP_BLOCK = 1 << 22  # weights x fractions evaluated at once
+
+
+def mse_weight_scales(w: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Per-channel symmetric scales along `axis` that minimise each channel's squared error of
+    quantize-dequantize (rint(w / s) clamped to [-127, 127], times s), searched over
+    s = f * max|w| / 127 for f in CLIP_FRACTIONS (the largest f of equal error wins).
+    Channels of zeros get weight_scales' fill."""
+    scales = weight_scales(w, axis)
+    moved = np.moveaxis(np.asarray(w, np.float64), axis, 0).reshape(w.shape[axis], -1)
+    if not moved.size:
+        return scales
+    peak = np.abs(moved).max(axis=1)
+    live = np.flatnonzero((peak > 0) & np.isfinite(peak))
+    cand = (CLIP_FRACTIONS[None, :] * peak[live, None] / 127.0).astype(np.float32).astype(np.float64)
+    block = max(1, _CLIP_BLOCK // (moved.shape[1] * len(CLIP_FRACTIONS)))
+    for start in range(0, len(live), block):
+        rows = live[start:start + block]
+        x = moved[rows][:, None, :]  # [channels, 1, K]
+        s = cand[start:start + block][:, :, None]  # [channels, fractions, 1]
+        err = ((np.clip(np.rint(x / s), -127, 127) * s - x) ** 2).sum(axis=2)
+        scales[rows] = cand[start:start + block][np.arange(len(rows)), np.argmin(err, axis=1)]
+    return scales.astype(np.float32)
+
+
 BIAS_HEADROOM = 2**30
 
 
