@@ -1,0 +1,477 @@
+"""Reconstruct: after quantization, each Conv/Gemm/MatMul layer's integer weights and float
+bias are chosen, in graph order, so that its output on the calibration samples matches the
+float teacher's (layer-wise distillation, no training framework).
+
+For one layer, X is the layer's input as the already-reconstructed int8 predecessors give it
+(dequantized, the convolution's windows as rows) and Y the teacher's output of the same layer
+before its fused activation, on the teacher's own float inputs (per output channel scaled as
+the layer's float weights are scaled from the teacher's, where cross-layer equalization moved
+a factor between layers). With the weights W (as the
+kernels read them: one row per output channel) and the bias b, the layer computes X W^T + b.
+
+Modes (`MODES`):
+1. "none": nothing.
+2. "bias": the mean of Y - (X Wq^T + b) per output channel, over every sample and position,
+   is added to the float bias (created when the layer has none), so the layer's error is
+   centred (bias correction; Nagel et al. 2019). Wq: the int8 weights times their scales.
+3. "adaround": the int8 weights are rounded up or down per weight by AdaRound (Nagel et al.
+   2020): W~ = s * clip(floor(W / s) + h(V), -127, 127) with h(V) = clip(sigmoid(V) *
+   (ZETA - GAMMA) + GAMMA, 0, 1), V found by Adam on ||X W~^T + b - Y||^2 (normalised by
+   round-to-nearest's) + LAMBDA * mean(1 - |2 h(V) - 1|^beta), beta annealed from 20 to 2
+   after a warm-up without the regulariser; V starts where h(V) is the fractional part of
+   W / s. The rounding is kept only when its output error on the calibration rows is below
+   round-to-nearest's; then bias correction (2).
+4. "full": layers that pruning left with zeros (or with fewer inputs than the teacher's)
+   first get the kept weights of each output channel and its bias re-fitted by least squares
+   to Y (ridge damping DAMPING * mean(diag(X^T X)), not on the bias; as OBS and SparseGPT
+   re-fit), then AdaRound (3); the other layers get AdaRound.
+The scales stay those of codegen/qparams.py layer_weights (node.attrs["weight_scales"] when
+a clipping pass chose them); the chosen rounding goes into node.attrs["weight_q"], and the
+layer is quantized again (node.attrs["q"]) before its successors read its output.
+
+Bounded cost: at most MAX_SAMPLES samples; the solves see at most MAX_ROWS rows (a seeded
+subset of samples x positions; the bias correction's means take every row, through the
+column means of X). A layer whose reduction is longer than MAX_REDUCTION, or whose AdaRound
+would exceed MAX_WORK multiply-adds, gets bias correction only, and the report says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from codegen.errors import CompileError
+from codegen.ir import Graph, Node
+from codegen.ops import get_op
+from codegen.progress import Progress
+from codegen.qparams import layer_weights
+from codegen.reference import as_input
+
+MODES = ("none", "bias", "adaround", "full")
+MAX_SAMPLES = 256
+MAX_ROWS = 4096
+MAX_REDUCTION = 4096
+MAX_WORK = 4e9  # multiply-adds of one layer's AdaRound (a few seconds of NumPy)
+SEED = 14
+
+# AdaRound's constants (Nagel et al. 2020, section 4)
+ZETA, GAMMA = 1.1, -0.1
+# the reconstruction term is normalised to 1 at round-to-nearest and the regulariser averaged over
+# the weights: LAMBDA 10 here plays the part of the paper's 0.01 on a sum (measured: from 0.3 to
+# 100 the held-back error falls up to 10 and then stays)
+LAMBDA = 10.0
+BETA_START, BETA_END = 20.0, 2.0
+WARMUP = 0.2
+ITERATIONS = 400
+BATCH = 512
+LEARNING_RATE = 0.03
+DAMPING = 0.01
+
+
+# ---- the solvers, on [groups, ...] arrays ----
+
+def rectified_sigmoid(v: np.ndarray) -> np.ndarray:
+    return np.clip(1.0 / (1.0 + np.exp(-v)) * (ZETA - GAMMA) + GAMMA, 0.0, 1.0)
+
+
+def adaround(x: np.ndarray, w: np.ndarray, scales: np.ndarray, y: np.ndarray, bias: np.ndarray | None = None,
+             iterations: int = ITERATIONS, seed: int = SEED) -> np.ndarray:
+    """AdaRound's int8 weights for x [G, R, K] -> y [G, R, N] with weights w [G, N, K] at per-row
+    scales [G, N] (float64 math, Adam with a seeded minibatch order); bias [G, N] or None."""
+    x, w, y = (np.asarray(a, np.float64) for a in (x, w, y))
+    s = np.asarray(scales, np.float64)[..., None]
+    b = np.zeros(w.shape[:2]) if bias is None else np.asarray(bias, np.float64).reshape(w.shape[:2])
+    target = y - b[:, None, :]
+    base = np.floor(w / s)
+    rest = np.clip(w / s - base, 0.0, 1.0)
+    # h(V) = rest: sigmoid(V) = (rest - GAMMA) / (ZETA - GAMMA)
+    p = (rest - GAMMA) / (ZETA - GAMMA)
+    v = np.log(p / (1.0 - p))
+    nearest = s * np.clip(np.rint(w / s), -127, 127)
+    scale = max(float(np.mean((x @ np.swapaxes(nearest, 1, 2) - target) ** 2)), 1e-30)
+    groups, rows, k = x.shape
+    batch = min(BATCH, rows)
+    # short reductions: the exact gradient through the Gram matrix (G N K^2 per step) costs less
+    # than a minibatch's (2 G B K N); long ones take seeded minibatches of rows
+    exact = k <= batch
+    if exact:
+        gram = np.ascontiguousarray(np.swapaxes(x, 1, 2) @ x) / rows  # [G, K, K]
+        cross = np.ascontiguousarray(np.swapaxes(target, 1, 2) @ x) / rows  # [G, N, K]
+    rng = np.random.default_rng(seed)
+    m1, m2 = np.zeros_like(v), np.zeros_like(v)
+    order, at = rng.permutation(rows), 0
+    warm = int(WARMUP * iterations)
+    outputs = w.shape[1]
+    for t in range(1, iterations + 1):
+        sig = 1.0 / (1.0 + np.exp(-v))
+        raw = sig * (ZETA - GAMMA) + GAMMA
+        h = np.clip(raw, 0.0, 1.0)
+        level = base + h
+        wt = s * np.clip(level, -127, 127)
+        if exact:  # d/dW~ of mean((x W~^T - target)^2) = 2 (W~ gram - cross) / N
+            grad_w = 2.0 / (groups * outputs * scale) * (wt @ gram - cross)
+        else:
+            if at + batch > rows:
+                order, at = rng.permutation(rows), 0
+            pick = order[at:at + batch]
+            at += batch
+            xb, tb = np.ascontiguousarray(x[:, pick]), target[:, pick]
+            err = xb @ np.ascontiguousarray(np.swapaxes(wt, 1, 2)) - tb  # [G, B, N]
+            grad_w = 2.0 / (err.size * scale) * np.ascontiguousarray(np.swapaxes(err, 1, 2)) @ xb  # [G, N, K]
+        grad_h = grad_w * s * ((level >= -127) & (level <= 127))
+        if t > warm:
+            beta = BETA_END + (BETA_START - BETA_END) * (1.0 - (t - warm) / max(iterations - warm, 1))
+            d = 2.0 * h - 1.0
+            grad_h = grad_h - LAMBDA / h.size * beta * np.abs(d) ** (beta - 1.0) * np.sign(d) * 2.0
+        grad = grad_h * (ZETA - GAMMA) * sig * (1.0 - sig) * ((raw > 0.0) & (raw < 1.0))
+        m1 = 0.9 * m1 + 0.1 * grad
+        m2 = 0.999 * m2 + 0.001 * grad * grad
+        v -= LEARNING_RATE * (m1 / (1.0 - 0.9 ** t)) / (np.sqrt(m2 / (1.0 - 0.999 ** t)) + 1e-8)
+    up = rectified_sigmoid(v) >= 0.5
+    return np.clip(base + up, -127, 127).astype(np.int8)
+
+
+def adaround_work(rows: int, shape: tuple[int, ...], iterations: int = ITERATIONS) -> int:
+    """Multiply-adds of `adaround` on `rows` rows for weights of `shape` [G, N, K]."""
+    groups, outputs, k = shape
+    batch = min(BATCH, rows)
+    step = groups * outputs * k * k if k <= batch else 2 * groups * batch * k * outputs
+    return iterations * step
+
+
+def refit(x: np.ndarray, y: np.ndarray, keep: np.ndarray, damping: float = DAMPING,
+          with_bias: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Least-squares weights of each output row over its kept inputs, for x [G, R, K] -> y [G, R, N]
+    with keep [G, N, K] (bool): minimises ||x_S w_S + b - y_n||^2 + damping * mean(diag(x^T x)) ||w_S||^2
+    per output n (S: the kept inputs; b, when `with_bias`, undamped). Returns (w [G, N, K] with
+    zeros outside the kept inputs, b [G, N] or None)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    groups, rows, k = x.shape
+    n = y.shape[2]
+    w = np.zeros((groups, n, k))
+    b = np.zeros((groups, n)) if with_bias else None
+    for g in range(groups):
+        xa = np.concatenate([x[g], np.ones((rows, 1))], axis=1) if with_bias else x[g]
+        gram = xa.T @ xa
+        cross = xa.T @ y[g]  # [K(+1), N]
+        ridge = damping * float(np.mean(np.diag(gram)[:k])) if k else 0.0
+        for o in range(n):
+            sel = np.flatnonzero(keep[g, o])
+            idx = np.concatenate([sel, [k]]) if with_bias else sel
+            if idx.size == 0:
+                continue
+            a = gram[np.ix_(idx, idx)].copy()
+            a[np.arange(sel.size), np.arange(sel.size)] += ridge
+            try:
+                sol = np.linalg.solve(a, cross[idx, o])
+            except np.linalg.LinAlgError:
+                sol = np.linalg.lstsq(a, cross[idx, o], rcond=None)[0]
+            w[g, o, sel] = sol[:sel.size]
+            if with_bias:
+                b[g, o] = sol[-1]
+    return w, b
+
+
+# ---- a layer as a matrix product ----
+
+class Layer:
+    """A Conv (any groups) or fully connected node seen as rows x weights: `rows(value)` gives one
+    sample's input as [G, P, K], `outputs(value)` a [1, N, ...] or [rows, N] output as [G, P, N // G]."""
+
+    def __init__(self, node: Node, graph: Graph):
+        self.node, self.op = node, get_op(node.op_type)
+        if node.op_type == "Conv":
+            self.geo = self.op.geometry(node, graph)
+            w, b = self.op._weights(node, graph)
+            self.groups = self.geo["groups"]
+            self.data_input = 0
+        else:
+            self.fc = self.op.layout(node, graph)
+            w, b = self.fc.weight, self.fc.bias
+            self.groups = 1
+            self.data_input = 1 if graph.const(node.inputs[0]) is not None else 0
+        self.shape = w.shape
+        self.w = np.asarray(w, np.float64).reshape(self.groups, w.shape[0] // self.groups, -1)
+        self.b = None if b is None else np.asarray(b, np.float64).reshape(self.groups, -1)
+
+    @property
+    def reduction(self) -> int:
+        return self.w.shape[2]
+
+    def rows(self, value: np.ndarray) -> np.ndarray:
+        if self.node.op_type == "Conv":
+            from codegen.ops.conv import windows
+
+            geo = self.geo
+            x = np.asarray(value, np.float64).reshape(value.shape[0], value.shape[1], *geo["in"])
+            cols = windows(x, geo, 0.0)  # [N, C, KH, KW, OH, OW]
+            n, c = cols.shape[:2]
+            cols = cols.reshape(n, self.groups, c // self.groups, *cols.shape[2:4], -1)
+            return np.moveaxis(cols, 5, 2).reshape(n, self.groups, -1, self.reduction).transpose(1, 0, 2, 3) \
+                .reshape(self.groups, -1, self.reduction)
+        fc = self.fc
+        flat = np.asarray(value, np.float64).reshape(-1)
+        r = np.arange(fc.rows)[:, None]
+        k = np.arange(fc.in_features)[None, :]
+        return flat[r * fc.in_row_stride + k * fc.in_col_stride][None]
+
+    def outputs(self, value: np.ndarray) -> np.ndarray:
+        if self.node.op_type == "Conv":
+            v = np.asarray(value, np.float64).reshape(value.shape[0], self.groups, -1, int(np.prod(self.geo["out"])))
+            return v.transpose(1, 0, 3, 2).reshape(self.groups, -1, v.shape[2])
+        fc = self.fc
+        flat = np.asarray(value, np.float64).reshape(-1)
+        r = np.arange(fc.rows)[:, None]
+        o = np.arange(fc.out_features)[None, :]
+        return flat[r * fc.out_row_stride + o * fc.out_col_stride][None]
+
+
+def layers_of(graph: Graph) -> list[Node]:
+    """The nodes this pass can reconstruct: int8 Conv, and Gemm/MatMul with a constant weight
+    that run as fully connected layers."""
+    from codegen.ops.gemm import runs_batched
+
+    out = []
+    for node in graph.nodes:
+        if "q" not in node.attrs or not isinstance(node.attrs["q"], dict) or "weight" not in node.attrs["q"]:
+            continue
+        if node.op_type == "Conv" and graph.const(node.inputs[1]) is not None:
+            out.append(node)
+        elif node.op_type in ("Gemm", "MatMul") and not runs_batched(node, graph):
+            out.append(node)
+    return out
+
+
+def _pre_activation(node: Node) -> Node:
+    bare = copy.copy(node)
+    bare.attrs = {k: v for k, v in node.attrs.items() if k != "activation"}
+    return bare
+
+
+# ---- running both graphs side by side ----
+
+class _Sweep:
+    """One graph run node by node over many samples, each value dropped after its last reader."""
+
+    def __init__(self, graph: Graph, feeds: list[dict], int8: bool):
+        self.graph, self.int8, self.at = graph, int8, 0
+        self.index = {n.name: i for i, n in enumerate(graph.nodes)}
+        last: dict[str, int] = {}
+        for i, node in enumerate(graph.nodes):
+            for name in node.inputs:
+                last[name] = i
+        self.last = last
+        self.values = [{n: as_input(f[n], graph.tensors[n].dtype).reshape(graph.tensors[n].shape)
+                        for n in graph.inputs} for f in feeds]
+
+    def inputs(self, node: Node, values: dict) -> list:
+        return [None if not i else (values[i] if i in values else self.graph.tensors[i].data) for i in node.inputs]
+
+    def run_to(self, index: int) -> None:
+        """Run the nodes before `index` (those not run yet)."""
+        while self.at < index:
+            node = self.graph.nodes[self.at]
+            op = get_op(node.op_type)
+            run = op.reference_s8 if self.int8 else op.reference
+            for values in self.values:
+                outs = run(node, self.graph, self.inputs(node, values))
+                for name, out in zip(node.outputs, outs):
+                    t = self.graph.tensors[name]
+                    values[name] = np.asarray(out, t.dtype).reshape(t.shape)
+                for name in node.inputs:
+                    if name and self.last.get(name) == self.at and name not in self.graph.outputs:
+                        values.pop(name, None)
+            self.at += 1
+
+
+def _dequantized(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:
+    q = graph.tensors[name].quant
+    return value if q is None else q.dequantize(value)
+
+
+# ---- the pass ----
+
+def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: bool = True) -> dict:
+    """Reconstruct the quantized `graph` in place against the float `teacher` on `samples`;
+    returns the report's "reconstruction" section: the mode and, per layer, what was done,
+    its seconds and the output MSE (pre-activation, calibration rows) before and after."""
+    if mode not in MODES:
+        raise CompileError(f"--reconstruct {mode}: choose from {', '.join(MODES)}")
+    section: dict = {"mode": mode, "layers": []}
+    if mode == "none":
+        return section
+    if not samples:
+        section["skipped"] = "no calibration samples"
+        return section
+    samples = samples[:MAX_SAMPLES]
+    section["samples"] = len(samples)
+    nodes = layers_of(graph)
+    student = _Sweep(graph, [{n: (graph.tensors[n].quant.quantize(f[n]) if graph.tensors[n].quant is not None
+                                  else f[n]) for n in graph.inputs} for f in samples], int8=True)
+    teacher_run = _Sweep(teacher, samples, int8=False)
+    teachers = {n.name: n for n in teacher.nodes}
+    bar = Progress("reconstruct", len(nodes)) if progress else None
+    try:
+        for done, node in enumerate(nodes):
+            start = time.perf_counter()
+            student.run_to(student.index[node.name])
+            entry = {"name": node.name}
+            before = teachers.get(node.name)
+            if before is None or teacher.tensors[before.outputs[0]].shape != graph.tensors[node.outputs[0]].shape:
+                entry["skipped"] = "no teacher layer of this name and output shape"
+            else:
+                teacher_run.run_to(teacher_run.index[node.name])
+                entry.update(_layer(graph, node, teacher, before, student, teacher_run, mode, done))
+            entry["seconds"] = round(time.perf_counter() - start, 3)
+            section["layers"].append(entry)
+            if bar is not None:
+                bar.update(done + 1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return section
+
+
+def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Sweep, teacher_run: _Sweep,
+           mode: str, index: int) -> dict:
+    from codegen.passes.prune import _add_bias, _bias_target, _own_const
+
+    layer = Layer(node, graph)
+    ref_layer = Layer(before, teacher)
+    op = layer.op
+    bare = _pre_activation(before)
+    x_name = node.inputs[layer.data_input]
+    ratio = channel_ratio(layer.w, ref_layer.w)
+    xs, ys = [], []
+    for values, tvalues in zip(student.values, teacher_run.values):
+        xs.append(layer.rows(_dequantized(graph, x_name, values[x_name])))
+        y = op.reference(bare, teacher, teacher_run.inputs(before, tvalues))[0]
+        ys.append(ref_layer.outputs(np.asarray(y, np.float32)) * ratio[:, None, :])
+    per_sample = xs[0].shape[1]
+    total = per_sample * len(xs)
+    # every row's mean (bias correction), a seeded subset of rows for the solves
+    x_mean = sum(x.sum(axis=1) for x in xs) / total  # [G, K]
+    y_mean = sum(y.sum(axis=1) for y in ys) / total  # [G, N]
+    pick = np.sort(np.random.default_rng([SEED, index]).choice(total, MAX_ROWS, replace=False)) \
+        if total > MAX_ROWS else np.arange(total)
+    x = np.concatenate(xs, axis=1)[:, pick] if total <= MAX_ROWS else _take_rows(xs, pick, per_sample)
+    y = np.concatenate(ys, axis=1)[:, pick] if total <= MAX_ROWS else _take_rows(ys, pick, per_sample)
+    del xs, ys
+    bias_at = _bias_target(graph, node)
+    x_scale = graph.tensors[x_name].quant.scale
+    out: dict = {"rows": int(x.shape[1]), "reduction": layer.reduction}
+
+    def weights_of(w, b):  # (int8 nearest, scales [G, N]) at the layer's rule
+        flat_b = None if b is None else b.reshape(-1).astype(np.float32)
+        wq, scales = layer_weights(node, w.reshape(layer.shape).astype(np.float32), flat_b, x_scale)
+        return wq, scales
+
+    def mse(wq, scales, b):
+        wd = wq.reshape(layer.w.shape).astype(np.float64) * scales.astype(np.float64).reshape(layer.w.shape[:2])[..., None]
+        pred = x @ np.swapaxes(wd, 1, 2) + (0.0 if b is None else b[:, None, :])
+        return float(np.mean((pred - y) ** 2)), wd
+
+    w, b = layer.w, layer.b
+    node.attrs.pop("weight_q", None)
+    wq, scales = weights_of(w, b)
+    out["mse_before"] = _round(mse(wq, scales, b)[0])
+    too_long = layer.reduction > MAX_REDUCTION
+    work = adaround_work(x.shape[1], w.shape)
+    if mode in ("adaround", "full") and (too_long or work > MAX_WORK):
+        out["bias_only"] = (f"reduction {layer.reduction} > {MAX_REDUCTION}" if too_long
+                            else f"AdaRound would take {work:.2g} multiply-adds > {MAX_WORK:.2g}")
+    elif mode == "full" and _pruned(layer, ref_layer):
+        keep = w != 0
+        with_bias = bias_at is not None
+        w, fitted_b = refit(x, y, keep, DAMPING, with_bias)
+        if with_bias:
+            b = fitted_b
+        _write_weights(graph, node, layer, w, _own_const)
+        if with_bias:
+            _set_bias(graph, node, bias_at[0], b, _own_const, _add_bias)
+        layer = Layer(node, graph)
+        w, b = layer.w, layer.b
+        wq, scales = weights_of(w, b)
+        out["refit"] = True
+    if mode in ("adaround", "full") and "bias_only" not in out:
+        rounded = adaround(x, w, scales.reshape(w.shape[:2]), y, b, seed=SEED + index)
+        near, _ = mse(wq, scales, b)
+        ada, _ = mse(rounded, scales, b)
+        out["adaround"] = ada < near
+        if ada < near:
+            wq = rounded.reshape(wq.shape)
+            node.attrs["weight_q"] = wq
+    if bias_at is not None:
+        wd = wq.reshape(w.shape).astype(np.float64) * scales.astype(np.float64).reshape(w.shape[:2])[..., None]
+        pred_mean = np.einsum("gk,gnk->gn", x_mean, wd) + (0.0 if b is None else b)
+        delta = y_mean - pred_mean
+        if np.any(delta):
+            _add_bias(graph, node, bias_at[0], delta.reshape(-1).astype(np.float32))
+            layer = Layer(node, graph)
+            b = layer.b
+            if "weight_q" in node.attrs:  # rule 3 may raise a scale for a larger bias: keep the pair consistent
+                _, now = weights_of(layer.w, b)
+                if not np.array_equal(now, scales):
+                    node.attrs.pop("weight_q")
+                    wq, scales = weights_of(layer.w, b)
+            out["bias_corrected"] = True
+    node.attrs["q"] = op.quantize(node, graph)
+    wq_final, scales_final = weights_of(layer.w, layer.b) if "weight_q" not in node.attrs else (wq, scales)
+    out["mse_after"] = _round(mse(wq_final, scales_final, layer.b)[0])
+    return out
+
+
+def _round(v: float) -> float:
+    return float(f"{v:.6g}")
+
+
+def _take_rows(parts: list[np.ndarray], pick: np.ndarray, per_sample: int) -> np.ndarray:
+    return np.concatenate([parts[i][:, pick[(pick // per_sample) == i] - i * per_sample]
+                           for i in range(len(parts))], axis=1)
+
+
+def channel_ratio(w: np.ndarray, teacher: np.ndarray) -> np.ndarray:
+    """Per output channel [G, N], the factor between the layer's float weights and the teacher's
+    (1 when equal or pruned from them; 1/s where cross-layer equalization divided a channel by s),
+    by which the teacher's output is scaled to be the layer's target."""
+    if w.shape != teacher.shape:
+        return np.ones(w.shape[:2])
+    kept = teacher * (w != 0)
+    num, den = np.sum(w * teacher, axis=2), np.sum(kept * kept, axis=2)
+    with np.errstate(all="ignore"):
+        r = num / den
+    return np.where((den > 0) & np.isfinite(r) & (r > 0), r, 1.0)
+
+
+def _pruned(layer: Layer, ref: Layer) -> bool:
+    """Pruning left zeros in the layer, or changed its shape from the teacher's (structured)."""
+    return bool(np.any(layer.w == 0)) or layer.w.shape != ref.w.shape
+
+
+def _write_weights(graph: Graph, node: Node, layer: Layer, w: np.ndarray, own) -> None:
+    """The float weights as the kernels read them ([G, N, K]) written back into the node's constant."""
+    flat = w.reshape(w.shape[0] * w.shape[1], -1)
+    if node.op_type == "Conv":
+        data = own(graph, node, 1)
+        data[...] = flat.reshape(data.shape).astype(data.dtype)
+        return
+    alpha = float(node.attrs.get("alpha", 1.0)) if node.op_type == "Gemm" else 1.0
+    k = layer.data_input ^ 1
+    data = own(graph, node, k)
+    trans = bool(node.attrs.get("transB" if k == 1 else "transA", 0)) if node.op_type == "Gemm" else False
+    # the layout's weight is [N, K]: B^T (x @ B), B (transB), A (A @ x), A^T (transA)
+    as_rows = (k == 0) != trans
+    value = (flat if as_rows else flat.T) / alpha
+    data[...] = value.reshape(data.shape).astype(data.dtype)
+
+
+def _set_bias(graph: Graph, node: Node, k: int, b: np.ndarray, own, add) -> None:
+    flat = b.reshape(-1).astype(np.float32)
+    beta = float(node.attrs.get("beta", 1.0)) if node.op_type == "Gemm" else 1.0
+    if len(node.inputs) > k and node.inputs[k]:
+        data = own(graph, node, k)
+        data.reshape(-1)[...] = (flat / beta).astype(data.dtype)
+    else:
+        add(graph, node, k, flat)
