@@ -108,6 +108,41 @@ typedef struct {
 void nn_lut_s8(const nn_lut_s8_params *p, const int8_t *in, const int8_t *table, int8_t *out);
 
 /*
+ * int16 (symmetric, zero point 0) unary function through a 513-entry table with linear
+ * interpolation: with u = in[i] + 32768 in [0, 65535], k = u >> 7 and f = u & 127,
+ *   out[i] = clamp(table[k] + (((table[k + 1] - table[k]) * f + 64) >> 7), -32768, 32767)
+ * (arithmetic shift: floor). table[k] is the function's output level near the input level
+ * 128 k - 32768 (k in [0, 512]), in [-2^22, 2^22]: entries beyond the int16 range keep the
+ * chords next to them straight, the clamp saturates. in == out is allowed.
+ */
+typedef struct {
+    int32_t size;
+} nn_lut_s16_params;
+
+void nn_lut_s16(const nn_lut_s16_params *p, const int16_t *in, const int32_t *table, int16_t *out);
+
+/*
+ * int16 (symmetric, zero point 0) Relu, Clip and LeakyRelu: a rescale with one multiplier for
+ * x >= 0 and one for x < 0, then the clamp:
+ *   y = x >= 0 ? nn_requantize(x, pos_multiplier, pos_shift) : nn_requantize(x, neg_multiplier, neg_shift)
+ *   out[i] = clamp(y, act_min, act_max)
+ * pos is input scale / output scale; neg is alpha times it for LeakyRelu (m0 < 0 for a negative
+ * alpha, as requant.h allows: |m0| < 2^31), the same as pos for Relu and Clip, whose bounds are
+ * act_min and act_max. in == out is allowed.
+ */
+typedef struct {
+    int32_t size;
+    int32_t pos_multiplier;
+    int32_t pos_shift;
+    int32_t neg_multiplier;
+    int32_t neg_shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_leaky_relu_s16_params;
+
+void nn_leaky_relu_s16(const nn_leaky_relu_s16_params *p, const int16_t *in, int16_t *out);
+
+/*
  * Pow with a constant exponent: y = powf(x, exponent) (mode 0), or the exact special cases
  * x * x (mode 1, exponent 2), sqrtf(x) (mode 2, exponent 0.5), x (mode 3, exponent 1),
  * 1 / x (mode 4, exponent -1), x * x * x (mode 5, exponent 3).

@@ -85,6 +85,43 @@ typedef struct {
 
 void nn_mul_s8(const nn_mul_s8_params *p, const int8_t *a, const int8_t *b, int8_t *out);
 
+/*
+ * int16 Add and Sub (symmetric, zero point 0; TFLite's 16-bit scheme): both inputs move to a
+ * common scale with 2^left_shift headroom (left_shift is 15: |x| * 2^15 <= 2^30), are added,
+ * and rescale to the output:
+ *   xa = nn_requantize(a << left_shift, a_multiplier, a_shift)
+ *   xb = nn_requantize(b << left_shift, b_multiplier, b_shift) * b_sign
+ *   out = clamp(nn_requantize(xa + xb, out_multiplier, out_shift), act_min, act_max)
+ * a and b multipliers are at most 1/2, so |xa + xb| <= 2^30. b_sign is 1 (Add) or -1 (Sub).
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t left_shift;
+    int32_t a_multiplier;
+    int32_t a_shift;
+    int32_t b_multiplier;
+    int32_t b_shift;
+    int32_t b_sign;
+    int32_t out_multiplier;
+    int32_t out_shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_add_s16_params;
+
+void nn_add_s16(const nn_add_s16_params *p, const int16_t *a, const int16_t *b, int16_t *out);
+
+/* int16 Mul (zero points 0): the product in int32 (|a * b| <= 2^30), one requantization:
+ *   out = clamp(nn_requantize(a * b, out_multiplier, out_shift), act_min, act_max). */
+typedef struct {
+    nn_broadcast view;
+    int32_t out_multiplier;
+    int32_t out_shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_mul_s16_params;
+
+void nn_mul_s16(const nn_mul_s16_params *p, const int16_t *a, const int16_t *b, int16_t *out);
+
 /* int8 Div by an activation: the divisor's level picks a multiplier from two 256-entry tables,
  *   out = clamp(nn_requantize(a + a_offset, m0[b + 128], shift[b + 128]) + out_offset, act_min, act_max)
  * (m0 < 0 for a negative divisor; a zero divisor has the largest multiplier: it saturates). */

@@ -46,6 +46,12 @@ typedef struct {
 void nn_maxpool_s8(const nn_pool_params *p, const int8_t *in, int8_t *out);
 void nn_avgpool_s8(const nn_avgpool_s8_params *p, const int8_t *in, int8_t *out);
 
+/* int16 (symmetric, zero point 0; the output keeps the input's scale): max as above; average is
+ * round((sum of the values inside the input) / count), half away from zero, the sum in int32
+ * (the compiler refuses windows of more than 65535 cells, so it cannot overflow). */
+void nn_maxpool_s16(const nn_pool_params *p, const int16_t *in, int16_t *out);
+void nn_avgpool_s16(const nn_pool_params *p, const int16_t *in, int16_t *out);
+
 /* Cells of window (oy, ox) that count in an average (shared by the average kernels). */
 static inline int32_t nn_pool_count(const nn_pool_params *p, int32_t oy, int32_t ox)
 {

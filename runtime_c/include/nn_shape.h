@@ -71,6 +71,20 @@ typedef struct {
 void nn_concat_part_s8(const nn_concat_part_s8_params *p, const int8_t *in, int8_t *out);
 
 /*
+ * int16 Concat input (symmetric, zero point 0) whose scale differs from the output's: as
+ * nn_concat_part with sizes in elements, each value rescaled:
+ *   out = clamp(nn_requantize(in, multiplier, shift), -32768, 32767).
+ *   multiplier, shift: input_scale / output_scale (requant.h).
+ */
+typedef struct {
+    nn_concat_part_params part;
+    int32_t multiplier;
+    int32_t shift;
+} nn_concat_part_s16_params;
+
+void nn_concat_part_s16(const nn_concat_part_s16_params *p, const int16_t *in, int16_t *out);
+
+/*
  * Pad (constant mode): out has shape out_shape, in has in_shape (both padded in front with 1s
  * to NN_MAX_DIMS); input element (i0..i5) lands at out (i0 + begin[0], ..., i5 + begin[5])
  * when that lies inside out; every other output element is `value`.
