@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--precision", choices=("int8", "int16"), default="int8",
                         help="activations of the integer layers: int8, or int16 with int8 weights (TFLite's 16x8 "
                              "scheme) where the operator has int16 kernels (default int8)")
+        q = sp.add_argument_group("calibration")
+        q.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy", "auto"), default="minmax",
+                       help="activation ranges: min/max, percentiles, least quantization MSE, TensorRT's KL "
+                            "divergence, or per tensor the one its consumers' outputs prefer (default minmax)")
+        q.add_argument("--percentile", type=float, default=99.99, metavar="P",
+                       help="--calibration percentile: the (100-P)th and Pth percentiles (default 99.99)")
+        q.add_argument("--weight-clipping", choices=("none", "mse"), default="none",
+                       help="per-channel weight scales: max|w| / 127 (none, default) or the least-MSE clipping")
         g = sp.add_argument_group("pruning and sparse weights")
         g.add_argument("--sparsity", type=float, metavar="S",
                        help="prune this fraction of each layer's weights (structured: of its channels)")
@@ -132,7 +140,8 @@ def options_from_args(args):
     return CompileOptions(mode="float32" if args.float else "int8", float_io=args.float_io, target=args.target,
                           prune=prune, encoding=args.encoding, calib_samples=args.calib_samples,
                           arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget,
-                          precision=args.precision)
+                          precision=args.precision, calibration=args.calibration, percentile=args.percentile,
+                          weight_clipping=args.weight_clipping)
 
 
 def _compiled(args):

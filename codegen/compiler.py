@@ -107,8 +107,23 @@ def calibrate_step(c: Compilation) -> None:
     c.float_graph = copy.deepcopy(c.graph)
     if c.original is None:
         c.original = c.float_graph
+    o = c.options
     if c.samples:
-        c.ranges = calibrate.run(c.graph, c.samples)
+        per_tensor = {out: choice["calibration"] for name, choice in o.per_layer.items() if "calibration" in choice
+                      for out in _layer_outputs(c.graph, name)}
+        c.ranges, tensors = calibrate.calibrate(c.graph, c.samples, o.calibration, o.percentile, per_tensor=per_tensor)
+        c.report.setdefault("calibration", {}).update(
+            method=o.calibration, percentile=o.percentile, weight_clipping=o.weight_clipping,
+            tensors={n: {"method": d["method"], "lo": float(d["lo"]), "hi": float(d["hi"]),
+                         "clipped": round(float(d["clipped"]), 6)} for n, d in tensors.items()})
+    if not c.given:  # a QDQ model's weights keep the scales of their file
+        calibrate.clip_weights(c.graph, o.weight_clipping, o.per_layer)
+
+
+def _layer_outputs(graph: Graph, name: str) -> list[str]:
+    """The outputs of node `name`, or [name] for a graph input (per_layer may name either)."""
+    node = next((n for n in graph.nodes if n.name == name), None)
+    return list(node.outputs) if node is not None else [name]
 
 
 def precision_step(c: Compilation) -> None:

@@ -13,13 +13,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from codegen.errors import CompileError
+from codegen.passes import calibrate
 from codegen.passes.prune import PruneOptions
 from codegen.samples import DEFAULT_CALIB_SAMPLES
 
 MODES = ("int8", "float32")
 ARENAS = ("static", "extern")
 ENCODINGS = ("auto", "dense", "sparse")
-LAYER_KEYS = ("sparsity", "precision")  # what per_layer may say of a layer
+LAYER_KEYS = ("sparsity", "precision", "calibration", "weight_clipping")  # what per_layer may say of a layer
+WEIGHT_CLIPPINGS = ("none", "mse")  # per-channel weight scales: max|w| / 127, or the MSE-optimal ones
 PRECISIONS = ("int8", "int16")  # activations (codegen/passes/precision.py)
 
 
@@ -34,16 +36,21 @@ class CompileOptions:
     flash_budget: int | None = None  # default: the target's
     prune: PruneOptions | None = None
     precision: str = "int8"  # int8 activations: int8 or int16 (TFLite's 16x8) for every layer
+    calibration: str = "minmax"  # activation ranges (codegen/passes/calibrate.py METHODS)
+    percentile: float = 99.99  # calibration "percentile" (and a candidate of "auto")
+    weight_clipping: str = "none"  # WEIGHT_CLIPPINGS
     per_layer: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         for what, value, allowed in (("mode", self.mode, MODES), ("arena placement", self.arena, ARENAS),
                                      ("encoding", self.encoding, ENCODINGS),
-                                     ("precision", self.precision, PRECISIONS)):
+                                     ("precision", self.precision, PRECISIONS),
+                                     ("weight clipping", self.weight_clipping, WEIGHT_CLIPPINGS)):
             if value not in allowed:
                 raise CompileError(f"unknown {what} '{value}' (choose from {', '.join(allowed)})")
         if self.float_io and self.mode != "int8":
             raise CompileError("float I/O wrappers apply to int8 models")
+        calibrate.check_options(self.calibration, self.percentile)
         for name, choices in self.per_layer.items():
             unknown = sorted(set(choices) - set(LAYER_KEYS))
             if unknown:

@@ -472,3 +472,42 @@ def choose_auto(graph: Graph, samples: list, choices: dict[str, dict[str, tuple[
             return sum(e / power[name][o] if power[name][o] > 0 else e for o, e in noise[name][cand].items())
         picked[name] = min(choices[name], key=lambda c: (score(c), CANDIDATES.index(c)))
     return picked
+
+
+# ---- weights -----------------------------------------------------------------------------
+
+def layer_weight(node, graph: Graph) -> np.ndarray | None:
+    """The float weights of a Conv, ConvTranspose, Gemm or MatMul layer as qparams.layer_weights
+    receives them (output channels on axis 0); None for other nodes and non-constant weights."""
+    from codegen.ops.gemm import runs_batched
+
+    op = get_op(node.op_type)
+    if node.op_type in ("Conv", "ConvTranspose"):
+        if graph.const(node.inputs[1]) is None:
+            return None
+        return op._weights(node, graph)[0] if node.op_type == "Conv" else \
+            op._weights(node, graph, op.geometry(node, graph))[0]
+    if node.op_type in ("Gemm", "MatMul") and not runs_batched(node, graph):
+        w = op.layout(node, graph).weight
+        return None if w is None else np.asarray(w)
+    return None
+
+
+def clip_weights(graph: Graph, method: str = "none", per_layer: dict[str, dict] | None = None) -> list[str]:
+    """Weight clipping "mse": each layer's per-channel scales become qparams.mse_weight_scales,
+    in node.attrs["weight_scales"] (a per-layer "weight_clipping" wins). Returns the layers so
+    changed."""
+    from codegen.qparams import mse_weight_scales
+
+    done = []
+    for node in graph.nodes:
+        chosen = (per_layer or {}).get(node.name, {}).get("weight_clipping", method)
+        if chosen not in ("none", "mse"):
+            raise CompileError(f"layer '{node.name}': unknown weight clipping '{chosen}' (choose from none, mse)")
+        if chosen != "mse" or "weight_scales" in node.attrs:
+            continue
+        w = layer_weight(node, graph)
+        if w is not None and w.size:
+            node.attrs["weight_scales"] = mse_weight_scales(w, 0)
+            done.append(node.name)
+    return done
