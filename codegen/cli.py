@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="--calibration percentile: the (100-P)th and Pth percentiles (default 99.99)")
         q.add_argument("--weight-clipping", choices=("none", "mse"), default="none",
                        help="per-channel weight scales: max|w| / 127 (none, default) or the least-MSE clipping")
+        q.add_argument("--reconstruct", choices=("none", "bias", "adaround", "full"), default="none",
+                       help="int8 layers fitted to the float model's outputs, layer by layer: bias correction, "
+                            "AdaRound's rounding and bias correction, or also a least-squares re-fit of "
+                            "pruned layers (full) (default none)")
         g = sp.add_argument_group("pruning and sparse weights")
         g.add_argument("--sparsity", type=float, metavar="S",
                        help="prune this fraction of each layer's weights (structured: of its channels)")
@@ -141,7 +145,7 @@ def options_from_args(args):
                           prune=prune, encoding=args.encoding, calib_samples=args.calib_samples,
                           arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget,
                           precision=args.precision, calibration=args.calibration, percentile=args.percentile,
-                          weight_clipping=args.weight_clipping)
+                          weight_clipping=args.weight_clipping, reconstruct=args.reconstruct)
 
 
 def _compiled(args):

@@ -25,6 +25,7 @@ from codegen.ir import Graph
 from codegen.options import CompileOptions
 from codegen.passes import calibrate, encode, plan_memory, precision, quantize
 from codegen.passes import prune as prune_pass
+from codegen.passes import reconstruct
 from codegen.passes.plan_memory import MemoryPlan
 from codegen.reference import run_float, run_int8
 from codegen.samples import calibration_samples
@@ -90,6 +91,8 @@ def samples_step(c: Compilation) -> None:
 def prune_step(c: Compilation) -> None:
     """Pruning of the float weights (codegen/passes/prune.py); then the flash budget on a lower bound."""
     prune = c.options.pruning
+    if prune is not None and prune.bias_correction and c.options.int8 and c.options.reconstruct == "full":
+        prune = dataclasses.replace(prune, bias_correction=False)  # the re-fit of pruned layers does more
     if prune is not None:
         c.original = copy.deepcopy(c.graph)
         c.report["pruning"] = prune_pass.run(c.graph, prune, c.samples)
@@ -141,6 +144,14 @@ def quantize_step(c: Compilation) -> None:
     quantize.run(c.graph, c.ranges, c.given)
 
 
+def reconstruct_step(c: Compilation) -> None:
+    """int8: layer by layer, the weights' rounding and the bias (and with "full" the pruned layers'
+    weights) fitted to the float teacher's outputs (codegen/passes/reconstruct.py). A QDQ model's
+    weights keep the rounding of their file."""
+    if c.options.int8 and c.options.reconstruct != "none" and not c.given:
+        c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruct)
+
+
 def measure_step(c: Compilation) -> None:
     """int8: each layer's SQNR against the float graph on (some of) the calibration samples."""
     if c.options.int8 and c.samples:
@@ -168,6 +179,7 @@ PIPELINE = (
     ("calibrate", calibrate_step),
     ("precision", precision_step),
     ("quantize", quantize_step),
+    ("reconstruct", reconstruct_step),
     ("measure", measure_step),
     ("encode", encode_step),
     ("plan", plan_step),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from codegen.errors import CompileError
 from codegen.passes import calibrate
 from codegen.passes.prune import PruneOptions
+from codegen.passes.reconstruct import MODES as RECONSTRUCTS
 from codegen.samples import DEFAULT_CALIB_SAMPLES
 
 MODES = ("int8", "float32")
@@ -39,13 +40,15 @@ class CompileOptions:
     calibration: str = "minmax"  # activation ranges (codegen/passes/calibrate.py METHODS)
     percentile: float = 99.99  # calibration "percentile" (and a candidate of "auto")
     weight_clipping: str = "none"  # WEIGHT_CLIPPINGS
+    reconstruct: str = "none"  # int8 layers against the float teacher (codegen/passes/reconstruct.py MODES)
     per_layer: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         for what, value, allowed in (("mode", self.mode, MODES), ("arena placement", self.arena, ARENAS),
                                      ("encoding", self.encoding, ENCODINGS),
                                      ("precision", self.precision, PRECISIONS),
-                                     ("weight clipping", self.weight_clipping, WEIGHT_CLIPPINGS)):
+                                     ("weight clipping", self.weight_clipping, WEIGHT_CLIPPINGS),
+                                     ("reconstruction", self.reconstruct, RECONSTRUCTS)):
             if value not in allowed:
                 raise CompileError(f"unknown {what} '{value}' (choose from {', '.join(allowed)})")
         if self.float_io and self.mode != "int8":
