@@ -111,3 +111,202 @@ def test_requantize_kernels(lib, rng, src, dst):
     bound = 0.5 + 2.0 ** min(node.attrs["q"]["shift"], 0) + 1e-6
     assert np.all(np.abs(qout.dequantize(want)[inside] - real_in[inside]) <= qout.scale * bound)
     assert want.min() == qout.qmin and want.max() == qout.qmax
+
+
+# ---- int16 Conv and Gemm: host C == NumPy twin, bit for bit ---------------------------------
+
+import onnx  # noqa: E402
+from onnx import helper  # noqa: E402
+
+from codegen.build import HostModel  # noqa: E402
+from codegen.compiler import compile_model, quantize_inputs  # noqa: E402
+from codegen.reference import run_float, run_int8  # noqa: E402
+from conftest import make_model  # noqa: E402
+
+
+def _conv_model(rng, cin, cout, hw, k, group=1, stride=1, pad=0, dilation=1, relu=False, scale=0.3):
+    w = (rng.standard_normal((cout, cin // group, k, k)) * scale).astype(np.float32)
+    b = (rng.standard_normal(cout) * 0.2).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], group=group, strides=[stride, stride],
+                              pads=[pad] * 4, dilations=[dilation, dilation])]
+    nodes.append(helper.make_node("Relu", ["c"], ["y"]) if relu else helper.make_node("Identity", ["c"], ["y"]))
+    return make_model(nodes, [("x", [1, cin, hw, hw])], [("y", None)], {"w": w, "b": b})
+
+
+def _gemm_model(rng, k, n, rows=2, relu=False, weight_scale=0.2):
+    w = (rng.standard_normal((k, n)) * weight_scale).astype(np.float32)
+    b = (rng.standard_normal(n) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g"])]
+    nodes.append(helper.make_node("Relu", ["g"], ["y"]) if relu else helper.make_node("Identity", ["g"], ["y"]))
+    return make_model(nodes, [("x", [rows, k])], [("y", None)], {"w": w, "b": b})
+
+
+def _feeds(rng, model, count=4):
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    return [{"x": (rng.standard_normal(shape) * 1.5).astype(np.float32)} for _ in range(count)]
+
+
+def check_int16(model, calib, tests=None, **options):
+    """Compile with int16 activations; C == NumPy int16 reference on every sample; returns
+    (compiled, host outputs per sample, int16 feeds)."""
+    compiled = compile_model(model, "net", mode="int8", calib=calib, **{"precision": "int16", **options})
+    graph = compiled.graph
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    outs, fed = [], []
+    for feeds in tests or calib:
+        q = quantize_inputs(graph, feeds)
+        c = host.run([q[n] for n in graph.inputs])
+        ref = run_int8(graph, q)
+        for got, name in zip(c, graph.outputs):
+            np.testing.assert_array_equal(got, ref[name])
+        outs.append(c)
+        fed.append(q)
+    return compiled, outs, fed
+
+
+CONV_CASES = [  # (cin, cout, hw, k, group, stride, pad, dilation)
+    (3, 5, 7, 3, 1, 1, 1, 1),  # general, padded
+    (4, 6, 8, 3, 2, 2, 1, 1),  # grouped, strided
+    (6, 6, 6, 3, 6, 1, 1, 1),  # depthwise
+    (5, 7, 5, 1, 1, 1, 0, 1),  # pointwise 1x1
+    (3, 4, 9, 3, 1, 1, 2, 2),  # dilated
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=["general", "grouped", "depthwise", "pointwise", "dilated"])
+def test_conv_int16_host(rng, case):
+    cin, cout, hw, k, group, stride, pad, dilation = case
+    model = _conv_model(rng, cin, cout, hw, k, group, stride, pad, dilation, relu=bool(stride % 2))
+    compiled, _, _ = check_int16(model, _feeds(rng, model))
+    graph = compiled.graph
+    conv = next(n for n in graph.nodes if n.op_type == "Conv")
+    assert graph.tensors[conv.inputs[0]].dtype == "int16" and graph.tensors[conv.outputs[0]].dtype == "int16"
+    assert not any(n.op_type == "Requantize" for n in graph.nodes)
+    layer = compiled.report["layers"][graph.nodes.index(conv)]
+    assert layer["precision"] == "int16" and layer["kernels"] == ["nn_conv_s16"]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_gemm_int16_host(rng, relu):
+    model = _gemm_model(rng, 37, 11, rows=4, relu=relu)
+    compiled, _, _ = check_int16(model, _feeds(rng, model))
+    assert compiled.report["layers"][0]["kernels"] == ["nn_fc_s16"]
+    assert compiled.report["api"]["inputs"][0]["ctype"] == "int16_t"
+
+
+def _extremes(rng, wq: np.ndarray, size: int) -> list[np.ndarray]:
+    """int16 inputs at the ends of the range: all -32768, all 32767, the signs of the first
+    weight row at full scale (the largest accumulator), alternating ends, and random."""
+    first = np.resize(np.where(wq.reshape(len(wq), -1)[0] >= 0, 32767, -32768), size)
+    return [np.full(size, -32768, np.int16), np.full(size, 32767, np.int16), first.astype(np.int16),
+            np.resize(np.array([32767, -32768], np.int16), size),
+            rng.integers(-32768, 32768, size).astype(np.int16)]
+
+
+def _run_extremes(rng, compiled, layer_op):
+    graph = compiled.graph
+    node = next(n for n in graph.nodes if n.op_type == layer_op)
+    host = HostModel(compiled.emitted.files, compiled.report["api"])
+    name = graph.inputs[0]
+    feeds, outs = [], []
+    for x in _extremes(rng, node.attrs["q"]["weight"], graph.tensors[name].size):
+        x = x.reshape(graph.tensors[name].shape)
+        got = host.run([x])
+        np.testing.assert_array_equal(got[0], run_int8(graph, {name: x})[graph.outputs[0]])
+        feeds.append({name: x})
+        outs.append(got)
+    return node, feeds, outs
+
+
+def test_gemm_int16_extremes_and_int64_accumulator(rng):
+    """A layer whose int32 accumulator could overflow takes nn_fc_acc64_s16, and does overflow
+    int32 on the extreme inputs: C == NumPy there (and on the emulated M4 and M0+)."""
+    k = 1200
+    w = rng.uniform(-1, 1, (k, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Gemm", ["x", "w", "b"], ["y"])], [("x", [1, k])], [("y", None)],
+                       {"w": w, "b": np.float32([0.5, -0.25, 0.0])})
+    compiled, _, _ = check_int16(model, _feeds(rng, model, 3))
+    assert compiled.report["layers"][0]["kernels"] == ["nn_fc_acc64_s16"]
+    node, feeds, outs = _run_extremes(rng, compiled, "Gemm")
+    q = node.attrs["q"]
+    largest = max(np.abs(f["x"].astype(np.int64).reshape(1, -1) @ q["weight"].astype(np.int64).T + q["bias"]).max()
+                  for f in feeds)
+    assert largest >= 2**31  # an int32 accumulator would have wrapped
+    small = make_model([helper.make_node("Gemm", ["x", "w", "b"], ["y"])], [("x", [1, 40])], [("y", None)],
+                       {"w": w[:40], "b": np.float32([0.5, -0.25, 0.0])})
+    compiled_small, _, _ = check_int16(small, _feeds(rng, small, 3))
+    assert compiled_small.report["layers"][0]["kernels"] == ["nn_fc_s16"]
+    _run_extremes(rng, compiled_small, "Gemm")
+
+
+def test_conv_int16_int64_accumulator(rng):
+    cin = 136
+    w = rng.uniform(-1, 1, (2, cin, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", [1, cin, 3, 3])],
+                       [("y", None)], {"w": w})
+    compiled, _, _ = check_int16(model, _feeds(rng, model, 3))
+    assert compiled.report["layers"][0]["kernels"] == ["nn_conv_acc64_s16"]
+    node, feeds, _ = _run_extremes(rng, compiled, "Conv")
+    bound = 32767 * np.abs(node.attrs["q"]["weight"].astype(np.int64)).reshape(2, -1).sum(axis=1)
+    assert bound.max() >= 2**31
+
+
+def _mixed_model(rng):
+    """Conv 3x3 -> Relu -> depthwise 3x3 -> Relu -> pointwise 1x1 -> Flatten -> Gemm."""
+    init = {"w1": (rng.standard_normal((6, 2, 3, 3)) * 0.4).astype(np.float32),
+            "b1": (rng.standard_normal(6) * 0.1).astype(np.float32),
+            "w2": (rng.standard_normal((6, 1, 3, 3)) * 0.4).astype(np.float32),
+            "w3": (rng.standard_normal((4, 6, 1, 1)) * 0.4).astype(np.float32),
+            "w4": (rng.standard_normal((4 * 5 * 5, 3)) * 0.2).astype(np.float32),
+            "b4": (rng.standard_normal(3) * 0.1).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], group=6, pads=[0, 0, 0, 0], name="dw"),
+             helper.make_node("Relu", ["c2"], ["r2"]),
+             helper.make_node("Conv", ["r2", "w3"], ["c3"], name="pw"),
+             helper.make_node("Flatten", ["c3"], ["f"]),
+             helper.make_node("Gemm", ["f", "w4", "b4"], ["y"], name="fc")]
+    return make_model(nodes, [("x", [1, 2, 7, 7])], [("y", None)], init)
+
+
+def test_mixed_precision_requantizes_where_layers_meet(rng):
+    """int16 everywhere but the pointwise layer: Requantize nodes before and after it, the C
+    equal to the NumPy reference, and the output closer to the float model than all-int8."""
+    model = _mixed_model(rng)
+    calib = _feeds(rng, model, 8)
+    compiled, _, _ = check_int16(model, calib, per_layer={"pw": {"precision": "int8"}})
+    graph = compiled.graph
+    kinds = [(n.op_type, graph.tensors[n.outputs[0]].dtype) for n in graph.nodes]
+    pw = [n.name for n in graph.nodes].index("pw")
+    assert kinds[pw - 1] == ("Requantize", "int8") and kinds[pw] == ("Conv", "int8")
+    assert ("Requantize", "int16") in kinds[pw + 1:]
+    assert compiled.report["precision"]["int16"] == ["conv1", "dw", "fc"]
+    int8 = compile_model(model, "net", mode="int8", calib=calib)
+    int16 = compile_model(model, "net", mode="int8", calib=calib, precision="int16")
+
+    def sqnr(c):
+        signal = noise = 0.0
+        for feeds in calib:
+            want = run_float(c.float_graph, feeds)[c.graph.outputs[0]].astype(np.float64)
+            q = run_int8(c.graph, quantize_inputs(c.graph, feeds))[c.graph.outputs[0]]
+            got = c.graph.tensors[c.graph.outputs[0]].quant.dequantize(q)
+            signal, noise = signal + np.sum(want ** 2), noise + np.sum((got - want) ** 2)
+        return 10 * np.log10(signal / noise)
+
+    assert sqnr(int16) > sqnr(compiled) > sqnr(int8) and sqnr(int16) >= sqnr(int8) + 3
+
+
+def test_int16_on_cortex_m(rng):
+    """The mixed model and an int64-accumulator layer on the emulated Cortex-M4 (DSP kernels)
+    and M0+ (portable): the host's bytes."""
+    from conftest import assert_same_on_cortex_m
+
+    model = _mixed_model(rng)
+    compiled, outs, fed = check_int16(model, _feeds(rng, model, 3), per_layer={"pw": {"precision": "int8"}})
+    cin = 136
+    wide = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", [1, cin, 3, 3])],
+                      [("y", None)], {"w": rng.uniform(-1, 1, (3, cin, 3, 3)).astype(np.float32)})
+    compiled_wide, _, _ = check_int16(wide, _feeds(rng, wide, 2))
+    _, wide_feeds, wide_outs = _run_extremes(rng, compiled_wide, "Conv")
+    assert_same_on_cortex_m(compiled, fed, outs)
+    assert_same_on_cortex_m(compiled_wide, wide_feeds, wide_outs)

@@ -50,8 +50,9 @@ never inspects a node itself:
    values [0, n) (Gather's axis size, say), which random test inputs respect.
 10. Precision: `precisions` lists the activation types the family's integer rule and kernels
    take: ("int8",) by default, ("int8", "int16") for families with int16 kernels (TFLite's 16x8
-   scheme: symmetric int16 activations, int8 weights). node.attrs["precision"] (set by
-   passes/precision.py) asks for one; a family without it stays int8. An int16 node's
+   scheme: symmetric int16 activations, int8 weights); `supports_precision(node, graph, p)`
+   says it for one node (a family may take int16 for some nodes only). node.attrs["precision"]
+   (set by passes/precision.py) asks for one; a node without it stays int8. An int16 node's
    run-time inputs and outputs are int16 (the quantize pass inserts Requantize nodes where
    precisions meet) and its `output_qparams` get int16 parameters from `choose`;
    `reference_s8` then computes the int16 semantics (`is_int16` tells which).
@@ -113,6 +114,10 @@ class Op:
 
     def check(self, node: Node, graph: Graph) -> None:
         pass
+
+    def supports_precision(self, node: Node, graph: Graph, precision: str) -> bool:
+        """Whether the node can run with `precision` activations (section 10)."""
+        return precision in self.precisions
 
     def infer_shapes(self, node: Node, graph: Graph) -> list[tuple[int, ...]]:
         raise NotImplementedError

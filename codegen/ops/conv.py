@@ -9,7 +9,9 @@ groups == in_channels == out_channels (depthwise, channel multiplier 1). int8 ke
 nn_conv_dw_s8 for depthwise, nn_conv_s8 for the rest (on DSP cores through int16 columns
 in scratch, two positions and two channels at a time). Both int8 kernels run in place where
 the planner lets them (depthwise; 1x1 with stride 1), which keeps depthwise-separable stacks
-in one activation buffer.
+in one activation buffer. int16 activations (ops/base.py section 10): nn_conv_s16 for every
+grouping, or nn_conv_acc64_s16 where an int32 accumulator could overflow (|bias| + 32768 *
+sum |w| >= 2^31); dense weights, never in place; on DSP cores through int16 columns in scratch.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import numpy as np
 
 from codegen import sparse
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8
-from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, is_sparse,
-                              qparams, register, require_const, shape_of, sparse_tables)
+from codegen.fixedpoint import output64_s16, output_s8, output_s16
+from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, is_int16,
+                              is_sparse, qparams, register, require_const, shape_of, sparse_tables)
+from codegen.ops.gemm import needs_acc64
 from codegen.qparams import layer_weights, multipliers, quantize_bias
 
 
@@ -119,6 +122,7 @@ def check_bias(node, graph, channels: int) -> None:
 @register("Conv")
 class Conv(Op):
     fuses_activation = True
+    precisions = ("int8", "int16")
 
     def geometry(self, node, graph) -> dict:
         x, w, kernel, groups = conv_operands(node, graph, "convolution")
@@ -201,6 +205,11 @@ class Conv(Op):
         w, b = self._weights(node, graph)
         wq, scales = layer_weights(node, w, b, x.scale)
         bias = quantize_bias(b, x.scale, scales)
+        if is_int16(graph, node):  # zero points 0: no offsets
+            m0, shift = multipliers(x.scale * scales.astype(np.float64) / y.scale)
+            act_min, act_max = y.clamp_range(*activation(node))
+            return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift, "act_min": act_min,
+                    "act_max": act_max, "acc64": needs_acc64(wq.reshape(len(wq), -1), bias)}
         bound = np.abs(bias.astype(np.int64)) + 256 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
         if bound.max(initial=0) >= 2**31:
             raise Unsupported("an int32 accumulator could overflow (bias or reduction too large)")
@@ -210,6 +219,8 @@ class Conv(Op):
                 "output_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
 
     def sparse_layer(self, node, graph):
+        if is_int16(graph, node):  # int16: dense weights only
+            return None
         geo, weight = self.geometry(node, graph), node.attrs["q"]["weight"]
         if self._depthwise(geo):
             return "dw", weight.reshape(geo["out_channels"], -1), self._params(geo)
@@ -219,6 +230,13 @@ class Conv(Op):
 
     def reference_s8(self, node, graph, inputs):
         geo, q = self.geometry(node, graph), node.attrs["q"]
+        if is_int16(graph, node):
+            acc = self._convolve(inputs[0].astype(np.int64), q["weight"], geo, 0, np.int64)
+            acc = acc + q["bias"].reshape(1, -1, 1, 1)
+            y = (output64_s16 if q["acc64"] else output_s16)(acc, q["multiplier"].reshape(1, -1, 1, 1),
+                                                             q["shift"].reshape(1, -1, 1, 1), q["act_min"],
+                                                             q["act_max"])
+            return [y.reshape(shape_of(graph, node.outputs[0]))]
         x = inputs[0].astype(np.int64) + q["input_offset"]
         acc = self._convolve(x, q["weight"], geo, 0, np.int64) + q["bias"].reshape(1, -1, 1, 1)
         y = output_s8(acc, q["multiplier"].reshape(1, -1, 1, 1), q["shift"].reshape(1, -1, 1, 1),
@@ -246,6 +264,10 @@ class Conv(Op):
         return 0 if self._depthwise(geo) or self._pointwise(geo) else None
 
     def scratch_bytes(self, node, graph, in_place, features=()):
+        if is_int16(graph, node):  # the DSP kernel's column: K int16, K rounded up to even
+            geo = self.geometry(node, graph)
+            k = geo["in_channels"] // geo["groups"] * math.prod(geo["kernel"])
+            return 2 * (k + k % 2) if "dsp" in features else 0
         if not is_int8(graph, node):
             return 0
         geo = self.geometry(node, graph)
@@ -266,6 +288,14 @@ class Conv(Op):
 
     def kernels(self, node, graph):
         geo = self.geometry(node, graph)
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            name = "nn_conv_acc64_s16" if q["acc64"] else "nn_conv_s16"
+            params = {"g": self._params(geo), "act_min": q["act_min"], "act_max": q["act_max"]}
+            return [KernelCall(name, (f"src/conv/{name}.c",), "nn_conv_s16_params", params,
+                               [node.inputs[0], Const(q["weight"].reshape(geo["out_channels"], -1), "w"),
+                                Const(q["bias"], "b"), Const(q["multiplier"], "m"),
+                                Const(q["shift"].astype(np.int8), "s"), Scratch("int16_t"), node.outputs[0]])]
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {"g": self._params(geo), "input_offset": q["input_offset"], "output_offset": q["output_offset"],

@@ -6,6 +6,10 @@ Both lower to nn_fc_f32, which computes out[r, n] = bias[n] + sum_k in[r, k] * W
 with strides on `in` and `out`. With the constant on the right (x @ B) the rows are the
 rows of x; with the constant on the left (A @ x) the rows are the columns of x and the
 strides transpose the view, so no data is moved.
+
+int16 activations (ops/base.py section 10), for the nodes nn_fc takes: nn_fc_s16, or
+nn_fc_acc64_s16 where an int32 accumulator could overflow (|bias| + 32768 * sum |w| >= 2^31);
+the weights stay dense.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from codegen import sparse
 from codegen.errors import Unsupported
 from codegen.ir import Graph, Node
-from codegen.fixedpoint import output_s8
+from codegen.fixedpoint import output64_s16, output_s8, output_s16
 from codegen.ops.base import (
     Const,
     KernelCall,
@@ -25,6 +29,7 @@ from codegen.ops.base import (
     activation,
     apply_activation,
     is_int8,
+    is_int16,
     qparams,
     register,
     is_sparse,
@@ -157,9 +162,23 @@ def runs_batched(node: Node, graph: Graph) -> bool:
     return False
 
 
+ACC32_LIMIT = 2**31
+
+
+def needs_acc64(wq2d: np.ndarray, bias: np.ndarray) -> bool:
+    """Whether an int32 accumulator of int16 inputs times int8 weights could overflow:
+    |bias[n]| + 32768 * sum_k |w[n, k]| >= 2^31 for some output n."""
+    bound = np.abs(bias.astype(np.int64)) + 32768 * np.abs(wq2d.astype(np.int64)).sum(axis=1)
+    return bool(bound.size and bound.max() >= ACC32_LIMIT)
+
+
 @register("Gemm", "MatMul")
 class FullyConnected(Op):
     fuses_activation = True
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        return precision == "int8" or (precision == "int16" and not runs_batched(node, graph))
 
     def layout(self, node: Node, graph: Graph) -> FcLayout:
         if node.op_type == "Gemm":
@@ -248,6 +267,12 @@ class FullyConnected(Op):
         fc = self.layout(node, graph)
         x, y = qparams(graph, self._activation_input(node, graph)), qparams(graph, node.outputs[0])
         wq, w_scales = layer_weights(node, fc.weight, fc.bias, x.scale)
+        if is_int16(graph, node):  # zero points 0: nothing to fold
+            bias = quantize_bias(fc.bias, x.scale, w_scales)
+            m0, shift = multipliers(x.scale * w_scales.astype(np.float64) / y.scale)
+            act_min, act_max = y.clamp_range(*activation(node))
+            return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift, "act_min": act_min,
+                    "act_max": act_max, "acc64": needs_acc64(wq, bias)}
         bias = fold_input_offset(quantize_bias(fc.bias, x.scale, w_scales), wq, x.zero_point)
         m0, shift = multipliers(x.scale * w_scales.astype(np.float64) / y.scale)
         act_min, act_max = y.clamp_range(*activation(node))
@@ -258,7 +283,7 @@ class FullyConnected(Op):
         return BATCHED.scratch_bytes(node, graph, in_place, features) if runs_batched(node, graph) else 0
 
     def sparse_layer(self, node, graph):
-        if runs_batched(node, graph):
+        if runs_batched(node, graph) or is_int16(graph, node):  # int16: dense weights only
             return None
         return "fc", node.attrs["q"]["weight"], self._strides(self.layout(node, graph))
 
@@ -271,8 +296,12 @@ class FullyConnected(Op):
         k = np.arange(fc.in_features)[None, :]
         x = flat[r * fc.in_row_stride + k * fc.in_col_stride]  # [rows, in_features]
         acc = x @ q["weight"].astype(np.int64).T + q["bias"]
-        y = output_s8(acc, q["multiplier"], q["shift"], q["output_offset"], q["act_min"], q["act_max"])
-        out = np.empty(fc.rows * fc.out_features, np.int8)
+        if is_int16(graph, node):
+            y = (output64_s16 if q["acc64"] else output_s16)(acc, q["multiplier"], q["shift"], q["act_min"],
+                                                             q["act_max"])
+        else:
+            y = output_s8(acc, q["multiplier"], q["shift"], q["output_offset"], q["act_min"], q["act_max"])
+        out = np.empty(fc.rows * fc.out_features, y.dtype)
         n = np.arange(fc.out_features)[None, :]
         out[r * fc.out_row_stride + n * fc.out_col_stride] = y
         return [out.reshape(shape_of(graph, node.outputs[0]))]
@@ -282,6 +311,13 @@ class FullyConnected(Op):
             return BATCHED.kernels(node, graph)
         fc = self.layout(node, graph)
         act = self._activation_input(node, graph)
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            name = "nn_fc_acc64_s16" if q["acc64"] else "nn_fc_s16"
+            params = {**self._strides(fc), "act_min": q["act_min"], "act_max": q["act_max"]}
+            return [KernelCall(name, (f"src/fc/{name}.c",), "nn_fc_s16_params", params,
+                               [act, Const(q["weight"], "w"), Const(q["bias"], "b"), Const(q["multiplier"], "m"),
+                                Const(q["shift"].astype(np.int8), "s"), node.outputs[0]])]
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {**self._strides(fc), "output_offset": q["output_offset"],

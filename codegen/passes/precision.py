@@ -52,7 +52,7 @@ def run(graph: Graph, default: str = "int8", per_layer: dict | None = None) -> d
         want = asked[node.name]
         if op.keeps_qparams and node.inputs and node.inputs[0] in tensor_precision:
             want = tensor_precision[node.inputs[0]]
-        if want == "int16" and "int16" not in op.precisions:
+        if want == "int16" and not op.supports_precision(node, graph, want):
             kept.append({"node": node.name, "op": node.op_type, "reason": "no int16 kernel for this operator"})
             want = "int8"
         node.attrs["precision"] = want

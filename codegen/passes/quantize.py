@@ -24,10 +24,10 @@ from codegen.qparams import QParams, from_range
 QUANTIZED = ("int8", "int16")
 
 
-def node_precision(node: Node) -> str:
-    """Rule 4: the node's precision, int8 unless it asks for int16 and its family has it."""
+def node_precision(node: Node, graph: Graph) -> str:
+    """Rule 4: the node's precision, int8 unless it asks for int16 and its op takes it."""
     want = node.attrs.get("precision", "int8")
-    return "int16" if want == "int16" and "int16" in get_op(node.op_type).precisions else "int8"
+    return "int16" if want == "int16" and get_op(node.op_type).supports_precision(node, graph, want) else "int8"
 
 
 def run(graph: Graph, ranges: dict[str, tuple[float, float]], given: dict[str, QParams] | None = None) -> None:
@@ -46,7 +46,7 @@ def run(graph: Graph, ranges: dict[str, tuple[float, float]], given: dict[str, Q
         return choose
 
     choose8, choose16 = chooser(8), chooser(16)
-    precision = {node.name: node_precision(node) for node in graph.nodes}
+    precision = {node.name: node_precision(node, graph) for node in graph.nodes}
     for name in graph.inputs:
         t = graph.tensors[name]
         if t.dtype == "float32":

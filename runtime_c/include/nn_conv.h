@@ -123,4 +123,26 @@ void nn_conv_transpose_f32(const nn_conv_f32_params *p, const float *in, const f
 void nn_conv_transpose_s8(const nn_conv_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
                           const int32_t *multiplier, const int8_t *shift, const int32_t *taps, int8_t *out);
 
+/*
+ * int16 activations with int8 weights (TFLite's 16x8 scheme), any grouping (depthwise and 1x1
+ * included): the same sum over in * weight (zero point 0: padding contributes nothing), then
+ *   out = clamp(requantize(acc, multiplier[oc], shift[oc]), act_min, act_max)
+ * in and out int16, weight [out_channels][in_channels / groups][kernel_h][kernel_w] int8 in
+ * [-127, 127], bias int32 (never NULL), act_min <= act_max in [-32768, 32767].
+ * nn_conv_s16 accumulates in int32 (nn_requantize): the compiler chooses it when
+ * |bias[oc]| + 32768 * sum |weight[oc]| < 2^31 for every oc; nn_conv_acc64_s16 accumulates in
+ * int64 (nn_requantize64) for the other layers. scratch: NULL for the portable kernels; the DSP
+ * kernels of runtime_c/opt/dsp copy each window to a column of K = in_channels / groups *
+ * kernel_h * kernel_w int16 there, K rounded up to even, 4-byte aligned. `in` and `out` must not
+ * overlap.
+ */
+typedef struct {
+    nn_conv_geometry g;
+    int32_t act_min;
+    int32_t act_max;
+} nn_conv_s16_params;
+void nn_conv_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
+                 const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int16_t *out);
+void nn_conv_acc64_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
+                       const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int16_t *out);
 #endif /* NN_CONV_H */

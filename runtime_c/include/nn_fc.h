@@ -56,4 +56,31 @@ typedef struct {
 void nn_fc_s8(const nn_fc_s8_params *p, const int8_t *in, const int8_t *weight, const int32_t *bias,
               const int32_t *multiplier, const int8_t *shift, int8_t *out);
 
+/*
+ * int16 activations with int8 weights (TFLite's 16x8 scheme): the same loops and strides,
+ *   acc = bias[n] + sum_k in[...] * weight[n * in_features + k]
+ *   out[...] = clamp(requantize(acc, multiplier[n], shift[n]), act_min, act_max)
+ * in and out int16 with zero point 0 (symmetric: no offsets); weight int8 in [-127, 127]; bias
+ * int32, never NULL; act_min <= act_max in [-32768, 32767].
+ * nn_fc_s16 accumulates in int32 and requantizes with nn_requantize: the compiler chooses it
+ * when |bias[n]| + 32768 * sum_k |weight[n, k]| < 2^31 for every n. nn_fc_acc64_s16
+ * accumulates in int64 and requantizes with nn_requantize64 (requant.h), for the other layers.
+ */
+typedef struct {
+    int32_t rows;
+    int32_t in_features;
+    int32_t out_features;
+    int32_t in_row_stride;
+    int32_t in_col_stride;
+    int32_t out_row_stride;
+    int32_t out_col_stride;
+    int32_t act_min;
+    int32_t act_max;
+} nn_fc_s16_params;
+
+void nn_fc_s16(const nn_fc_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
+               const int32_t *multiplier, const int8_t *shift, int16_t *out);
+void nn_fc_acc64_s16(const nn_fc_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
+                     const int32_t *multiplier, const int8_t *shift, int16_t *out);
+
 #endif /* NN_FC_H */
