@@ -297,11 +297,11 @@ def _feature_axis(node: Node, graph: Graph) -> tuple[int, int]:
 
 def _broadcast_features(node: Node, graph: Graph, w: np.ndarray, rms: np.ndarray) -> np.ndarray:
     """rms per input feature shaped to broadcast against the weight w."""
-    if node.op_type == "Conv":  # w [oc, ic / groups, kh, kw]; output channel o reads group o // (oc / groups)
+    if node.op_type == "Conv":  # w [oc, ic / groups, *kernel]; output channel o reads group o // (oc / groups)
         groups = int(node.attrs.get("group", 1))
         per_group = rms.reshape(groups, -1)  # [groups, ic / groups]
         rows = np.repeat(per_group, w.shape[0] // groups, axis=0)  # [oc, ic / groups]
-        return rows[:, :, None, None]
+        return rows.reshape(rows.shape + (1,) * (w.ndim - 2))  # one kernel axis (1-D) or two
     _, transposed = _rows(node, graph, w, weight_input(node, graph))
     return rms[:, None] if transposed else rms[None, :]  # the reduction runs along the view's columns
 

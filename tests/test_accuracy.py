@@ -1,0 +1,64 @@
+"""Accuracy on the trained models of the suite (benchmarks/accuracy.py TUNED: the example and
+tests/fixtures/trained, made by make_trained.py there; the held-back model is measured by the
+benchmark only), each claim a bound on figures measured on test samples that neither training
+nor calibration saw. The NumPy int8 reference stands for the C (its bit-exact twin, tested
+elsewhere); the float outputs come from onnxruntime.
+
+To keep the suite fast the figures use the first TEST_LIMIT samples of each test split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import accuracy
+from benchmarks.accuracy import MODELS, TUNED
+
+TEST_LIMIT = 150
+
+
+def test_test_splits_are_unseen_by_calibration():
+    """No test sample of any model of the suite is among its calibration samples."""
+    for model in MODELS:
+        calib, test = np.load(model.calib), np.load(model.test)
+        key = [k for k in calib.files if k != "y"][0]
+        seen = {row.tobytes() for row in calib[key].reshape(len(calib[key]), -1)}
+        rows = test[key].reshape(len(test[key]), -1)
+        assert len(rows) >= 100 and "y" in test.files
+        assert not any(row.tobytes() in seen for row in rows), model.name
+
+
+def test_activation_criterion_prunes_1d_convolutions_by_weight_times_input_rms():
+    """Pruning by the activation criterion on a 1-D CNN: in each pruned Conv1d, the zeros are the
+    weights of lowest |w| * rms(input channel) (recomputed here from the float activations)."""
+    from codegen.frontend import import_model
+    from codegen.frontend.load import load_model
+    from codegen.passes import prune
+    from codegen.reference import run_float
+    from codegen.samples import load_samples
+
+    model = accuracy._fixture("digits_seq1d")
+    onnx_model, label = load_model(str(model.onnx))
+    graph = import_model(onnx_model, label=label)
+    samples, _ = load_samples(model.calib, graph, limit=32)
+    convs = [n for n in graph.nodes if n.op_type == "Conv"]
+    weights = {n.name: graph.const(n.inputs[1]).copy() for n in convs}
+    rms = {}
+    for node in convs:
+        values = [run_float(graph, s, keep_all=True)[node.inputs[0]] for s in samples]
+        x = np.stack(values).astype(np.float64)  # [samples, 1, channels, length]
+        rms[node.name] = np.sqrt(np.mean(x ** 2, axis=(0, 1, 3)))
+    prune.run(graph, prune.PruneOptions(sparsity=0.5, bias_correction=False), samples)
+    pruned = 0
+    for node in convs:
+        w = graph.const(node.inputs[1])
+        if not np.any(w == 0):
+            continue  # kept whole (the first layer)
+        pruned += 1
+        score = np.abs(weights[node.name]) * rms[node.name][None, :, None]
+        k = int(round(0.5 * w.size))
+        lowest = np.zeros(w.size, bool)
+        lowest[np.argsort(score.reshape(-1), kind="stable")[:k]] = True
+        assert np.array_equal(w.reshape(-1) == 0, lowest), node.name
+    assert pruned >= 2
