@@ -20,7 +20,8 @@ graph is not changed. `run(graph, samples)` is min/max calibration, the ranges a
    - mse: the [lo, hi] whose int8 rule (qparams.from_range: asymmetric, rounding, clamping)
      gives the least mean squared error of quantize-dequantize over the values. The error
      of a bin is integrated exactly for values spread uniformly over it (`_sq_error`), so it
-     stays right when a quantization step is narrower than a bin. Search: lo and hi scaled
+     stays right when a quantization step is narrower than a bin; exact zeros are counted
+     apart (they cost nothing). Search: lo and hi scaled
      together over a geometric grid of fractions of [min, max], then each bound alone on a
      finer grid around the best.
    - entropy (TensorRT's calibrator): the threshold T, from 128 bins up to all 2048, whose
@@ -223,11 +224,13 @@ class Histogram:
     def __init__(self, vmin: float, vmax: float, with_abs: bool, bins: int = BINS):
         self.vmin, self.vmax = float(vmin), float(vmax)
         self.counts = np.zeros(bins, np.int64)
+        self.zeros = 0  # exact zeros (a Relu's), also counted in their bin
         self.amax = max(abs(self.vmin), abs(self.vmax))
         self.abs_counts = np.zeros(ENTROPY_BINS, np.int64) if with_abs else None
 
     def add(self, values: np.ndarray) -> None:
         v = np.asarray(values, np.float64).reshape(-1)
+        self.zeros += int(np.count_nonzero(v == 0))
         if self.vmax > self.vmin:
             self.counts += np.histogram(v, len(self.counts), (self.vmin, self.vmax))[0]
         else:
@@ -238,6 +241,13 @@ class Histogram:
     @property
     def total(self) -> int:
         return int(self.counts.sum())
+
+    @property
+    def zero_bin(self) -> int | None:
+        """The bin that numpy.histogram puts 0 in (None: 0 is outside the range)."""
+        if not (self.vmin <= 0.0 <= self.vmax) or self.vmax <= self.vmin:
+            return None
+        return int(np.argmax(np.histogram(np.zeros(1), len(self.counts), (self.vmin, self.vmax))[0]))
 
     @property
     def edges(self) -> np.ndarray:
@@ -329,18 +339,22 @@ def _phi(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
 
 def _sq_error(h: Histogram, los: np.ndarray, his: np.ndarray) -> np.ndarray:
     """Mean squared error of quantize-dequantize under from_range(lo, hi), for each candidate
-    pair, with each bin's values spread uniformly over the bin (empty bins skipped)."""
+    pair, with each bin's values spread uniformly over the bin (empty bins skipped), except exact
+    zeros, which every range holds exactly."""
+    counts = h.counts.astype(np.float64)
+    if h.zero_bin is not None:
+        counts[h.zero_bin] -= h.zeros
     params = [from_range(a, b) for a, b in zip(los, his)]
     scale = np.array([q.scale for q in params], np.float64)[:, None]
     zp = np.array([q.zero_point for q in params], np.float64)[:, None]
-    used = np.flatnonzero(h.counts)
+    used = np.flatnonzero(counts)
     edges = h.edges
     width = (h.vmax - h.vmin) / len(h.counts)
     low, high = QMIN - zp, QMAX - zp
     left = _phi(edges[used][None, :] / scale, low, high)
     right = _phi(edges[used + 1][None, :] / scale, low, high)
     per_bin = (right - left) * (scale ** 3 / width)
-    return per_bin @ h.counts[used].astype(np.float64) / max(h.total, 1)
+    return per_bin @ counts[used] / max(h.total, 1)
 
 
 def mse_range(h: Histogram) -> tuple[float, float]:
