@@ -68,6 +68,7 @@ ITERATIONS = 400
 BATCH = 512
 LEARNING_RATE = 0.03
 DAMPING = 0.01
+VALIDATION = 0.25  # the share of rows AdaRound does not see, on which its rounding must beat the nearest
 
 
 # ---- the solvers, on [groups, ...] arrays ----
@@ -368,10 +369,10 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
         wq, scales = layer_weights(node, w.reshape(layer.shape).astype(np.float32), flat_b, x_scale)
         return wq, scales
 
-    def mse(wq, scales, b):
+    def mse(wq, scales, b, rows=slice(None)):
         wd = wq.reshape(layer.w.shape).astype(np.float64) * scales.astype(np.float64).reshape(layer.w.shape[:2])[..., None]
-        pred = x @ np.swapaxes(wd, 1, 2) + (0.0 if b is None else b[:, None, :])
-        return float(np.mean((pred - y) ** 2)), wd
+        pred = x[:, rows] @ np.swapaxes(wd, 1, 2) + (0.0 if b is None else b[:, None, :])
+        return float(np.mean((pred - y[:, rows]) ** 2)), wd
 
     w, b = layer.w, layer.b
     node.attrs.pop("weight_q", None)
@@ -396,9 +397,13 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
         wq, scales = weights_of(w, b)
         out["refit"] = True
     if mode in ("adaround", "full") and "bias_only" not in out:
-        rounded = adaround(x, w, scales.reshape(w.shape[:2]), y, b, seed=SEED + index)
-        near, _ = mse(wq, scales, b)
-        ada, _ = mse(rounded, scales, b)
+        # optimised on most rows, judged on the others (few rows and long reductions overfit)
+        order = np.random.default_rng([SEED, index, 1]).permutation(x.shape[1])
+        held = order[:int(VALIDATION * x.shape[1])]
+        fit = np.sort(order[held.size:])
+        rounded = adaround(x[:, fit], w, scales.reshape(w.shape[:2]), y[:, fit], b, seed=SEED + index)
+        near, _ = mse(wq, scales, b, held)
+        ada, _ = mse(rounded, scales, b, held)
         out["adaround"] = ada < near
         if ada < near:
             wq = rounded.reshape(wq.shape)
