@@ -23,7 +23,7 @@ runs the NumPy int8 reference instead (the C's bit-exact twin; the float outputs
 onnxruntime), which is faster.
 
     python -m benchmarks.accuracy [--models digits cancer_mlp ...] [--configs default sparse75 ...]
-                                  [--limit N] [--numpy] [--json OUT.json]
+                                  [--limit N] [--numpy] [--set FIELD=VALUE ...] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -173,13 +173,16 @@ def int8_outputs(compiled, samples: list[dict[str, np.ndarray]]) -> list[np.ndar
 
 
 def evaluate(model: TrainedModel, config: str, samples, labels, reference: list[np.ndarray] | None = None,
-             build: bool = True) -> dict | None:
+             build: bool = True, overrides: dict | None = None) -> dict | None:
     """One configuration's figures on the samples, None when the compiler lacks its option.
     build: the C on the host through codegen.verify; else the NumPy int8 reference against
-    `reference` (the float outputs, float_outputs())."""
+    `reference` (the float outputs, float_outputs()). `overrides`: CompileOptions fields set in
+    every configuration but minmax."""
     choices = configuration(config)
     if choices is None:
         return None
+    if overrides and config != "minmax":
+        choices = {**overrides, **choices}
     start = time.perf_counter()
     compiled = compile_config(model, choices)
     seconds = time.perf_counter() - start
@@ -201,7 +204,8 @@ def evaluate(model: TrainedModel, config: str, samples, labels, reference: list[
     return out
 
 
-def run(models, configs, limit: int | None = None, build: bool = True, log=print) -> dict:
+def run(models, configs, limit: int | None = None, build: bool = True, log=print, overrides: dict | None = None
+        ) -> dict:
     """{model name: {"samples", "accuracy_float", config: figures or None}}."""
     table = {}
     for model in models:
@@ -209,7 +213,7 @@ def run(models, configs, limit: int | None = None, build: bool = True, log=print
         reference = None if build else float_outputs(model, samples)
         row = {"samples": len(samples), "held_back": model.held_back}
         for config in configs:
-            row[config] = evaluate(model, config, samples, labels, reference, build)
+            row[config] = evaluate(model, config, samples, labels, reference, build, overrides)
             if row[config] is not None:
                 row.setdefault("accuracy_float", row[config]["accuracy_float"])
             log(f"  {model.name} {config}: {_cell(config, row[config]) or 'n/a'}", file=sys.stderr)
@@ -261,8 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     parser.add_argument("--limit", type=int, help="the first N test samples of each model (default: all)")
     parser.add_argument("--numpy", action="store_true", help="the NumPy int8 reference instead of the C")
+    parser.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                        help="CompileOptions fields for every configuration but minmax (e.g. reconstruct=full)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
+    overrides = dict(_field(item, parser) for item in args.set)
     chosen = [m for m in MODELS if args.models is None or m.name in args.models]
     tuned = [m for m in chosen if not m.held_back]
     held = [m for m in chosen if m.held_back]
@@ -272,16 +279,31 @@ def main(argv: list[str] | None = None) -> int:
         if not models:
             continue
         table = run(models, configs, args.limit, build=not args.numpy,
-                    log=lambda *a, **k: print(*a, **k, flush=True))
+                    log=lambda *a, **k: print(*a, **k, flush=True), overrides=overrides)
         tables[title] = table
         print(f"\n{title}:\n")
         print(format_table(table, configs))
     print("\nminmax: " + (", ".join(f"{k} {v}" for k, v in configuration("minmax").items()) or "the defaults"))
+    if overrides:
+        print("the other configurations: " + ", ".join(f"{k} {v}" for k, v in overrides.items()))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"configs": {c: _describe(configuration(c)) for c in configs}, **tables}, f, indent=2)
+            json.dump({"configs": {c: _describe(configuration(c)) for c in configs}, "overrides": overrides,
+                       **tables}, f, indent=2)
             f.write("\n")
     return 0
+
+
+def _field(item: str, parser) -> tuple[str, object]:
+    """FIELD=VALUE of --set: a CompileOptions field, its value read as JSON when it parses
+    (numbers, true/false), else as a string."""
+    name, sep, value = item.partition("=")
+    if not sep or name not in option_fields():
+        parser.error(f"--set {item}: FIELD=VALUE with a CompileOptions field ({', '.join(sorted(option_fields()))})")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
 
 
 def _describe(choices: dict | None):
