@@ -13,6 +13,11 @@ table[q + 128] = quantize_out(f(dequantize_in(q))), so the kernel is one lookup 
 C equals the NumPy reference by construction. An infinite entry saturates (Log of 0 is -128,
 Reciprocal of 0 is 127); a NaN entry (an input level outside the domain) is refused, and a
 calibration that reaches NaN or Inf is refused before the table is built.
+int16 (symmetric, zero point 0): Relu, Clip and LeakyRelu rescale with one multiplier per sign
+and clamp (nn_leaky_relu_s16); the other functions read a 513-entry table with linear
+interpolation (TFLite's 16-bit scheme, lut16.py). Log, Sqrt and Reciprocal stay int8: a
+symmetric int16 input always reaches the levels where they are undefined or infinite, which no
+interpolated table can follow.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.ops.base import KernelCall, Const, Op, is_int8, qparams, register, shape_of
+from codegen.fixedpoint import quantize_multiplier, requantize
+from codegen.ops import lut16
+from codegen.ops.base import KernelCall, Const, Op, is_int8, is_int16, qparams, register, shape_of
 
 FLOAT_KERNELS = {"Sigmoid": "nn_sigmoid_f32", "Tanh": "nn_tanh_f32", "HardSwish": "nn_hard_swish_f32",
                  "Exp": "nn_exp_f32", "Log": "nn_log_f32", "Sqrt": "nn_sqrt_f32", "Reciprocal": "nn_reciprocal_f32",
@@ -157,9 +164,14 @@ def evaluate(node, graph, x: np.ndarray) -> np.ndarray:
         return x * y
 
 
-@register("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Exp", "Log",
-          "Sqrt", "Reciprocal", "Abs", "Neg", "Erf", "Softplus", "Gelu", "Mish")
+RESCALED_S16 = ("Relu", "Clip", "LeakyRelu")  # int16 through nn_leaky_relu_s16, the others a 513-entry table
+
+
+@register("Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Exp", "Abs",
+          "Neg", "Erf", "Softplus", "Gelu", "Mish")
 class Activation(Op):
+    precisions = ("int8", "int16")
+
     def check(self, node, graph):
         if node.op_type == "Clip":
             clip_bounds(node, graph)
@@ -179,15 +191,43 @@ class Activation(Op):
         return 0
 
     def quantize(self, node, graph):
-        return lut_quantize(node, graph, lambda real: evaluate(node, graph, real), "is outside the function's domain")
+        function = lambda real: evaluate(node, graph, real)  # noqa: E731
+        if qparams(graph, node.outputs[0]).bits != 16:
+            return lut_quantize(node, graph, function, "is outside the function's domain")
+        x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+        if node.op_type not in RESCALED_S16:
+            return {"table16": lut16.table(x, y, function)}
+        lo, hi = clip_bounds(node, graph) if node.op_type != "LeakyRelu" else (-np.inf, np.inf)
+        pos = quantize_multiplier(x.scale / y.scale)
+        alpha = _coefficients(node)[0] if node.op_type == "LeakyRelu" else 1.0
+        m0, shift = quantize_multiplier(abs(alpha) * x.scale / y.scale)
+        act_min, act_max = y.clamp_range(lo, hi)
+        return {"pos_multiplier": pos[0], "pos_shift": pos[1], "neg_multiplier": m0 if alpha >= 0 else -m0,
+                "neg_shift": shift, "act_min": act_min, "act_max": act_max}
 
     def reference_s8(self, node, graph, inputs):
-        return lut_reference(node, inputs)
+        if not is_int16(graph, node):
+            return lut_reference(node, inputs)
+        q = node.attrs["q"]
+        if "table16" in q:
+            return [lut16.lookup(q["table16"], inputs[0])]
+        x = inputs[0].astype(np.int64)
+        y = np.where(x >= 0, requantize(x, q["pos_multiplier"], q["pos_shift"]),
+                     requantize(x, q["neg_multiplier"], q["neg_shift"]))
+        return [np.clip(y, q["act_min"], q["act_max"]).astype(np.int16)]
 
     def kernels(self, node, graph):
         size = graph.tensors[node.outputs[0]].size
         if is_int8(graph, node):
             return [lut_kernel(node, graph)]
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            if "table16" in q:
+                return [lut16.kernel(node, graph, q["table16"])]
+            keys = ("pos_multiplier", "pos_shift", "neg_multiplier", "neg_shift", "act_min", "act_max")
+            return [KernelCall("nn_leaky_relu_s16", ("src/activation/nn_leaky_relu_s16.c",),
+                               "nn_leaky_relu_s16_params", {"size": size, **{k: q[k] for k in keys}},
+                               [node.inputs[0], node.outputs[0]])]
         name, params_type, params = self._float_kernel(node, graph)
         return [KernelCall(name, (f"src/activation/{name}.c",), params_type, {"size": size, **params},
                            [node.inputs[0], node.outputs[0]])]
@@ -211,3 +251,10 @@ class Activation(Op):
             name = "nn_gelu_f32" if _gelu_approximation(node) == "none" else "nn_gelu_tanh_f32"
             return name, "nn_unary_f32_params", {}
         return FLOAT_KERNELS[t], "nn_unary_f32_params", {}
+
+
+@register("Log", "Sqrt", "Reciprocal")
+class DomainActivation(Activation):
+    """The functions with levels outside their domain (NaN) or at a pole: int8 tables only."""
+
+    precisions = ("int8",)

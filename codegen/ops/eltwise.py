@@ -11,6 +11,10 @@ for each of the divisor's 256 levels q, the multiplier scale_a / (scale_b * (q -
 scale_out) (m0 and shift, negative m0 for a negative divisor) and requantizes the offset
 dividend with it: one rounding, as for Mul. A zero divisor saturates (the zero point for
 0 / 0). A constant operand is quantized per tensor from its own range.
+int16 (symmetric, zero point 0; TFLite's 16-bit rule): Add/Sub shift both inputs left by 15
+bits before their multipliers (nn_add_s16); Mul requantizes the int32 product once
+(nn_mul_s16); Div by a constant is Mul by its reciprocal; a constant operand is symmetric int16.
+Div by an activation stays int8 (its multiplier tables would need 65536 entries).
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import INT32_MAX, SHIFT_MAX, output_s8, quantize_multiplier, requantize
-from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
-                              shape_of)
+from codegen.fixedpoint import INT32_MAX, SHIFT_MAX, output_s8, output_s16, quantize_multiplier, requantize
+from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, is_int16, qparams,
+                              register, shape_of)
 from codegen.qparams import QParams, from_range, multipliers
 
 MAX_DIMS = 6
 LEFT_SHIFT = 20
+LEFT_SHIFT_S16 = 15  # |x| * 2^15 <= 2^30 for int16 x
 FLOAT_KERNELS = {"Add": "nn_add_f32", "Sub": "nn_sub_f32", "Mul": "nn_mul_f32", "Div": "nn_div_f32"}
 
 
@@ -78,13 +83,14 @@ def divisor_multipliers(real: float, zero_point: int) -> tuple[np.ndarray, np.nd
     return m0, shift
 
 
-def _const_qparams(value: np.ndarray) -> QParams:
-    return from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)))
+def _const_qparams(value: np.ndarray, bits: int = 8) -> QParams:
+    return from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)), bits=bits)
 
 
 @register("Add", "Sub", "Mul", "Div")
 class Binary(Op):
     fuses_activation = True
+    precisions = ("int8", "int16")
 
     def infer_shapes(self, node, graph):
         return [broadcast_shape([shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])])]
@@ -111,6 +117,7 @@ class Binary(Op):
     # ---- int8 ----
 
     def quantize(self, node, graph):
+        y = qparams(graph, node.outputs[0])
         operands = []  # (QParams, int8 table or None) per input
         for k, name in enumerate(node.inputs[:2]):
             value = graph.const(name)
@@ -120,13 +127,14 @@ class Binary(Op):
             value = np.asarray(value, np.float64)
             if node.op_type == "Div" and k == 1:
                 if np.any(value == 0):
-                    raise Unsupported("int8 division by a constant with zeros")
+                    raise Unsupported(f"int{y.bits} division by a constant with zeros")
                 value = 1.0 / value
-            qp = _const_qparams(value)
+            qp = _const_qparams(value, y.bits)
             operands.append((qp, qp.quantize(value)))
         (a, a_table), (b, b_table) = operands
-        y = qparams(graph, node.outputs[0])
         act_min, act_max = y.clamp_range(*activation(node))
+        if y.bits == 16:
+            return self._quantize_s16(node, a, a_table, b, b_table, y, act_min, act_max)
         q = {"a_table": a_table, "b_table": b_table, "a_offset": -a.zero_point, "b_offset": -b.zero_point,
              "out_offset": y.zero_point, "act_min": act_min, "act_max": act_max}
         if node.op_type == "Div" and b_table is None:
@@ -143,7 +151,38 @@ class Binary(Op):
             q.update(out_multiplier=int(mo), out_shift=int(so))
         return q
 
+    def _quantize_s16(self, node, a, a_table, b, b_table, y, act_min, act_max) -> dict:
+        q = {"a_table": a_table, "b_table": b_table, "act_min": act_min, "act_max": act_max}
+        if node.op_type == "Div" and b_table is None:
+            raise Unsupported("int16 division by an activation is not supported (int8 is)")
+        if node.op_type in ("Add", "Sub"):
+            twice = 2.0 * max(a.scale, b.scale)
+            (ma, mb, mo), (sa, sb, so) = multipliers([a.scale / twice, b.scale / twice,
+                                                      twice / ((1 << LEFT_SHIFT_S16) * y.scale)])
+            q.update(left_shift=LEFT_SHIFT_S16, a_multiplier=int(ma), a_shift=int(sa), b_multiplier=int(mb),
+                     b_shift=int(sb), b_sign=1 if node.op_type == "Add" else -1, out_multiplier=int(mo),
+                     out_shift=int(so))
+        else:
+            (mo,), (so,) = multipliers([a.scale * b.scale / y.scale])
+            q.update(out_multiplier=int(mo), out_shift=int(so))
+        return q
+
+    def _reference_s16(self, node, graph, inputs) -> list[np.ndarray]:
+        q = node.attrs["q"]
+        a = (q["a_table"] if q["a_table"] is not None else inputs[0]).astype(np.int64)
+        b = (q["b_table"] if q["b_table"] is not None else inputs[1]).astype(np.int64)
+        if node.op_type in ("Add", "Sub"):
+            xa = requantize(a << q["left_shift"], q["a_multiplier"], q["a_shift"]).astype(np.int64)
+            xb = requantize(b << q["left_shift"], q["b_multiplier"], q["b_shift"]).astype(np.int64) * q["b_sign"]
+            acc = xa + xb
+        else:
+            acc = a * b
+        y = output_s16(acc, q["out_multiplier"], q["out_shift"], q["act_min"], q["act_max"])
+        return [np.broadcast_to(y, shape_of(graph, node.outputs[0])).copy()]
+
     def reference_s8(self, node, graph, inputs):
+        if is_int16(graph, node):
+            return self._reference_s16(node, graph, inputs)
         q = node.attrs["q"]
         a = (q["a_table"] if q["a_table"] is not None else inputs[0]).astype(np.int64) + q["a_offset"]
         b = (q["b_table"] if q["b_table"] is not None else inputs[1]).astype(np.int64) + q["b_offset"]
@@ -164,6 +203,19 @@ class Binary(Op):
         out = node.outputs[0]
         shapes = [shape_of(graph, n) for n in node.inputs[:2]]
         view = broadcast_view(shapes, shape_of(graph, out))
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            args = [Const(q["a_table"], "a") if q["a_table"] is not None else node.inputs[0],
+                    Const(q["b_table"], "b") if q["b_table"] is not None else node.inputs[1], out]
+            if node.op_type in ("Add", "Sub"):
+                keys = ("left_shift", "a_multiplier", "a_shift", "b_multiplier", "b_shift", "b_sign",
+                        "out_multiplier", "out_shift", "act_min", "act_max")
+                name = "nn_add_s16"
+            else:
+                keys = ("out_multiplier", "out_shift", "act_min", "act_max")
+                name = "nn_mul_s16"
+            params = {"view": view, **{k: q[k] for k in keys}}
+            return [KernelCall(name, (f"src/eltwise/{name}.c",), f"{name}_params", params, args)]
         if is_int8(graph, node):
             q = node.attrs["q"]
             args = [Const(q["a_table"], "a") if q["a_table"] is not None else node.inputs[0],

@@ -11,9 +11,9 @@ changes a value.
    it) and emitted as an int32 table; run-time indices (token ids) are clamped by the kernel to
    the nearest row: below -n reads row 0, n or above reads row n - 1, so it never reads
    outside the table. The NumPy reference clamps the same way.
-3. int8: every one of them keeps its input's scale and zero point (they only move bytes); a
-   Gather from a constant table (an embedding) quantizes the table per tensor and its output
-   carries the table's parameters.
+3. int8 and int16: every one of them keeps its input's scale and zero point (they only move
+   bytes); a Gather from a constant table (an embedding) quantizes the table per tensor (int16:
+   symmetric, for a node whose precision is int16) and its output carries the table's parameters.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.ops.base import Const, KernelCall, Op, is_int8, normalize_axis, register, require_const, shape_of
+from codegen.ops.base import (Const, KernelCall, Op, is_int8, is_int16, normalize_axis, register, require_const,
+                              shape_of)
 from codegen.qparams import from_range
 
 MAX_DIMS = 6
@@ -92,6 +93,7 @@ class _ViewOp(Op):
 
     keeps_qparams = True
     int_inputs = True  # the bytes of any element type (int32 ids, uint8 masks)
+    precisions = ("int8", "int16")  # they only move elements
 
     def views(self, node, graph) -> list[View]:
         raise NotImplementedError
@@ -332,6 +334,7 @@ class DepthToSpace(_ViewOp):
 @register("Gather")
 class Gather(Op):
     int_inputs = True  # run-time int32 indices; data of any element type
+    precisions = ("int8", "int16")
 
     def output_dtypes(self, node, graph):
         table = graph.const(node.inputs[0])
@@ -400,11 +403,12 @@ class Gather(Op):
         table = graph.const(node.inputs[0])
         if table is None:
             return [graph.tensors[node.inputs[0]].quant]
-        return [from_range(float(np.min(table)), float(np.max(table)))]
+        bits = 16 if node.attrs.get("precision") == "int16" else 8
+        return [from_range(float(np.min(table)), float(np.max(table)), bits=bits)]
 
     def quantize(self, node, graph):
         table = graph.const(node.inputs[0])
-        if table is None or not is_int8(graph, node):  # an integer table stays as it is
+        if table is None or not (is_int8(graph, node) or is_int16(graph, node)):  # an integer table stays
             return {}
         return {"table": graph.tensors[node.outputs[0]].quant.quantize(table)}
 

@@ -1,8 +1,9 @@
 """Transpose, Concat and Pad (constant mode): data movement that never changes a value.
 
-The kernels count in bytes (nn_transpose, nn_concat_part, nn_pad), so float32 and int8
-share them. int8 keeps the input's scale and zero point; a Concat input whose parameters
-differ from the output's is rescaled while it is copied (nn_concat_part_s8). Transpose
+The kernels count in bytes (nn_transpose, nn_concat_part, nn_pad), so float32, int8 and
+int16 share them. int8 and int16 keep the input's scale and zero point; a Concat input whose
+parameters differ from the output's is rescaled while it is copied (nn_concat_part_s8,
+nn_concat_part_s16: int16 is symmetric, so only the scale changes). Transpose
 merges axes that stay neighbours (a perm keeping the last axis copies runs with memcpy);
 Concat is one nn_concat_part call per input (constant inputs as tables); Pad allows
 negative pads (cropping).
@@ -15,8 +16,9 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8
-from codegen.ops.base import KernelCall, Const, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
+from codegen.fixedpoint import output_s8, output_s16
+from codegen.ops.base import (KernelCall, Const, Op, is_int8, is_int16, normalize_axis, qparams, register,
+                              require_const, shape_of)
 from codegen.qparams import multipliers
 
 MAX_DIMS = 6
@@ -50,6 +52,7 @@ def _elem_size(graph, name: str) -> int:
 @register("Transpose")
 class Transpose(Op):
     keeps_qparams = True
+    precisions = ("int8", "int16")
 
     def perm(self, node, graph) -> list[int]:
         rank = len(shape_of(graph, node.inputs[0]))
@@ -91,6 +94,8 @@ class Transpose(Op):
 
 @register("Concat")
 class Concat(Op):
+    precisions = ("int8", "int16")
+
     def axis(self, node, graph) -> int:
         rank = len(shape_of(graph, node.inputs[0]))
         if "axis" not in node.attrs:
@@ -145,6 +150,9 @@ class Concat(Op):
                 inputs.append({})
                 continue
             (m0,), (shift,) = multipliers([x.scale / y.scale])
+            if y.bits == 16:
+                inputs.append({"multiplier": int(m0), "shift": int(shift)})
+                continue
             inputs.append({"input_offset": -x.zero_point, "multiplier": int(m0), "shift": int(shift),
                            "output_offset": y.zero_point})
         return {"inputs": inputs}
@@ -154,14 +162,16 @@ class Concat(Op):
         for x, q in zip(inputs, node.attrs["q"]["inputs"]):
             if "table" in q:
                 x = q["table"]
+            elif q and "input_offset" not in q:  # int16
+                x = output_s16(x.astype(np.int64), q["multiplier"], q["shift"])
             elif q:
                 x = output_s8(x.astype(np.int64) + q["input_offset"], q["multiplier"], q["shift"], q["output_offset"])
-            parts.append(np.asarray(x).astype(np.int8))
+            parts.append(np.asarray(x).astype(graph.tensors[node.outputs[0]].dtype))
         return [np.concatenate(parts, axis=self.axis(node, graph))]
 
     def kernels(self, node, graph):
         calls = []
-        int8 = is_int8(graph, node)
+        int8 = is_int8(graph, node) or is_int16(graph, node)  # quantized
         elem = _elem_size(graph, node.outputs[0])
         for k, (name, part) in enumerate(zip(node.inputs, self._parts(node, graph))):
             q = node.attrs["q"]["inputs"][k] if int8 else {}
@@ -169,6 +179,11 @@ class Concat(Op):
             source = name
             if value is not None:
                 source = Const(q["table"] if int8 else np.asarray(value, np.float32), "k")
+            if "multiplier" in q and is_int16(graph, node):
+                params = {"part": part, "multiplier": q["multiplier"], "shift": q["shift"]}
+                calls.append(KernelCall("nn_concat_part_s16", ("src/shape/nn_concat_part_s16.c",),
+                                        "nn_concat_part_s16_params", params, [source, node.outputs[0]]))
+                continue
             if "multiplier" in q:
                 params = {"part": part, **{key: q[key] for key in ("input_offset", "multiplier", "shift",
                                                                    "output_offset")}}
@@ -190,6 +205,7 @@ def _pad_crop(x: np.ndarray, begin: list[int], end: list[int], value) -> np.ndar
 @register("Pad")
 class Pad(Op):
     keeps_qparams = True
+    precisions = ("int8", "int16")
 
     def layout(self, node, graph) -> tuple[list[int], list[int], float]:
         """(pads at the beginning, pads at the end, constant value) per axis of the input."""
@@ -243,18 +259,20 @@ class Pad(Op):
         x = qparams(graph, node.inputs[0])
         q = int(x.quantize(np.array(value)))
         if abs(float(x.dequantize(np.array(q))) - value) > x.scale / 2:
-            raise Unsupported(f"pad value {value:g} lies outside the input's int8 range "
-                              f"[{float(x.dequantize(np.array(-128))):g}, {float(x.dequantize(np.array(127))):g}]")
+            raise Unsupported(f"pad value {value:g} lies outside the input's int{x.bits} range "
+                              f"[{float(x.dequantize(np.array(x.qmin))):g}, {float(x.dequantize(np.array(x.qmax))):g}]")
         return {"value": q}
 
     def reference_s8(self, node, graph, inputs):
         begin, end, _ = self.layout(node, graph)
-        return [_pad_crop(inputs[0], begin, end, np.int8(node.attrs["q"]["value"]))]
+        return [_pad_crop(inputs[0], begin, end, np.asarray(node.attrs["q"]["value"], inputs[0].dtype))]
 
     def kernels(self, node, graph):
         begin, _, value = self.layout(node, graph)
         if is_int8(graph, node):
             raw = np.array([node.attrs["q"]["value"]], np.int8).tobytes()
+        elif is_int16(graph, node):
+            raw = np.array([node.attrs["q"]["value"]], "<i2").tobytes()
         else:
             raw = np.array([value], "<f4").tobytes()
         params = {"elem_size": len(raw), "in_shape": _pad(shape_of(graph, node.inputs[0]), 1),

@@ -1,8 +1,8 @@
 """MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (1-D as H = 1, and 2-D).
 
 ceil_mode, count_include_pad, dilations and auto_pad follow the ONNX rules of
-conv.window_geometry. int8 keeps the input's scale and zero point; the average rounds
-half away from zero.
+conv.window_geometry. int8 and int16 keep the input's scale and zero point; the average rounds
+half away from zero. int16 (zero point 0) sums a window in int32: at most 65535 cells.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.ops.base import KernelCall, Op, is_int8, register, shape_of
+from codegen.ops.base import KernelCall, Op, is_int8, is_int16, register, shape_of
 from codegen.ops.conv import as_2d, window_geometry, windows
+
+MAX_S16_WINDOW = 65535  # cells: 65535 * 32768 plus half of 65535 stays inside int32
 
 
 @register("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool")
 class Pool(Op):
     keeps_qparams = True
+    precisions = ("int8", "int16")
 
     def geometry(self, node, graph) -> dict:
         x = shape_of(graph, node.inputs[0])
@@ -97,11 +100,25 @@ class Pool(Op):
         return 0
 
     def quantize(self, node, graph):
-        return {"zero_point": graph.tensors[node.inputs[0]].quant.zero_point}
+        quant = graph.tensors[node.inputs[0]].quant
+        if quant.bits == 16 and not self._is_max(node):
+            cells = math.prod(self.geometry(node, graph)["kernel"])
+            if cells > MAX_S16_WINDOW:
+                raise Unsupported(f"an int16 average over {cells} cells could overflow its int32 sum "
+                                  f"(at most {MAX_S16_WINDOW})")
+        return {"zero_point": quant.zero_point}
 
     def reference_s8(self, node, graph, inputs):
         geo = self.geometry(node, graph)
         x = inputs[0].astype(np.int64)
+        if is_int16(graph, node):  # zero point 0
+            if self._is_max(node):
+                y = self._windows(x, geo, -32768).max(axis=(2, 3))
+            else:
+                acc = self._windows(x, geo, 0).sum(axis=(2, 3))
+                count = self.counts(geo)
+                y = np.where(acc >= 0, (acc + count // 2) // count, -((-acc + count // 2) // count))
+            return [np.clip(y, -32768, 32767).astype(np.int16).reshape(shape_of(graph, node.outputs[0]))]
         if self._is_max(node):
             y = self._windows(x, geo, -128).max(axis=(2, 3))
         else:
@@ -119,7 +136,7 @@ class Pool(Op):
                   "dilation_w": geo["dilations"][1], "pad_top": geo["begin"][0], "pad_left": geo["begin"][1],
                   "pad_bottom": geo["end"][0], "pad_right": geo["end"][1], "count_include_pad": geo["include_pad"]}
         kind = "maxpool" if self._is_max(node) else "avgpool"
-        dtype = "s8" if is_int8(graph, node) else "f32"
+        dtype = "s8" if is_int8(graph, node) else "s16" if is_int16(graph, node) else "f32"
         name = f"nn_{kind}_{dtype}"
         params_type = "nn_pool_params"
         if name == "nn_avgpool_s8":

@@ -29,6 +29,7 @@ def _axes(node, graph, rank: int) -> list[int] | None:
 @register("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
 class Reshape(Op):
     int_inputs = True  # the bytes of any element type
+    precisions = ("int8", "int16")
 
     def output_dtypes(self, node, graph):
         return [graph.tensors[node.inputs[0]].dtype]

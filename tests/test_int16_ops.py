@@ -1,0 +1,165 @@
+"""int16 activations (symmetric, zero point 0) for the operators other than Conv and Gemm: data
+movement, pooling, Relu/Clip/LeakyRelu, Add/Sub/Mul and the 513-entry interpolated tables.
+
+One model holds every case as its own branch (seeded shapes, several inputs of different
+ranges so that scales differ), compiled once with --precision int16: the C equals the NumPy
+twin exactly on calibration samples and on int16 inputs spread over the whole range
+(-32768 and 32767 included), on the host and, in one firmware per target, on the emulated
+Cortex-M4 and M0+; the dequantized outputs stay within a bound of the float model that int8
+could not meet.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+from onnx.reference import ReferenceEvaluator
+
+from codegen.build import HostModel
+from codegen.compiler import compile_model, quantize_inputs
+from codegen.ops import lut16
+from codegen.qparams import from_range
+from codegen.reference import run_int8
+from conftest import assert_same_on_cortex_m, make_model
+
+X, Y, Z, V = (2, 4, 6, 6), (2, 4, 6, 6), (2, 1, 6, 1), (3, 10)
+RANGES = {"x": (3.0, 0.5), "y": (0.7, -0.2), "z": (2.0, 1.0), "v": (4.0, 0.0)}  # spread and centre
+
+
+def _case_model():
+    """Every int16 operator case of this file, one branch each, named by its output."""
+    r = np.random.default_rng(1416)
+    const = lambda name, shape, lo=-2.0, hi=2.0: (name, r.uniform(lo, hi, shape).astype(np.float32))  # noqa: E731
+    inits = dict([const("cw", (1, 4, 1, 1)), const("cd", (1, 1, 1, 6), 0.5, 3.0), const("ca", (6,)),
+                  const("cc", (2, 4, 2, 6))])
+    inits.update(shape=np.array([2, -1], np.int64), starts=np.array([1, 0], np.int64),
+                 ends=np.array([6, 5], np.int64), axes=np.array([2, 3], np.int64), steps=np.array([2, 1], np.int64),
+                 pads=np.array([0, 0, 1, 2, 0, 0, 2, 0], np.int64), index=np.array([3, 0, -1, 3], np.int64),
+                 split=np.array([1, 3], np.int64), uaxes=np.array([0], np.int64))
+    n = helper.make_node
+    nodes = [
+        # 1. movement: Reshape, Flatten, Unsqueeze, Transpose, Slice, Split, Pad, Concat, Gather
+        n("Reshape", ["x", "shape"], ["reshape"]),
+        n("Flatten", ["y"], ["flat"], axis=2),
+        n("Unsqueeze", ["v", "uaxes"], ["unsq"]),
+        n("Transpose", ["x"], ["transpose"], perm=[0, 2, 3, 1]),
+        n("Slice", ["x", "starts", "ends", "axes", "steps"], ["slice"]),
+        n("Split", ["y", "split"], ["split0", "split1"], axis=1),
+        n("Pad", ["x", "pads"], ["pad"]),
+        n("Concat", ["x", "y"], ["concat_rescaled"], axis=1),
+        n("Concat", ["y", "cc"], ["concat_const"], axis=2),
+        n("Gather", ["x", "index"], ["gather"], axis=3),
+        n("MaxPool", ["x"], ["maxpool"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        n("GlobalMaxPool", ["y"], ["gmaxpool"]),
+        # 2. averages and the rescaled activations
+        n("AveragePool", ["x"], ["avgpool"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        n("AveragePool", ["y"], ["avgpool_pad"], kernel_shape=[3, 2], strides=[2, 2], pads=[1, 0, 1, 1],
+          count_include_pad=1, ceil_mode=1),
+        n("GlobalAveragePool", ["x"], ["gavgpool"]),
+        n("Relu", ["x"], ["relu"]),
+        n("Clip", ["y", "", "clip_hi"], ["clip"]),
+        n("LeakyRelu", ["x"], ["leaky"], alpha=0.1),
+        n("LeakyRelu", ["v"], ["leaky_neg"], alpha=-0.3),
+        # 3. Add, Sub, Mul with broadcasting, constants on either side, Div by a constant
+        n("Add", ["x", "y"], ["add"]),
+        n("Sub", ["x", "z"], ["sub_bcast"]),
+        n("Add", ["ca", "y"], ["add_const_left"]),
+        n("Mul", ["x", "y"], ["mul"]),
+        n("Mul", ["z", "cw"], ["mul_const"]),
+        n("Div", ["y", "cd"], ["div_const"]),
+        # 4. the interpolated tables
+        n("Sigmoid", ["x"], ["sigmoid"]),
+        n("Tanh", ["v"], ["tanh"]),
+        n("HardSwish", ["v"], ["hardswish"]),
+        n("Gelu", ["x"], ["gelu"]),
+        n("Exp", ["y"], ["exp"]),
+    ]
+    inits["clip_hi"] = np.array(0.3, np.float32)
+    outputs = [o for node in nodes for o in node.output]
+    model = make_model(nodes, [("x", X), ("y", Y), ("z", Z), ("v", V)], [(o, None) for o in outputs],
+                       initializers=inits, opset=20, name="int16_ops")
+    return model, outputs
+
+
+def _feeds(rng, count):
+    return [{k: (rng.standard_normal(s) * RANGES[k][0] + RANGES[k][1]).astype(np.float32)
+             for k, s in (("x", X), ("y", Y), ("z", Z), ("v", V))} for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    model, outputs = _case_model()
+    calib = _feeds(np.random.default_rng(7), 8)
+    return model, outputs, calib, compile_model(model, "net", mode="int8", calib=calib, precision="int16")
+
+
+def test_every_case_is_int16(compiled):
+    _, outputs, _, c = compiled
+    assert [c.graph.tensors[n].dtype for n in c.graph.inputs] == ["int16"] * 4
+    assert {c.graph.tensors[o].dtype for o in outputs} == {"int16"}
+    assert not [n.name for n in c.graph.nodes if n.op_type == "Requantize"]
+
+
+def test_host_and_cortex_m_equal_the_twin(compiled):
+    model, outputs, calib, c = compiled
+    graph = c.graph
+    rng = np.random.default_rng(11)
+    samples = [quantize_inputs(graph, f) for f in _feeds(rng, 2)]
+    for _ in range(2):  # the whole int16 range, both ends included
+        sample = {}
+        for name in graph.inputs:
+            q = rng.integers(-32768, 32768, graph.tensors[name].shape)
+            q.reshape(-1)[:2] = (-32768, 32767)
+            sample[name] = q.astype(np.int16)
+        samples.append(sample)
+    host = HostModel(c.emitted.files, c.report["api"])
+    expected = []
+    for sample in samples:
+        got = host.run([sample[n] for n in graph.inputs])
+        ref = run_int8(graph, sample)
+        for g, name in zip(got, graph.outputs):
+            assert g.dtype == np.int16
+            np.testing.assert_array_equal(g, ref[name], err_msg=f"C differs from the int16 twin on '{name}'")
+        expected.append(got)
+    assert_same_on_cortex_m(c, [{n: s[n] for n in graph.inputs} for s in samples], expected)
+
+
+def test_close_to_the_float_model(compiled):
+    """On the calibration samples (inside the calibrated ranges: no saturation), every output is
+    within 5e-4 of its largest float value (one int8 step alone is 4e-3 of the range)."""
+    model, outputs, calib, c = compiled
+    graph = c.graph
+    evaluator = ReferenceEvaluator(model)
+    worst = {}
+    for feeds in calib:
+        got = run_int8(graph, quantize_inputs(graph, feeds))
+        want = dict(zip(outputs, evaluator.run(None, feeds)))
+        for name in graph.outputs:
+            deq = graph.tensors[name].quant.dequantize(got[name]).astype(np.float64)
+            ref = np.asarray(want[name], np.float64).reshape(deq.shape)
+            worst[name] = max(worst.get(name, 0.0), np.abs(deq - ref).max() / np.abs(ref).max())
+    assert max(worst.values()) <= 5e-4, worst
+
+
+def test_interpolated_table_follows_its_rule():
+    """lut16 over all 65536 input levels: the lookup is the chord between two entries (to the
+    rounding of its shift) and clamps to int16; the entries moved by half the chord's error at
+    the middles halve the error of entries taken at the knots (tanh over [-12, 12], where the
+    segments are curved enough to show it), and stay within h^2 / 16 max|f''| plus a step."""
+    x, y = from_range(-12.0, 12.0, bits=16), from_range(-1.0, 1.0, bits=16)
+    tanh = lambda v: np.tanh(v.astype(np.float64))  # noqa: E731
+    table = lut16.table(x, y, tanh)
+    assert table.shape == (513,) and table.dtype == np.int32
+    levels = np.arange(-32768, 32768)
+    got = lut16.lookup(table, levels).astype(np.float64)
+    k, f = (levels + 32768) // 128, (levels + 32768) % 128
+    chord = table[k] + (table[k + 1].astype(np.float64) - table[k]) * f / 128
+    assert np.abs(got - np.clip(chord, -32768, 32767)).max() <= 0.5
+    real = np.tanh(x.dequantize(levels).astype(np.float64)) / y.scale
+    knots = np.clip(np.rint(np.tanh(x.scale * (np.arange(513) * 128.0 - 32768)) / y.scale), -2**22, 2**22)
+    plain = lut16.lookup(knots.astype(np.int32), levels).astype(np.float64)
+    h = 128 * x.scale
+    bound = h * h / 16 * (4 / (3 * np.sqrt(3))) / y.scale + 1.0  # max|tanh''| = 4 / (3 sqrt 3)
+    assert np.abs(got - real).max() <= bound < np.abs(plain - real).max()
+    assert np.abs(got - real).max() < 0.6 * np.abs(plain - real).max()
