@@ -308,5 +308,31 @@ def test_int16_on_cortex_m(rng):
                       [("y", None)], {"w": rng.uniform(-1, 1, (3, cin, 3, 3)).astype(np.float32)})
     compiled_wide, _, _ = check_int16(wide, _feeds(rng, wide, 2))
     _, wide_feeds, wide_outs = _run_extremes(rng, compiled_wide, "Conv")
+    fc = make_model([helper.make_node("Gemm", ["x", "w"], ["y"])], [("x", [1, 1201])], [("y", None)],
+                    {"w": rng.uniform(-1, 1, (1201, 3)).astype(np.float32)})
+    compiled_fc, _, _ = check_int16(fc, _feeds(rng, fc, 2))
+    assert compiled_fc.report["layers"][0]["kernels"] == ["nn_fc_acc64_s16"]
+    _, fc_feeds, fc_outs = _run_extremes(rng, compiled_fc, "Gemm")
     assert_same_on_cortex_m(compiled, fed, outs)
     assert_same_on_cortex_m(compiled_wide, wide_feeds, wide_outs)
+    assert_same_on_cortex_m(compiled_fc, fc_feeds, fc_outs)
+
+
+@pytest.mark.parametrize("case", CONV_CASES[:4], ids=["general", "grouped", "depthwise", "pointwise"])
+def test_dsp_kernels_on_the_host(rng, case):
+    """The DSP kernels (runtime_c/opt/dsp), built on the host with C in place of the
+    instructions, == the NumPy twin: the column layout and the loads, without an emulator.
+    Odd K and an input row not on a word boundary reach the scalar and halfword paths."""
+    cin, cout, hw, k, group, stride, pad, dilation = case
+    conv = _conv_model(rng, cin, cout, hw, k, group, stride, pad, dilation)
+    gemm = make_model([helper.make_node("Gemm", ["x", "w"], ["y"])], [("x", [3, cin * hw + 1])],
+                      [("y", None)], {"w": rng.standard_normal((cin * hw + 1, 5)).astype(np.float32)})
+    for model, kernel in ((conv, "nn_conv_s16"), (gemm, "nn_fc_s16")):
+        compiled = compile_model(model, "net", mode="int8", calib=_feeds(rng, model, 2), precision="int16",
+                                 target="cortex-m4")
+        source = next(text for name, text in compiled.emitted.files.items() if name.endswith(f"{kernel}.c"))
+        assert "SMLAD" in source  # the DSP kernel's file
+        host = HostModel(compiled.emitted.files, compiled.report["api"])
+        for feeds in _feeds(rng, model, 2):
+            q = quantize_inputs(compiled.graph, feeds)
+            np.testing.assert_array_equal(host.run([q["x"]])[0], run_int8(compiled.graph, q)[compiled.graph.outputs[0]])

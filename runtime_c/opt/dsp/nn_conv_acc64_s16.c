@@ -1,0 +1,70 @@
+/* nn_conv_acc64_s16 for cores with the DSP extension (Cortex-M4, M7, M33, M55): each window is copied into
+ * an int16 column in scratch (0 in the padding), for K = in_channels / groups * kernel_h *
+ * kernel_w and K4 = K & ~3 laid out as
+ *     for each group of taps k..k+3 below K4:  x[k] x[k+2] x[k+1] x[k+3]
+ *     then for each tap k in [K4, K):          x[k]
+ * so that every two words of it are the activation pairs of a word of four weights
+ * (nn_dsp_s16.h), and every output channel of the group is a dot product with it, two dual
+ * 16-bit multiply-accumulates (SMLALD) per four weights. Weight words are loaded aligned when
+ * the table and K allow it, else from bytes (requant_dsp.h). Integer sums in another order: the
+ * portable kernel's result bit for bit. scratch: K int16 rounded up to even, 4-byte aligned
+ * (never NULL: the compiler asks for it on DSP cores, ops/conv.py). */
+#include <string.h>
+
+#include "nn.h"
+#include "nn_dsp_s16.h"
+#include "requant.h"
+#include "requant_dsp.h"
+
+void nn_conv_acc64_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
+                       const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int16_t *out)
+{
+    const nn_conv_geometry *g = &p->g;
+    const int32_t group_in = g->in_channels / g->groups;
+    const int32_t group_out = g->out_channels / g->groups;
+    const int32_t taps = g->kernel_h * g->kernel_w;
+    const int32_t k_size = group_in * taps;
+    const int32_t k4 = k_size & ~3;
+    const int32_t rows_aligned = ((uintptr_t)weight & 3u) == 0 && (k_size & 3) == 0;
+    const int32_t plane = g->in_h * g->in_w;
+    const int32_t positions = g->out_h * g->out_w;
+    int32_t n, grp, oc, oy, ox, ic, ky, kx, k;
+    for (n = 0; n < g->batch; ++n) {
+        const int16_t *image = in + n * g->in_channels * plane;
+        int16_t *result = out + n * g->out_channels * positions;
+        for (grp = 0; grp < g->groups; ++grp) {
+            const int16_t *x0 = image + grp * group_in * plane;
+            for (oy = 0; oy < g->out_h; ++oy) {
+                for (ox = 0; ox < g->out_w; ++ox) {
+                    const int32_t ys = oy * g->stride_h - g->pad_top, xs = ox * g->stride_w - g->pad_left;
+                    k = 0;
+                    for (ic = 0; ic < group_in; ++ic) {
+                        for (ky = 0; ky < g->kernel_h; ++ky) {
+                            const int32_t iy = ys + ky * g->dilation_h;
+                            for (kx = 0; kx < g->kernel_w; ++kx, ++k) {
+                                const int32_t ix = xs + kx * g->dilation_w;
+                                /* the column's place of tap k: x[k] x[k+2] x[k+1] x[k+3] below K4 */
+                                const int32_t at = k < k4 ? (k & ~3) + ((k & 1) << 1) + ((k & 2) >> 1) : k;
+                                scratch[at] = (int16_t)(iy >= 0 && iy < g->in_h && ix >= 0 && ix < g->in_w
+                                                        ? x0[ic * plane + iy * g->in_w + ix] : 0);
+                            }
+                        }
+                    }
+                    for (oc = grp * group_out; oc < (grp + 1) * group_out; ++oc) {
+                        const int8_t *w = weight + oc * k_size;
+                        int64_t acc = bias[oc];
+                        for (k = 0; k < k4; k += 4) {
+                            const int32_t ww = rows_aligned ? nn_load32_aligned(w + k) : nn_load32_any(w + k);
+                            acc = nn_dsp_s16_dot4_64(acc, ww, nn_load32_aligned(scratch + k), nn_load32_aligned(scratch + k + 2));
+                        }
+                        for (k = k4; k < k_size; ++k) {
+                            acc += (int64_t)scratch[k] * w[k];
+                        }
+                        result[oc * positions + oy * g->out_w + ox] = nn_output64_s16(acc, multiplier[oc], shift[oc],
+                                                                               p->act_min, p->act_max);
+                    }
+                }
+            }
+        }
+    }
+}
