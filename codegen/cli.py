@@ -299,4 +299,21 @@ def format_table(report: dict) -> str:
             lines.append(f"  channels of {', '.join(group['layers'])}: {group['channels']} -> {group['kept']}{why}")
     if notes:
         lines += ["", "weight encodings:"] + [f"  {n}" for n in notes]
+    lines += calibration_lines(report)
     return "\n".join(lines)
+
+
+def calibration_lines(report: dict) -> list[str]:
+    """Per layer, the calibration method of its output, the range it chose and the fraction of
+    the calibration values outside it (layers that keep their input's parameters are left out)."""
+    calibration = report.get("calibration", {})
+    if "method" not in calibration:
+        return []
+    method = calibration["method"] + (f" {calibration['percentile']:g}" if calibration["method"] == "percentile" else "")
+    lines = ["", f"calibration: {method}; weight clipping: {calibration['weight_clipping']}"]
+    for layer in report["layers"]:
+        c = layer.get("calibration")
+        if c is not None:
+            lines.append(f"  [{layer['index']}] {layer['name']}: {c['method']} [{c['lo']:.4g}, {c['hi']:.4g}], "
+                         f"{100 * c['clipped']:.3g}% clipped")
+    return lines

@@ -22,6 +22,7 @@ from codegen.errors import CompileError
 from codegen.frontend import import_model, qdq
 from codegen.frontend.load import load_model
 from codegen.ir import Graph
+from codegen.ops import get_op
 from codegen.options import CompileOptions
 from codegen.passes import calibrate, encode, plan_memory, precision, quantize
 from codegen.passes import prune as prune_pass
@@ -234,6 +235,9 @@ def compile_model(source, name: str | None = None, measure: bool = False, calib=
     for layer, node in zip(emitted.report["layers"], c.graph.nodes):
         if options.int8 and c.graph.tensors[node.outputs[0]].quant is not None:
             layer["precision"] = c.graph.tensors[node.outputs[0]].dtype  # int8 or int16 activations
+        calibrated = c.report.get("calibration", {}).get("tensors", {}).get(node.outputs[0])
+        if calibrated is not None and not get_op(node.op_type).keeps_qparams:  # (those share their input's)
+            layer["calibration"] = calibrated
         choice = node.attrs.get("encoding")
         if choice is not None:
             layer.update(sparsity=round(choice.sparsity, 4), encoding=choice.encoding,

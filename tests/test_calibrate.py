@@ -274,3 +274,28 @@ def test_weight_clipping_reaches_the_layers(graph):
     assert np.array_equal(nodes["fc2"].attrs["weight_scales"], mse_weight_scales(w2))
     tensors = compiled.report["calibration"]["tensors"]
     assert tensors["g"]["method"] == "mse" and tensors["h"]["method"] == "minmax"
+
+
+def test_report_and_inspect_show_each_layers_method_range_and_clipping(tmp_path, capsys):
+    import onnx
+
+    from codegen.cli import main
+
+    onnx.save(model(), tmp_path / "case.onnx")
+    np.savez(tmp_path / "calib.npz", x=np.stack([s["x"] for s in gaussian_samples()]))
+    args = [str(tmp_path / "case.onnx"), "--calib", str(tmp_path / "calib.npz"), "--calibration", "percentile",
+            "--percentile", "99.9"]
+    assert main(["compile", *args, "-o", str(tmp_path / "out")]) == 0
+    report = __import__("json").loads((tmp_path / "out" / "report.json").read_text())
+    tensors = report["calibration"]["tensors"]
+    assert report["calibration"]["method"] == "percentile" and report["calibration"]["percentile"] == 99.9
+    assert tensors["x"]["method"] == "minmax" and tensors["a"]["method"] == "percentile"
+    assert 0 < tensors["a"]["clipped"] < 0.01
+    capsys.readouterr()
+    assert main(["inspect", *args]) == 0
+    out = capsys.readouterr().out
+    a = tensors["a"]
+    assert "calibration: percentile 99.9; weight clipping: none" in out
+    assert f"[0] neg: percentile [{a['lo']:.4g}, {a['hi']:.4g}], {100 * a['clipped']:.3g}% clipped" in out
+    assert main(["inspect", *args[:3], "--percentile", "101"]) == 2
+    assert "onnx2mcu: error: --percentile: 101.0 is outside (50, 100]" in capsys.readouterr().err
