@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="int8 layers fitted to the float model's outputs, layer by layer: bias correction, "
                             "AdaRound's rounding and bias correction, or also a least-squares re-fit of "
                             "pruned layers (full) (default none)")
+        q.add_argument("--no-equalize", action="store_true",
+                       help="no cross-layer equalization (default: on, each pair of layers kept where it "
+                            "raises the int8 SQNR on the calibration samples)")
         g = sp.add_argument_group("pruning and sparse weights")
         g.add_argument("--sparsity", type=float, metavar="S",
                        help="prune this fraction of each layer's weights (structured: of its channels)")
@@ -145,7 +148,8 @@ def options_from_args(args):
                           prune=prune, encoding=args.encoding, calib_samples=args.calib_samples,
                           arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget,
                           precision=args.precision, calibration=args.calibration, percentile=args.percentile,
-                          weight_clipping=args.weight_clipping, reconstruct=args.reconstruct)
+                          weight_clipping=args.weight_clipping, reconstruct=args.reconstruct,
+                          equalize=not args.no_equalize)
 
 
 def _compiled(args):

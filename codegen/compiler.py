@@ -24,7 +24,7 @@ from codegen.frontend.load import load_model
 from codegen.ir import Graph
 from codegen.ops import get_op
 from codegen.options import CompileOptions
-from codegen.passes import calibrate, encode, plan_memory, precision, quantize
+from codegen.passes import calibrate, encode, equalize, plan_memory, precision, quantize
 from codegen.passes import prune as prune_pass
 from codegen.passes import reconstruct
 from codegen.passes.plan_memory import MemoryPlan
@@ -104,6 +104,15 @@ def prune_step(c: Compilation) -> None:
                       "need at least")
 
 
+def equalize_step(c: Compilation) -> None:
+    """int8: cross-layer equalization of the float weights, each pair kept where it raises the int8
+    SQNR on the calibration samples (codegen/passes/equalize.py); the float model before pruning,
+    the teacher of reconstruct, gets the same scalings. A QDQ model keeps its own weights."""
+    if c.options.int8 and c.options.equalize and not c.given:
+        teachers = (c.original,) if c.original is not None else ()
+        c.report["equalization"] = equalize.run(c.graph, c.samples, teachers)
+
+
 def calibrate_step(c: Compilation) -> None:
     """int8: the range of every run-time tensor on the calibration samples (codegen/passes/calibrate.py)."""
     if not c.options.int8:
@@ -177,6 +186,7 @@ def plan_step(c: Compilation) -> None:
 PIPELINE = (
     ("samples", samples_step),
     ("prune", prune_step),
+    ("equalize", equalize_step),
     ("calibrate", calibrate_step),
     ("precision", precision_step),
     ("quantize", quantize_step),

@@ -41,6 +41,7 @@ class CompileOptions:
     percentile: float = 99.99  # calibration "percentile" (and a candidate of "auto")
     weight_clipping: str = "none"  # WEIGHT_CLIPPINGS
     reconstruct: str = "none"  # int8 layers against the float teacher (codegen/passes/reconstruct.py MODES)
+    equalize: bool = True  # int8: cross-layer equalization where it helps (codegen/passes/equalize.py)
     per_layer: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):

@@ -235,7 +235,7 @@ def int8_sqnr(graph: Graph, samples: list[dict], expected: list[dict]) -> float:
                 w = want[name].astype(np.float64)
                 signal += float(np.sum(w * w))
                 noise += float(np.sum((qp.dequantize(got[name]).astype(np.float64) - w) ** 2))
-    return float("inf") if noise == 0 else 10.0 * np.log10(max(signal, 1e-300) / noise)
+    return float("inf") if noise == 0 else float(10.0 * np.log10(max(signal, 1e-300) / noise))
 
 
 def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, ...] = ()) -> dict:
