@@ -62,3 +62,19 @@ def test_activation_criterion_prunes_1d_convolutions_by_weight_times_input_rms()
         lowest[np.argsort(score.reshape(-1), kind="stable")[:k]] = True
         assert np.array_equal(w.reshape(-1) == 0, lowest), node.name
     assert pruned >= 2
+
+
+def test_benchmark_numpy_figures_are_the_c_figures():
+    """benchmarks.accuracy's --numpy figures (what the tests below use) are those of the C built
+    and run through codegen.verify: the C equals the NumPy int8 reference byte for byte, hence
+    the same accuracy, and the SQNR differs only by the float oracle (onnxruntime against
+    onnx.reference, float32 rounding)."""
+    model = accuracy._fixture("cancer_mlp")
+    samples, labels = accuracy.load_test(model, limit=60)
+    reference = accuracy.float_outputs(model, samples)
+    numpy_figures = accuracy.evaluate(model, "minmax", samples, labels, reference, build=False)
+    c_figures = accuracy.evaluate(model, "minmax", samples, labels, build=True)
+    assert c_figures["exact"] is True
+    assert c_figures["accuracy"] == numpy_figures["accuracy"]
+    assert c_figures["accuracy_float"] == numpy_figures["accuracy_float"]
+    assert abs(c_figures["sqnr_db"] - numpy_figures["sqnr_db"]) < 0.01
