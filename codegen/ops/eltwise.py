@@ -92,6 +92,11 @@ class Binary(Op):
     fuses_activation = True
     precisions = ("int8", "int16")
 
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16" and node.op_type == "Div" and graph.const(node.inputs[1]) is None:
+            return False  # by an activation: int8 only
+        return precision in self.precisions
+
     def infer_shapes(self, node, graph):
         return [broadcast_shape([shape_of(graph, node.inputs[0]), shape_of(graph, node.inputs[1])])]
 

@@ -33,22 +33,32 @@ ENTRY_LIMIT = 1 << 22  # |entry|: (2 * 2^22) * 127 stays inside int32
 
 def table(x: QParams, y: QParams, function) -> np.ndarray:
     """The 513 int32 entries of `function` (real -> real, vectorised, float32 in) from input
-    parameters x to output parameters y (rule 1)."""
+    parameters x to output parameters y (rules 1 and 3)."""
+    def steps(levels):
+        real_in = (np.float64(x.scale) * levels).astype(np.float32)
+        real = np.asarray(function(real_in), np.float64)
+        if np.isnan(real).any():
+            level = float(real_in[np.isnan(real)][0])
+            raise Unsupported(f"its int16 table is undefined: the input level {level:g} is outside the "
+                              "function's domain")
+        with np.errstate(invalid="ignore", over="ignore"):
+            return real / np.float64(y.scale)
+
+    return entries(steps)
+
+
+def entries(steps, limit: int = ENTRY_LIMIT) -> np.ndarray:
+    """Rule 1's 513 int32 entries, clipped to [-limit, limit], of a function given in levels:
+    `steps(levels)` maps int64 input levels to real output levels (infinities allowed)."""
     levels = np.arange(2 * KNOTS - 1, dtype=np.int64) * (SEGMENT // 2) - 32768  # knots and middles
-    real_in = (np.float64(x.scale) * levels).astype(np.float32)
-    real = np.asarray(function(real_in), np.float64)
-    if np.isnan(real).any():
-        level = float(real_in[np.isnan(real)][0])
-        raise Unsupported(f"its int16 table is undefined: the input level {level:g} is outside the function's domain")
-    with np.errstate(invalid="ignore", over="ignore"):
-        steps = np.clip(real / np.float64(y.scale), -ENTRY_LIMIT, ENTRY_LIMIT)
-    knots, middles = steps[0::2], steps[1::2]
+    values = np.clip(np.asarray(steps(levels), np.float64), -limit, limit)
+    knots, middles = values[0::2], values[1::2]
     error = middles - (knots[:-1] + knots[1:]) / 2
     shift = np.zeros(KNOTS)
     shift[:-1] += error / 4
     shift[1:] += error / 4
     shift[[0, -1]] *= 2
-    return np.clip(np.rint(knots + shift), -ENTRY_LIMIT, ENTRY_LIMIT).astype(np.int32)
+    return np.clip(np.rint(knots + shift), -limit, limit).astype(np.int32)
 
 
 def lookup(entries: np.ndarray, inputs: np.ndarray) -> np.ndarray:

@@ -23,6 +23,11 @@ class Pool(Op):
     keeps_qparams = True
     precisions = ("int8", "int16")
 
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16" and not self._is_max(node):
+            return math.prod(self.geometry(node, graph)["kernel"]) <= MAX_S16_WINDOW
+        return precision in self.precisions
+
     def geometry(self, node, graph) -> dict:
         x = shape_of(graph, node.inputs[0])
         if len(x) not in (3, 4):

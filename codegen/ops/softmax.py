@@ -4,6 +4,10 @@ and each row normalized; from opset 13 on, values are normalized along `axis` (d
 int8 Softmax (output scale 1/256, zero point -128, as TFLite): a 256-entry table of exp(-s * d)
 in fixed point for d = max - x, an integer sum, and one rounded division per element.
 
+int16 Softmax (output scale 1/32768, zero point 0): exp(-s * d) * 2^15 for the 65536 values
+of d = max - x through a 513-entry interpolated table (lut16.py), an integer sum, one rounded
+division per element. LogSoftmax stays int8.
+
 int8 LogSoftmax (output scale 1/16, zero point 127, as TFLite: [-15.9, 0]): the same exp table
 and integer sum, log2 of the sum in Q16 (fixedpoint.log2_q16, bit by bit), turned into output
 steps with one constant multiply, plus a 256-entry table of s * d in output steps (Q16).
@@ -17,14 +21,24 @@ import numpy as np
 
 from codegen.errors import Unsupported
 from codegen.fixedpoint import log2_q16
-from codegen.ops.base import Const, KernelCall, Op, is_int8, normalize_axis, register, shape_of
+from codegen.ops import lut16
+from codegen.ops.base import Const, KernelCall, Op, is_int8, is_int16, normalize_axis, register, shape_of
 from codegen.qparams import QParams
 
 OUTPUT_QPARAMS = QParams(1.0 / 256.0, -128)
+OUTPUT_QPARAMS_S16 = QParams(1.0 / 32768.0, 0, 16)
+EXP_BITS_S16 = 15  # e <= 2^15: 32768 * e + sum / 2 < 2^31 for an axis of at most 2^15 values
+MAX_AXIS_S16 = 1 << 15
 
 
 @register("Softmax")
 class Softmax(Op):
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            return "int16" in self.precisions and self.view(node, graph)[1] <= MAX_AXIS_S16
+        return precision in self.precisions
     def view(self, node, graph) -> tuple[int, int, int]:
         shape = shape_of(graph, node.inputs[0])
         legacy = graph.opset < 13
@@ -56,10 +70,16 @@ class Softmax(Op):
         return 0
 
     def output_qparams(self, node, graph, choose):
-        return [OUTPUT_QPARAMS]
+        return [OUTPUT_QPARAMS_S16 if node.attrs.get("precision") == "int16" else OUTPUT_QPARAMS]
 
     def quantize(self, node, graph):
         _, size, _ = self.view(node, graph)
+        if is_int16(graph, node):
+            if size > MAX_AXIS_S16:
+                raise Unsupported(f"int16 softmax over {size} values is not supported (at most {MAX_AXIS_S16})")
+            scale = np.float64(graph.tensors[node.inputs[0]].quant.scale)
+            exp = lambda levels: np.exp(-scale * (levels + 32768)) * 2.0**EXP_BITS_S16  # noqa: E731  (levels - qmin = d)
+            return {"exp_table16": lut16.entries(exp, 1 << EXP_BITS_S16)}
         bits = min(21, 29 - math.ceil(math.log2(max(size, 1))))
         if bits < 8:
             raise Unsupported(f"int8 softmax over {size} values is not supported")
@@ -70,6 +90,13 @@ class Softmax(Op):
     def reference_s8(self, node, graph, inputs):
         outer, size, inner = self.view(node, graph)
         x = inputs[0].astype(np.int64).reshape(outer, size, inner)
+        if is_int16(graph, node):
+            t = node.attrs["q"]["exp_table16"].astype(np.int64)
+            d = x.max(axis=1, keepdims=True) - x
+            e = t[d >> 7] + (((t[(d >> 7) + 1] - t[d >> 7]) * (d & 127) + 64) >> 7)
+            total = e.sum(axis=1, keepdims=True)
+            y = np.minimum((32768 * e + total // 2) // total, 32767)
+            return [y.astype(np.int16).reshape(inputs[0].shape)]
         e = node.attrs["q"]["exp_table"].astype(np.int64)[x.max(axis=1, keepdims=True) - x]
         total = e.sum(axis=1, keepdims=True)
         y = np.minimum((256 * e + total // 2) // total - 128, 127)
@@ -78,6 +105,9 @@ class Softmax(Op):
     def kernels(self, node, graph):
         outer, size, inner = self.view(node, graph)
         params = {"outer": outer, "axis_size": size, "inner": inner}
+        if is_int16(graph, node):
+            return [KernelCall("nn_softmax_s16", ("src/softmax/nn_softmax_s16.c",), "nn_softmax_params", params,
+                               [node.inputs[0], Const(node.attrs["q"]["exp_table16"], "exp"), node.outputs[0]])]
         if is_int8(graph, node):
             return [KernelCall("nn_softmax_s8", ("src/softmax/nn_softmax_s8.c",), "nn_softmax_params", params,
                                [node.inputs[0], Const(node.attrs["q"]["exp_table"], "exp"), node.outputs[0]])]
@@ -92,6 +122,8 @@ DIFF_CAP = 1 << 24  # 256 output steps in Q16: beyond it every output saturates 
 
 @register("LogSoftmax")
 class LogSoftmax(Softmax):
+    precisions = ("int8",)
+
     def reference(self, node, graph, inputs):
         outer, size, inner = self.view(node, graph)
         x = np.asarray(inputs[0], np.float32).reshape(outer, size, inner)

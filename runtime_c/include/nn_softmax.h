@@ -30,6 +30,15 @@ void nn_softmax_f32(const nn_softmax_params *p, const float *in, float *out);
 void nn_softmax_s8(const nn_softmax_params *p, const int8_t *in, const int32_t *exp_table, int8_t *out);
 
 /*
+ * int16 (input symmetric, zero point 0): output scale 1/32768, zero point 0. For d = max - x
+ * in [0, 65535], e(d) = exp_table[d >> 7] + (((exp_table[(d >> 7) + 1] - exp_table[d >> 7])
+ * * (d & 127) + 64) >> 7) (floor shift) interpolates exp(-input_scale * d) * 2^15 between the
+ * 513 entries (each in [0, 2^15]); sum is the sum of e over the axis (axis_size <= 32768, so
+ * it stays below 2^30) and out = min(32767, (32768 * e + sum / 2) / sum).
+ */
+void nn_softmax_s16(const nn_softmax_params *p, const int16_t *in, const int32_t *exp_table, int16_t *out);
+
+/*
  * LogSoftmax on the same [outer, axis_size, inner] view (and the same opset rules):
  * out = x - max - log(sum over k of exp(x - max)) (float: expf and logf). Works in place.
  */
