@@ -3,19 +3,16 @@ tests/fixtures/trained, made by make_trained.py there; the held-back model is me
 benchmark only), each claim a bound on figures measured on test samples that neither training
 nor calibration saw. The NumPy int8 reference stands for the C (its bit-exact twin, tested
 elsewhere); the float outputs come from onnxruntime.
-
-To keep the suite fast the figures use the first TEST_LIMIT samples of each test split.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
-import pytest
 
 from benchmarks import accuracy
-from benchmarks.accuracy import MODELS, TUNED
-
-TEST_LIMIT = 150
+from benchmarks.accuracy import MODELS
 
 
 def test_test_splits_are_unseen_by_calibration():
@@ -78,3 +75,14 @@ def test_benchmark_numpy_figures_are_the_c_figures():
     assert c_figures["accuracy"] == numpy_figures["accuracy"]
     assert c_figures["accuracy_float"] == numpy_figures["accuracy_float"]
     assert abs(c_figures["sqnr_db"] - numpy_figures["sqnr_db"]) < 0.01
+
+
+def test_benchmark_command_prints_the_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "accuracy.json"
+    assert accuracy.main(["--numpy", "--models", "cancer_mlp", "--configs", "minmax", "--limit", "20",
+                          "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    figures = json.loads(out.read_text())["trained models"]["cancer_mlp"]
+    assert figures["samples"] == 20 and "held back" not in json.loads(out.read_text())
+    assert f"| cancer_mlp | 20 | {100 * figures['accuracy_float']:.1f}% | " in printed
+    assert f"{figures['minmax']['sqnr_db']:.1f} dB, {100 * figures['minmax']['accuracy']:.1f}%" in printed
