@@ -127,21 +127,15 @@ def kl_reference(counts: np.ndarray, levels: int = 128) -> int:
         q = [0.0] * i
         for j in range(levels):
             lo, hi = j * i // levels, (j + 1) * i // levels
-            nonzero = [k for k in range(lo, hi) if counts[k] > 0]
-            for k in nonzero:
-                q[k] = float(counts[lo:hi].sum()) / len(nonzero)
+            spread = [k for k in range(lo, hi) if p[k] > 0]
+            for k in spread:
+                q[k] = float(counts[lo:hi].sum()) / len(spread)
+        if any(a > 0 and b == 0 for a, b in zip(p, q)):
+            continue  # the clipped tail lands where Q has nothing
         ps, qs = sum(p), sum(q)
-        p = [a / ps for a in p]
-        q = [a / qs for a in q]
-        holes = [k for k in range(i) if p[k] > 0 and q[k] == 0]
-        if holes:
-            eps = 1e-4
-            full = sum(1 for a in q if a > 0)
-            q = [a - eps * len(holes) / full if a > 0 else eps for a in q]
-            q = [max(a, eps * 1e-3) for a in q]
-        kl = sum(a * np.log(a / b) for a, b in zip(p, q) if a > 0)
-        if best is None or kl < best:
-            best, best_i = kl, i
+        kl = sum(a / ps * np.log((a / ps) / (b / qs)) for a, b in zip(p, q) if a > 0)
+        if best is None or kl <= best + cal.KL_TIE:  # ties: the least clipping
+            best, best_i = min(kl, best if best is not None else kl), i
     return best_i
 
 

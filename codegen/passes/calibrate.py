@@ -63,11 +63,12 @@ CANDIDATES = ("minmax", "percentile", "mse", "entropy")  # what auto chooses fro
 DEFAULT_PERCENTILE = 99.99
 BINS = 4096
 ENTROPY_BINS, ENTROPY_LEVELS = 2048, 128
+KL_TIE = 1e-12
 CACHE_BYTES = 64 << 20  # float values kept from the first pass for the second
 AUTO_SAMPLES = 32
-MSE_GRID = 128  # joint fractions of [min, max], geometric from MSE_FLOOR to 1
+MSE_GRID = 64  # joint fractions of [min, max], geometric from MSE_FLOOR to 1
 MSE_FLOOR = 1e-3
-MSE_REFINE = 64  # each bound alone, geometric over [best / 2, best * 2]
+MSE_REFINE = 48  # each bound alone, geometric over [best / 2, best * 2]
 
 
 def check_samples(samples: list[dict[str, np.ndarray]], label: str) -> None:
@@ -351,9 +352,9 @@ def _sq_error(h: Histogram, los: np.ndarray, his: np.ndarray) -> np.ndarray:
     edges = h.edges
     width = (h.vmax - h.vmin) / len(h.counts)
     low, high = QMIN - zp, QMAX - zp
-    left = _phi(edges[used][None, :] / scale, low, high)
-    right = _phi(edges[used + 1][None, :] / scale, low, high)
-    per_bin = (right - left) * (scale ** 3 / width)
+    at, where = np.unique(np.concatenate([used, used + 1]), return_inverse=True)
+    phi = _phi(edges[at][None, :] / scale, low, high)  # each edge once
+    per_bin = (phi[:, where[len(used):]] - phi[:, where[:len(used)]]) * (scale ** 3 / width)
     return per_bin @ counts[used] / max(h.total, 1)
 
 
@@ -380,40 +381,43 @@ def mse_range(h: Histogram) -> tuple[float, float]:
 def kl_threshold_bin(counts: np.ndarray, levels: int = ENTROPY_LEVELS) -> int:
     """The number i of leading bins (levels <= i <= len(counts)) whose clipped histogram P (the
     bins beyond i added to bin i-1) is closest in KL divergence to Q: bins 0..i-1 merged into
-    `levels` groups, each group's count spread evenly over its non-empty bins. A bin of P that
-    Q leaves empty (only the last, from the clipped tail) gets a small share of Q's mass."""
-    counts = np.asarray(counts, np.float64)
-    n = len(counts)
-    if n <= levels or counts.sum() == 0:
+    `levels` groups (group j: bins j*i//levels up to (j+1)*i//levels), each group's count
+    spread evenly over the bins of the group where P is not empty. A candidate whose last group
+    is empty while the tail beyond it is not cannot be represented (infinite divergence). Of
+    candidates of equal divergence (within KL_TIE) the largest wins: with few values, a point
+    mass at the threshold matches its own quantization exactly, as does the whole range.
+
+    All candidates at once, from running sums: with N the count of all values, T the tail, g_j
+    and z_j a group's count and non-empty bins, KL(P/N || Q/(N - T)) = (sum P log P - sum_j
+    (g_j + [j last] T) log(g_j / z_j)) / N - log N + log(N - T)."""
+    c = np.asarray(counts, np.float64)
+    n = len(c)
+    total = c.sum()
+    if n <= levels or total == 0:
         return n
-    tail = np.cumsum(counts[::-1])[::-1]  # tail[i] = sum of counts[i:]
-    best, best_i = np.inf, n
-    for i in range(levels, n + 1):
-        kept = counts[:i]
-        p = kept.copy()
-        if i < n:
-            p[-1] += tail[i]
-        starts = (np.arange(levels) * i) // levels
-        group_sum = np.add.reduceat(kept, starts)
-        nonzero = kept > 0
-        group_nz = np.add.reduceat(nonzero.astype(np.float64), starts)
-        group = np.repeat(np.arange(levels), np.diff(np.append(starts, i)))
-        q = np.where(nonzero, group_sum[group] / np.maximum(group_nz[group], 1.0), 0.0)
-        p_sum, q_sum = p.sum(), q.sum()
-        if q_sum == 0:
-            continue
-        p /= p_sum
-        q /= q_sum
-        holes = (p > 0) & (q == 0)
-        if holes.any():  # smoothing: eps taken evenly from Q's non-empty bins
-            eps = 1e-4
-            q = np.where(q > 0, q - eps * holes.sum() / max((q > 0).sum(), 1), eps)
-            q = np.maximum(q, eps * 1e-3)
-        on = p > 0
-        kl = float(np.sum(p[on] * np.log(p[on] / q[on])))
-        if kl < best:
-            best, best_i = kl, i
-    return best_i
+    cum = np.concatenate([[0.0], np.cumsum(c)])
+    nonzero = np.concatenate([[0], np.cumsum(c > 0)]).astype(np.float64)
+    xlogx = np.concatenate([[0.0], np.cumsum(np.where(c > 0, c * np.log(np.where(c > 0, c, 1.0)), 0.0))])
+    i = np.arange(levels, n + 1)[:, None]
+    starts = (np.arange(levels + 1)[None, :] * i) // levels  # [candidates, levels + 1], last = i
+    group = cum[starts[:, 1:]] - cum[starts[:, :-1]]
+    z = nonzero[starts[:, 1:]] - nonzero[starts[:, :-1]]
+    tail = total - cum[i[:, 0]]
+    last_bin = c[i[:, 0] - 1]
+    z[:, -1] += (last_bin == 0) & (tail > 0)  # P's last bin holds the tail
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_q = np.where(group > 0, np.log(group / np.maximum(z, 1.0)), 0.0)
+        weight = group.copy()
+        weight[:, -1] += tail
+        cross = (weight * log_q).sum(axis=1)
+        p_last = last_bin + tail
+        plogp = xlogx[i[:, 0] - 1] + np.where(p_last > 0, p_last * np.log(np.where(p_last > 0, p_last, 1.0)), 0.0)
+        kl = (plogp - cross) / total - np.log(total) + np.log(total - tail)
+    kl[(group[:, -1] == 0) & (tail > 0)] = np.inf
+    if not np.isfinite(kl).any():
+        return n
+    best = np.flatnonzero(kl <= kl.min() + KL_TIE)  # of equal divergence, the least clipping
+    return int(i[best[-1], 0])
 
 
 def entropy_range(h: Histogram) -> tuple[float, float]:
