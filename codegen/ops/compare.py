@@ -13,8 +13,8 @@ Where selects between X and Y by a bool condition (three-way broadcasting). floa
 and bool tensors are moved as bytes; int8 brings X and Y to the output's scale through
 256-entry tables (none where the parameters already match; a constant is quantized straight
 to the output's parameters).
-ArgMax/ArgMin: int32 indices along `axis` (keepdims, select_last_index); on int8 the
-quantized values order as the reals do (a tie between reals that share a level is broken by
+ArgMax/ArgMin: int32 indices along `axis` (keepdims, select_last_index); on int8 (and int16,
+nn_argmax_s16) the quantized values order as the reals do (a tie between reals that share a level is broken by
 select_last_index, like any tie).
 """
 
@@ -45,7 +45,7 @@ def _kind(graph, name: str) -> str:
     dtype = str(value.dtype) if value is not None else graph.tensors[name].dtype
     if dtype == "bool" or dtype == "uint8":
         return "bool"
-    if dtype in ("float32", "int8") or np.dtype(dtype).kind == "f":
+    if dtype in ("float32", "int8", "int16") or np.dtype(dtype).kind == "f":
         return "real"
     return "int"
 
@@ -234,6 +234,7 @@ class Where(Op):
 @register("ArgMax", "ArgMin")
 class ArgMax(Op):
     int_inputs = True
+    precisions = ("int8", "int16")
 
     def output_dtypes(self, node, graph):
         return ["int32"]
@@ -280,7 +281,7 @@ class ArgMax(Op):
         params = {"outer": int(np.prod(shape[:axis], dtype=np.int64)), "length": int(shape[axis]),
                   "inner": int(np.prod(shape[axis + 1:], dtype=np.int64)),
                   "select_last": int(node.attrs.get("select_last_index", 0)), "is_min": int(node.op_type == "ArgMin")}
-        suffix = {"float32": "f32", "int8": "s8", "int32": "s32"}[graph.tensors[node.inputs[0]].dtype]
+        suffix = {"float32": "f32", "int8": "s8", "int16": "s16", "int32": "s32"}[graph.tensors[node.inputs[0]].dtype]
         name = f"nn_argmax_{suffix}"
         return [KernelCall(name, (f"src/compare/{name}.c",), "nn_argmax_params", params,
                            [node.inputs[0], node.outputs[0]])]

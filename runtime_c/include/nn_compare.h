@@ -78,6 +78,7 @@ typedef struct {
 
 void nn_argmax_f32(const nn_argmax_params *p, const float *in, int32_t *out);
 void nn_argmax_s8(const nn_argmax_params *p, const int8_t *in, int32_t *out);
+void nn_argmax_s16(const nn_argmax_params *p, const int16_t *in, int32_t *out);
 void nn_argmax_s32(const nn_argmax_params *p, const int32_t *in, int32_t *out);
 
 #endif /* NN_COMPARE_H */
