@@ -338,6 +338,16 @@ def _phi(y: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return n / 12.0 + (g * g * g + d * d * d) / 3.0
 
 
+def _from_ranges(los: np.ndarray, his: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """qparams.from_range for arrays of ranges: (scales, zero points), the same numbers."""
+    lo, hi = np.minimum(los, 0.0), np.maximum(his, 0.0)
+    scale = ((hi - lo) / (QMAX - QMIN)).astype(np.float32).astype(np.float64)
+    bad = ~(scale >= 1e-30) | ~np.isfinite(scale)
+    scale = np.where(bad, 1.0, scale)
+    zp = np.where(bad, 0.0, np.clip(np.round(QMIN - lo / scale), QMIN, QMAX))
+    return scale, zp
+
+
 def _sq_error(h: Histogram, los: np.ndarray, his: np.ndarray) -> np.ndarray:
     """Mean squared error of quantize-dequantize under from_range(lo, hi), for each candidate
     pair, with each bin's values spread uniformly over the bin (empty bins skipped), except exact
@@ -345,9 +355,8 @@ def _sq_error(h: Histogram, los: np.ndarray, his: np.ndarray) -> np.ndarray:
     counts = h.counts.astype(np.float64)
     if h.zero_bin is not None:
         counts[h.zero_bin] -= h.zeros
-    params = [from_range(a, b) for a, b in zip(los, his)]
-    scale = np.array([q.scale for q in params], np.float64)[:, None]
-    zp = np.array([q.zero_point for q in params], np.float64)[:, None]
+    scale, zp = _from_ranges(np.asarray(los, np.float64), np.asarray(his, np.float64))
+    scale, zp = scale[:, None], zp[:, None]
     used = np.flatnonzero(counts)
     edges = h.edges
     width = (h.vmax - h.vmin) / len(h.counts)
