@@ -80,6 +80,13 @@ def _case_model():
         # 6. indices of int16 values
         n("ArgMax", ["v"], ["argmax"], axis=1),
         n("ArgMin", ["x"], ["argmin"], axis=2, keepdims=0, select_last_index=1),
+        # 7. Max, Min, Sum, Mean of one to three inputs (a constant among them)
+        n("Max", ["x", "y"], ["max2"]),
+        n("Min", ["x", "z", "cw"], ["min3"]),
+        n("Max", ["v"], ["max1"]),
+        n("Sum", ["x", "y"], ["sum2"]),
+        n("Sum", ["x", "z", "y"], ["sum3"]),
+        n("Mean", ["y", "ca", "x", "z"], ["mean4"]),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),

@@ -78,7 +78,8 @@ class Softmax(Op):
             if size > MAX_AXIS_S16:
                 raise Unsupported(f"int16 softmax over {size} values is not supported (at most {MAX_AXIS_S16})")
             scale = np.float64(graph.tensors[node.inputs[0]].quant.scale)
-            exp = lambda levels: np.exp(-scale * (levels + 32768)) * 2.0**EXP_BITS_S16  # noqa: E731  (levels - qmin = d)
+            # the table's input level l stands for d = l + 32768
+            exp = lambda levels: np.exp(-scale * (levels + 32768)) * 2.0**EXP_BITS_S16  # noqa: E731
             return {"exp_table16": lut16.entries(exp, 1 << EXP_BITS_S16)}
         bits = min(21, 29 - math.ceil(math.log2(max(size, 1))))
         if bits < 8:

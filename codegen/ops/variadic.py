@@ -18,6 +18,8 @@ int8 (rules numbered as the code refers to them):
    buffer of the output's size (nn_sum_acc_s8 per input, then nn_sum_out_s8 rounds once);
    the headroom shrinks below 2^20 only when N terms could otherwise overflow int32.
 A constant input is quantized per tensor from its own range.
+int16 (zero points 0): the same rules without offsets (nn_max_s16 / nn_min_s16, nn_add_s16,
+nn_sum_acc_s16 and nn_sum_out_s16), with 2^15 headroom (less when N terms could overflow int32).
 
 Max and Min also take int32 tensors (ONNX int64 and int32: clamping token ids), in both
 modes: nn_max_s32 / nn_min_s32 chained the same way, exact. Sum and Mean of integers are
@@ -29,21 +31,22 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8, requantize
+from codegen.fixedpoint import output_s8, output_s16, requantize
 from codegen.ops.base import (NO_CLAMP, Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8,
-                              qparams, register, shape_of)
-from codegen.ops.eltwise import LEFT_SHIFT, _const_qparams, broadcast_shape, broadcast_view
+                              is_int16, qparams, register, shape_of)
+from codegen.ops.eltwise import LEFT_SHIFT, LEFT_SHIFT_S16, _const_qparams, broadcast_shape, broadcast_view
 from codegen.qparams import multipliers
 
 FLOAT_KERNELS = {"Sum": "nn_add_f32", "Mean": "nn_add_f32", "Max": "nn_max_f32", "Min": "nn_min_f32"}
 UNIT = (1 << 30, 1)  # the Q31 multiplier 1.0: nn_requantize(x, 2^30, 1) == x
 
 
-def sum_left_shift(count: int) -> int:
+def sum_left_shift(count: int, bits: int = 8) -> int:
     """Rule 3's headroom: the largest shift <= 20 at which `count` terms, each at most
-    255 * 2^(shift - 1) + 1 (an offset input times a multiplier <= 1/2, rounded), fit int32."""
-    shift = LEFT_SHIFT
-    while shift >= 0 and count * (255 * (1 << shift) // 2 + 1) > 2**31 - 1:
+    255 * 2^(shift - 1) + 1 (an offset input times a multiplier <= 1/2, rounded), fit int32;
+    int16: shift <= 15 and terms of at most 32768 * 2^(shift - 1) + 1."""
+    shift, peak = (LEFT_SHIFT, 255) if bits == 8 else (LEFT_SHIFT_S16, 32768)
+    while shift >= 0 and count * (peak * (1 << shift) // 2 + 1) > 2**31 - 1:
         shift -= 1
     if shift < 0:
         raise Unsupported(f"{count} inputs are too many for an int32 sum")
@@ -59,6 +62,7 @@ def _is_int(node, graph) -> bool:
 class Variadic(Op):
     fuses_activation = True
     int_inputs = True
+    precisions = ("int8", "int16")
 
     def infer_shapes(self, node, graph):
         if not node.inputs or not all(node.inputs):
@@ -110,7 +114,7 @@ class Variadic(Op):
         return None
 
     def scratch_bytes(self, node, graph, in_place, features=()):
-        if is_int8(graph, node) and node.op_type in ("Sum", "Mean") and len(node.inputs) > 2:
+        if (is_int8(graph, node) or is_int16(graph, node)) and node.op_type in ("Sum", "Mean") and len(node.inputs) > 2:
             return 4 * graph.tensors[node.outputs[0]].size
         return 0
 
@@ -119,18 +123,18 @@ class Variadic(Op):
     def quantize(self, node, graph):
         if _is_int(node, graph):
             return {"rule": "int32"}
+        y = qparams(graph, node.outputs[0])
         scales, offsets, tables = [], [], []
         for name in node.inputs:
             value = graph.const(name)
             if value is None:
                 qp, table = qparams(graph, name), None
             else:
-                qp = _const_qparams(np.asarray(value, np.float64))
+                qp = _const_qparams(np.asarray(value, np.float64), y.bits)
                 table = qp.quantize(np.asarray(value, np.float64))
             scales.append(qp.scale)
             offsets.append(-qp.zero_point)
             tables.append(table)
-        y = qparams(graph, node.outputs[0])
         act_min, act_max = y.clamp_range(*activation(node))
         q = {"tables": tables, "offsets": offsets, "out_offset": y.zero_point, "act_min": act_min,
              "act_max": act_max}
@@ -140,7 +144,7 @@ class Variadic(Op):
             q.update(rule="rescale", multipliers=[int(v) for v in m], shifts=[int(v) for v in s])
             return q
         twice = 2.0 * max(scales)  # rules 2 and 3
-        left_shift = sum_left_shift(count)
+        left_shift = sum_left_shift(count, y.bits)
         divisor = count if node.op_type == "Mean" else 1
         m, s = multipliers([sc / twice for sc in scales] + [twice / ((1 << left_shift) * y.scale * divisor)])
         q.update(rule="sum", left_shift=left_shift, multipliers=[int(v) for v in m[:-1]],
@@ -160,11 +164,13 @@ class Variadic(Op):
             r = np.broadcast_to(rescaled[0], out_shape)
             for x in rescaled[1:]:
                 r = pick(r, x)
-            y = np.clip(r + q["out_offset"], q["act_min"], q["act_max"]).astype(np.int8)
+            y = np.clip(r + q["out_offset"], q["act_min"], q["act_max"]).astype(graph.tensors[node.outputs[0]].dtype)
             return [np.broadcast_to(y, out_shape).copy()]
         acc = np.zeros(out_shape, np.int64)
         for x, o, m, s in zip(xs, q["offsets"], q["multipliers"], q["shifts"]):
             acc = acc + requantize((x + o) << q["left_shift"], m, s).astype(np.int64)
+        if is_int16(graph, node):
+            return [output_s16(acc, q["out_multiplier"], q["out_shift"], q["act_min"], q["act_max"])]
         y = output_s8(acc, q["out_multiplier"], q["out_shift"], q["out_offset"], q["act_min"], q["act_max"])
         return [y]
 
@@ -173,6 +179,8 @@ class Variadic(Op):
     def kernels(self, node, graph):
         if is_int8(graph, node):
             return self._kernels_s8(node, graph)
+        if is_int16(graph, node):
+            return self._kernels_s16(node, graph)
         out = node.outputs[0]
         out_shape = shape_of(graph, out)
         integer = _is_int(node, graph)
@@ -257,5 +265,42 @@ class Variadic(Op):
         params = {"size": graph.tensors[out].size, "out_multiplier": q["out_multiplier"],
                   "out_shift": q["out_shift"], **clamp}
         calls.append(KernelCall("nn_sum_out_s8", ("src/eltwise/nn_sum_out_s8.c",), "nn_sum_out_s8_params", params,
+                                [Scratch("int32_t"), out]))
+        return calls
+
+    def _kernels_s16(self, node, graph):
+        """int16: the calls of _kernels_s8 without zero points."""
+        q = node.attrs["q"]
+        out = node.outputs[0]
+        out_shape = shape_of(graph, out)
+        shapes = [shape_of(graph, n) for n in node.inputs]
+        args = [n if t is None else Const(t, "a" if k == 0 else "b" if k == 1 else "k")
+                for k, (n, t) in enumerate(zip(node.inputs, q["tables"]))]
+        clamp = {"act_min": q["act_min"], "act_max": q["act_max"]}
+        if q["rule"] == "rescale":
+            name = "nn_min_s16" if node.op_type == "Min" else "nn_max_s16"
+            ops = list(zip(args, shapes, q["multipliers"], q["shifts"]))
+            if len(ops) == 1:
+                ops = ops * 2
+            steps = [(ops[0], ops[1])] + [((out, out_shape, *UNIT), op) for op in ops[2:]]
+            return [KernelCall(name, (f"src/eltwise/{name}.c",), "nn_minmax_s16_params",
+                               {"view": broadcast_view([a[1], b[1]], out_shape), "a_multiplier": a[2], "a_shift": a[3],
+                                "b_multiplier": b[2], "b_shift": b[3], **clamp}, [a[0], b[0], out])
+                    for a, b in steps]
+        if len(node.inputs) == 2:  # rule 2: the Add kernel
+            params = {"view": broadcast_view(shapes, out_shape), "left_shift": q["left_shift"],
+                      "a_multiplier": q["multipliers"][0], "a_shift": q["shifts"][0],
+                      "b_multiplier": q["multipliers"][1], "b_shift": q["shifts"][1], "b_sign": 1, "out_multiplier": q["out_multiplier"],
+                      "out_shift": q["out_shift"], **clamp}
+            return [KernelCall("nn_add_s16", ("src/eltwise/nn_add_s16.c",), "nn_add_s16_params", params,
+                               [args[0], args[1], out])]
+        calls = [KernelCall("nn_sum_acc_s16", ("src/eltwise/nn_sum_acc_s16.c",), "nn_sum_acc_s16_params",
+                            {"view": broadcast_view([shape, out_shape], out_shape), "first": int(k == 0),
+                             "left_shift": q["left_shift"], "multiplier": q["multipliers"][k], "shift": q["shifts"][k]},
+                            [arg, Scratch("int32_t")])
+                 for k, (arg, shape) in enumerate(zip(args, shapes))]
+        params = {"size": graph.tensors[out].size, "out_multiplier": q["out_multiplier"],
+                  "out_shift": q["out_shift"], **clamp}
+        calls.append(KernelCall("nn_sum_out_s16", ("src/eltwise/nn_sum_out_s16.c",), "nn_sum_out_s16_params", params,
                                 [Scratch("int32_t"), out]))
         return calls

@@ -205,6 +205,53 @@ typedef struct {
 void nn_sum_out_s8(const nn_sum_out_s8_params *p, const int32_t *acc, int8_t *out);
 
 /*
+ * int16 (zero points 0) Max and Min of two inputs, chained as the int8 ones:
+ *   out = clamp(OP(nn_requantize(a, a_multiplier, a_shift), nn_requantize(b, b_multiplier, b_shift)),
+ *               act_min, act_max)
+ * (an input already at the output's scale has multiplier 2^30, shift 1: it passes unchanged).
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t a_multiplier;
+    int32_t a_shift;
+    int32_t b_multiplier;
+    int32_t b_shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_minmax_s16_params;
+
+void nn_max_s16(const nn_minmax_s16_params *p, const int16_t *a, const int16_t *b, int16_t *out);
+void nn_min_s16(const nn_minmax_s16_params *p, const int16_t *a, const int16_t *b, int16_t *out);
+
+/*
+ * int16 (zero points 0) Sum and Mean of three or more inputs: as nn_sum_acc_s8 and
+ * nn_sum_out_s8 without offsets,
+ *   term = nn_requantize(x << left_shift, multiplier, shift)   (multiplier <= 1/2)
+ *   acc[i] = term (first = 1) or acc[i] + term (first = 0)
+ *   out[i] = clamp(nn_requantize(acc[i], out_multiplier, out_shift), act_min, act_max)
+ * left_shift <= 15 leaves N terms of at most 2^(left_shift + 14) room in int32.
+ */
+typedef struct {
+    nn_broadcast view;
+    int32_t first;
+    int32_t left_shift;
+    int32_t multiplier;
+    int32_t shift;
+} nn_sum_acc_s16_params;
+
+void nn_sum_acc_s16(const nn_sum_acc_s16_params *p, const int16_t *x, int32_t *acc);
+
+typedef struct {
+    int32_t size;
+    int32_t out_multiplier;
+    int32_t out_shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_sum_out_s16_params;
+
+void nn_sum_out_s16(const nn_sum_out_s16_params *p, const int32_t *acc, int16_t *out);
+
+/*
  * PRelu, float32: out[i] = x[i] > 0 ? x[i] : x[i] * slope[.], the constant slope read through
  * view.b_strides (ONNX's unidirectional broadcasting: x has the output's shape, a_strides are
  * its dense ones). `out` may equal `x`.
