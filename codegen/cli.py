@@ -17,6 +17,10 @@ from codegen import __version__
 from codegen.errors import CompileError
 
 
+AUTO_SQNR_HELP = ("--precision auto: the output SQNR in dB (on the calibration samples) to reach "
+                  "(default: 1 dB below all layers in int16); verify's --min-sqnr is a threshold instead")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="onnx2mcu", description="Compile ONNX models to C99 for microcontrollers.")
     p.add_argument("--version", action="version", version=f"onnx2mcu {__version__}")
@@ -40,9 +44,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="calibrate on a seeded subset of at most N samples of --calib (default 1000)")
         sp.add_argument("--float-io", action="store_true",
                         help="int8 only: also write NAME_invoke_float, taking and returning float tensors")
-        sp.add_argument("--precision", choices=("int8", "int16"), default="int8",
+        sp.add_argument("--precision", choices=("int8", "int16", "auto"), default="int8",
                         help="activations of the integer layers: int8, or int16 with int8 weights (TFLite's 16x8 "
-                             "scheme) where the operator has int16 kernels (default int8)")
+                             "scheme) where the operator has int16 kernels, or auto: int16 for the layers whose "
+                             "int8 output costs the most SQNR, until --min-sqnr (compile, inspect) or "
+                             "--ram-budget (the arena) (default int8)")
         q = sp.add_argument_group("calibration")
         q.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy", "auto"), default="minmax",
                        help="activation ranges: min/max, percentiles, least quantization MSE, TensorRT's KL "
@@ -79,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", help="write the C folder for a model")
     common(c, several=True)
     c.add_argument("-o", "--output", required=True, help="output folder (replaced atomically)")
+    c.add_argument("--min-sqnr", type=float, metavar="DB", help=AUTO_SQNR_HELP)
     c.add_argument("--arena", choices=("static", "extern"), default="static",
                    help="the activation arena: static in NAME.c (default), or extern: the caller defines "
                         "int32_t NAME_arena[NAME_ARENA_WORDS]")
@@ -101,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("inspect", help="print the per-layer table of a model")
     common(i)
+    i.add_argument("--min-sqnr", type=float, metavar="DB", help=AUTO_SQNR_HELP)
     return p
 
 
@@ -141,6 +149,11 @@ def options_from_args(args):
     load_target(args.target)
     if args.float and args.float_io:
         raise CompileError("--float-io applies to int8 models; drop --float")
+    # compile and inspect: --min-sqnr is --precision auto's target (verify's is a threshold)
+    auto_target = args.min_sqnr if args.command in ("compile", "inspect") else None
+    if auto_target is not None and args.precision != "auto":
+        raise CompileError("--min-sqnr of compile and inspect is the target of --precision auto; add it")
+    auto_ram = args.ram_budget if args.precision == "auto" else None
     prune = PruneOptions(sparsity=args.sparsity, scope=args.prune_scope, pattern=args.prune,
                          per_layer=parse_per_layer(args.sparsity_per_layer),
                          bias_correction=not args.no_bias_correction, criterion=args.prune_criterion)
@@ -149,7 +162,7 @@ def options_from_args(args):
                           arena=getattr(args, "arena", "static"), flash_budget=args.flash_budget,
                           precision=args.precision, calibration=args.calibration, percentile=args.percentile,
                           weight_clipping=args.weight_clipping, reconstruct=args.reconstruct,
-                          equalize=not args.no_equalize)
+                          equalize=not args.no_equalize, min_sqnr=auto_target, ram_budget=auto_ram)
 
 
 def _compiled(args):
@@ -269,7 +282,7 @@ def _inspect(args) -> int:
 def format_table(report: dict) -> str:
     int8 = report["options"]["mode"] == "int8"
     rows = [("#", "layer", "op", "output", "params", "MACs", "weights B", "output at")
-            + (("SQNR dB", "zeros", "encoding") if int8 else ())]
+            + (("SQNR dB", "precision", "zeros", "encoding") if int8 else ())]
     notes = []
     for layer in report["layers"]:
         sqnr = layer.get("sqnr_db", "-")  # absent: no calibration data to measure it on
@@ -277,12 +290,12 @@ def format_table(report: dict) -> str:
         zeros = f"{100 * layer['sparsity']:.0f}%" if "sparsity" in layer else ""
         rows.append((str(layer["index"]), layer["name"][:32], layer["op"], "x".join(map(str, layer["output_shape"])),
                      str(layer["params"]), str(layer["macs"]), str(layer["weights_bytes"]), layer["output_location"])
-                    + ((sqnr, zeros, layer.get("encoding", "")) if int8 else ()))
+                    + ((sqnr, layer.get("precision", ""), zeros, layer.get("encoding", "")) if int8 else ()))
         if "encoding" in layer:
             notes.append(f"[{layer['index']}] {layer['name']}: weights {layer['weight_bytes_encoded']} B "
                          f"(dense {layer['weight_bytes_dense']} B); {layer['encoding_reason']}")
     rows.append(("", "total", "", "", str(report["params"]), str(report["macs"]), str(report["weights_bytes"]),
-                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})") + (("", "", "") if int8 else ()))
+                 f"arena {report['arena_bytes']} B (bound {report['arena_lower_bound']})") + (("", "", "", "") if int8 else ()))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if k < 3 else c.rjust(w) for k, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
@@ -304,7 +317,28 @@ def format_table(report: dict) -> str:
     if notes:
         lines += ["", "weight encodings:"] + [f"  {n}" for n in notes]
     lines += calibration_lines(report)
+    lines += precision_lines(report)
     return "\n".join(lines)
+
+
+def precision_lines(report: dict) -> list[str]:
+    """The activation precisions when a layer asked for int16: the layers that stayed int8 and
+    why, and for --precision auto its measurements and choices."""
+    summary = report.get("precision")
+    if not summary or (summary["default"] == "int8" and not summary["int16"] and not summary["kept_int8"]):
+        return []
+    lines = ["", f"precision: {summary['default']}; int16 layers: {len(summary['int16'])}"]
+    lines += [f"  {k['node']} ({k['op']}): int8, {k['reason']}" for k in summary["kept_int8"]]
+    found = summary.get("auto")
+    if found:
+        reached = "reached" if found["reached"] else "not reached"
+        lines.append(f"  auto on {found['samples']} calibration samples: SQNR int8 {found['sqnr_db_int8']} dB, "
+                     f"int16 {found['sqnr_db_int16']} dB, chosen {found['sqnr_db']} dB (target "
+                     f"{found['target_sqnr_db']} dB, {reached}) with {found['promoted']} of "
+                     f"{found['candidates']} layers in int16")
+        for name, loss in sorted(found["sensitivity_db"].items(), key=lambda kv: -(kv[1] or 0)):
+            lines.append(f"    {name}: {loss} dB lost in int8")
+    return lines
 
 
 def calibration_lines(report: dict) -> list[str]:

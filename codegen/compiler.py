@@ -143,7 +143,13 @@ def precision_step(c: Compilation) -> None:
     """int8: each layer's activation precision, int8 or int16 (codegen/passes/precision.py)."""
     if not c.options.int8:
         return
-    c.report["precision"] = precision.run(c.graph, c.options.precision, c.options.per_layer)
+    o = c.options
+    if o.precision == "auto":
+        layers, found = precision.auto(c.graph, c.ranges, c.given, c.samples, o.per_layer, o.min_sqnr,
+                                       o.ram_budget, c.features, o.encoding)
+        c.report["precision"] = {**precision.run(c.graph, "int8", layers), "default": "auto", "auto": found}
+        return
+    c.report["precision"] = precision.run(c.graph, o.precision, o.per_layer)
 
 
 def quantize_step(c: Compilation) -> None:

@@ -23,7 +23,7 @@ ARENAS = ("static", "extern")
 ENCODINGS = ("auto", "dense", "sparse")
 LAYER_KEYS = ("sparsity", "precision", "calibration", "weight_clipping")  # what per_layer may say of a layer
 WEIGHT_CLIPPINGS = ("none", "mse")  # per-channel weight scales: max|w| / 127, or the MSE-optimal ones
-PRECISIONS = ("int8", "int16")  # activations (codegen/passes/precision.py)
+PRECISIONS = ("int8", "int16", "auto")  # activations (codegen/passes/precision.py); auto: per layer
 
 
 @dataclass
@@ -36,7 +36,9 @@ class CompileOptions:
     calib_samples: int | None = DEFAULT_CALIB_SAMPLES  # a seeded subset of at most this many calibration samples
     flash_budget: int | None = None  # default: the target's
     prune: PruneOptions | None = None
-    precision: str = "int8"  # int8 activations: int8 or int16 (TFLite's 16x8) for every layer
+    precision: str = "int8"  # int8 activations: int8 or int16 (TFLite's 16x8) for every layer, or auto
+    min_sqnr: float | None = None  # precision auto: the output SQNR to reach (default: all-int16's less 1 dB)
+    ram_budget: int | None = None  # precision auto: the arena bytes int16 layers may take at most
     calibration: str = "minmax"  # activation ranges (codegen/passes/calibrate.py METHODS)
     percentile: float = 99.99  # calibration "percentile" (and a candidate of "auto")
     weight_clipping: str = "none"  # WEIGHT_CLIPPINGS

@@ -336,3 +336,95 @@ def test_dsp_kernels_on_the_host(rng, case):
         for feeds in _feeds(rng, model, 2):
             q = quantize_inputs(compiled.graph, feeds)
             np.testing.assert_array_equal(host.run([q["x"]])[0], run_int8(compiled.graph, q)[compiled.graph.outputs[0]])
+
+
+# ---- --precision auto ----------------------------------------------------------------------
+
+
+def _output_sqnr(compiled, samples):
+    graph, signal, noise = compiled.graph, 0.0, 0.0
+    for feeds in samples:
+        want = run_float(compiled.float_graph, feeds)[graph.outputs[0]].astype(np.float64)
+        got = graph.tensors[graph.outputs[0]].quant.dequantize(
+            run_int8(graph, quantize_inputs(graph, feeds))[graph.outputs[0]])
+        signal, noise = signal + np.sum(want ** 2), noise + np.sum((got - want) ** 2)
+    return 10 * np.log10(signal / noise)
+
+
+def test_auto_precision_promotes_the_most_sensitive_layers(rng):
+    """Each layer's sensitivity is the SQNR lost when it alone is int8 (recomputed here by
+    compiling that choice); auto promotes in that order and stops at the first choice that
+    reaches the target (1 dB below all-int16), whose SQNR it reports."""
+    from codegen.passes.precision import AUTO_SAMPLES
+
+    model = _mixed_model(rng)
+    calib = _feeds(rng, model, 6)
+    assert len(calib) <= AUTO_SAMPLES
+    compiled, _, _ = check_int16(model, calib, precision="auto")
+    summary = compiled.report["precision"]
+    found = summary["auto"]
+    layers = ["conv1", "dw", "pw", "fc"]
+    assert found["candidates"] == 4 and set(found["sensitivity_db"]) == set(layers)
+    all16 = _output_sqnr(compile_model(model, "net", mode="int8", calib=calib, precision="int16"), calib)
+    all8 = _output_sqnr(compile_model(model, "net", mode="int8", calib=calib), calib)
+    assert found["sqnr_db_int16"] == pytest.approx(all16, abs=0.01)
+    assert found["sqnr_db_int8"] == pytest.approx(all8, abs=0.01)
+    for name in ("conv1", "fc"):
+        alone = compile_model(model, "net", mode="int8", calib=calib, precision="int16",
+                              per_layer={name: {"precision": "int8"}})
+        assert found["sensitivity_db"][name] == pytest.approx(all16 - _output_sqnr(alone, calib), abs=0.01)
+    order = sorted(layers, key=lambda n: (-found["sensitivity_db"][n], layers.index(n)))
+    promoted = [s["node"] for s in found["steps"]]
+    assert promoted == order[:len(promoted)]
+    assert [n for n in summary["int16"] if n in layers] == [n for n in layers if n in promoted]
+    assert found["target_sqnr_db"] == pytest.approx(found["sqnr_db_int16"] - 1.0, abs=0.01)
+    assert found["reached"] and found["sqnr_db"] >= found["target_sqnr_db"]
+    assert all(s["sqnr_db"] < found["target_sqnr_db"] for s in found["steps"][:-1])  # the first that reaches it
+    assert found["sqnr_db"] == pytest.approx(_output_sqnr(compiled, calib), abs=0.01)
+    assert compiled.report["layers"][[n.name for n in compiled.graph.nodes].index(promoted[0])]["precision"] == "int16"
+
+
+def test_auto_precision_target_and_ram_budget(rng):
+    model = _mixed_model(rng)
+    calib = _feeds(rng, model, 6)
+    low = compile_model(model, "net", mode="int8", calib=calib, precision="auto", min_sqnr=0.0)
+    assert low.report["precision"]["int16"] == [] and low.report["precision"]["auto"]["steps"] == []
+    arena8 = compile_model(model, "net", mode="int8", calib=calib).plan.arena_bytes
+    arena16 = compile_model(model, "net", mode="int8", calib=calib, precision="int16").plan.arena_bytes
+    assert arena16 > arena8
+    budget = (arena8 + arena16) // 2
+    capped = compile_model(model, "net", mode="int8", calib=calib, precision="auto", min_sqnr=200.0,
+                           ram_budget=budget)
+    found = capped.report["precision"]["auto"]
+    assert not found["reached"] and capped.plan.arena_bytes <= budget
+    assert any(not s["promoted"] and s["arena_bytes"] > budget for s in found["steps"])
+    assert all(s["arena_bytes"] <= budget for s in found["steps"] if s["promoted"])
+    from codegen.errors import CompileError
+
+    with pytest.raises(CompileError, match="ram-budget"):
+        compile_model(model, "net", mode="int8", calib=calib, precision="auto", ram_budget=arena8 - 4)
+
+
+def test_precision_on_the_command_line(rng, tmp_path, capsys):
+    """compile/inspect: --precision and --min-sqnr (auto's target; refused without auto),
+    report.json and inspect name each layer's precision."""
+    import json
+
+    from codegen.cli import main
+
+    model = _mixed_model(rng)
+    onnx.save(model, tmp_path / "m.onnx")
+    calib = _feeds(rng, model, 4)
+    np.savez(tmp_path / "c.npz", x=np.stack([f["x"] for f in calib]))
+    args = [str(tmp_path / "m.onnx"), "--calib", str(tmp_path / "c.npz")]
+    assert main(["compile", *args, "-o", str(tmp_path / "out"), "--precision", "auto", "--min-sqnr", "1"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["precision"]["default"] == "auto" and report["precision"]["auto"]["target_sqnr_db"] == 1.0
+    assert {layer["precision"] for layer in report["layers"]} == {"int8"}
+    assert main(["compile", *args, "-o", str(tmp_path / "o2"), "--min-sqnr", "30"]) == 2
+    assert "--precision auto" in capsys.readouterr().err
+    assert main(["inspect", *args, "--precision", "int16", "--sparsity-per-layer", "pw=0.5"]) == 0
+    table = capsys.readouterr().out
+    assert "precision" in table.splitlines()[0] and "int16 layers: 5" in table  # with the Flatten
+    assert main(["compile", *args, "-o", str(tmp_path / "o3"), "--precision", "int16"]) == 0
+    assert "int16_t" in (tmp_path / "o3" / "m.h").read_text()
