@@ -165,7 +165,9 @@ def reconstruct_step(c: Compilation) -> None:
     weights) fitted to the float teacher's outputs (codegen/passes/reconstruct.py). A QDQ model's
     weights keep the rounding of their file."""
     if c.options.int8 and c.options.reconstruct != "none" and not c.given:
-        c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruct)
+        prune = c.options.pruning
+        c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruct,
+                                                     choose_masks=prune is not None and prune.pattern == "unstructured")
 
 
 def measure_step(c: Compilation) -> None:

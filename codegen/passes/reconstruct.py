@@ -68,6 +68,8 @@ ITERATIONS = 400
 BATCH = 512
 LEARNING_RATE = 0.03
 DAMPING = 0.01
+MASK_MEMORY = 64 << 20  # bytes of inverse Hessians held at once by choose_mask
+MAX_MASK_WORK = 4e9  # multiply-adds of one layer's mask choice; beyond, the pruner's mask stays
 VALIDATION = 0.25  # the share of rows AdaRound does not see, on which its rounding must beat the nearest
 
 
@@ -140,6 +142,64 @@ def adaround_work(rows: int, shape: tuple[int, ...], iterations: int = ITERATION
     batch = min(BATCH, rows)
     step = groups * outputs * k * k if k <= batch else 2 * groups * batch * k * outputs
     return iterations * step
+
+
+def choose_mask(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, keep: np.ndarray,
+                damping: float = DAMPING) -> np.ndarray:
+    """The inputs each output row keeps, as many per row as in `keep` [G, N, K], chosen by Optimal
+    Brain Surgeon from the dense weights w [G, N, K] (and bias b [G, N], never removed) on the
+    inputs x [G, R, K]: with H = [x, 1]^T [x, 1] + damping * mean(diag(x^T x)) on the weights' diagonal,
+    the weight q of least w_q^2 / [H^-1]_qq goes, the others absorb it (w -= w_q / [H^-1]_qq H^-1 e_q)
+    and H^-1 loses q; one row's removals at a time for all rows together (Hassibi and Stork 1993;
+    SparseGPT, Frantar and Alistarh 2023, sweeps the same objective column by column)."""
+    x = np.asarray(x, np.float64)
+    groups, rows, k = x.shape
+    n = w.shape[1]
+    chosen = np.zeros_like(keep, bool)
+    chunk = max(1, int(MASK_MEMORY // (8 * (k + 1) ** 2)))
+    for g in range(groups):
+        xa = np.concatenate([x[g], np.ones((rows, 1))], axis=1)
+        gram = xa.T @ xa
+        gram[np.arange(k), np.arange(k)] += damping * float(np.mean(np.diag(gram)[:k])) if k else 0.0
+        try:
+            inverse = np.linalg.inv(gram)
+        except np.linalg.LinAlgError:
+            inverse = np.linalg.pinv(gram)
+        zeros = (~keep[g]).sum(axis=1)
+        for lo in range(0, n, chunk):
+            sel = np.arange(lo, min(n, lo + chunk))
+            cur = np.concatenate([w[g, sel], (np.zeros((sel.size, 1)) if b is None else b[g, sel, None])], axis=1)
+            hinv = np.repeat(inverse[None], sel.size, axis=0)
+            alive = np.ones((sel.size, k + 1), bool)
+            todo = zeros[sel]
+            every = np.arange(sel.size)
+            for step in range(int(todo.max(initial=0))):
+                diag = np.einsum("nii->ni", hinv)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    score = np.where(alive & (diag > 0), cur ** 2 / diag, np.inf)
+                    score[:, k] = np.inf  # the bias stays
+                    # rounding may leave a row no positive pivot: then the smallest weight goes, alone
+                    stuck = ~np.isfinite(score.min(axis=1))
+                    score[stuck] = np.where(alive[stuck], cur[stuck] ** 2, np.inf)
+                    score[stuck, k] = np.inf
+                    q = np.argmin(score, axis=1)
+                    col = hinv[every, :, q]  # [n, K + 1]
+                    pivot = col[every, q]
+                    good = (pivot > 0) & ~stuck & (todo > step)
+                    col = np.where(good[:, None], col, 0.0)
+                    pivot = np.where(good, pivot, 1.0)
+                    cur -= (cur[every, q] / pivot)[:, None] * col
+                    hinv -= col[:, :, None] * (col / pivot[:, None])[:, None, :]
+                done = todo > step  # rows that still had weights to lose lose q
+                alive[every[done], q[done]] = False
+                cur[every[done], q[done]] = 0.0
+            chosen[g, sel] = alive[:, :k]
+    return chosen
+
+
+def mask_work(shape: tuple[int, ...], zeros: int) -> int:
+    """Multiply-adds of `choose_mask` for weights of `shape` [G, N, K] losing `zeros` weights in all."""
+    return int(zeros) * (shape[2] + 1) ** 2 * 2
 
 
 def refit(x: np.ndarray, y: np.ndarray, keep: np.ndarray, damping: float = DAMPING,
@@ -294,10 +354,14 @@ def _dequantized(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:
 
 # ---- the pass ----
 
-def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: bool = True) -> dict:
-    """Reconstruct the quantized `graph` in place against the float `teacher` on `samples`;
-    returns the report's "reconstruction" section: the mode and, per layer, what was done,
-    its seconds and the output MSE (pre-activation, calibration rows) before and after."""
+def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: bool = True,
+        choose_masks: bool = False) -> dict:
+    """Reconstruct the quantized `graph` in place against the float `teacher` on `samples`
+    (`choose_masks`: "full" may move an unstructured pruning's zeros within each row); returns the
+    report's "reconstruction" section: the mode and, per layer, what was done, its seconds and the
+    output MSE (pre-activation, calibration rows) before and after. The result is kept only when
+    the model outputs' error on the samples is below the quantized model's as it came; else the
+    graph is restored ("kept": false, with both errors)."""
     if mode not in MODES:
         raise CompileError(f"--reconstruct {mode}: choose from {', '.join(MODES)}")
     section: dict = {"mode": mode, "layers": []}
@@ -309,10 +373,10 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     samples = samples[:MAX_SAMPLES]
     section["samples"] = len(samples)
     nodes = layers_of(graph)
-    student = _Sweep(graph, [{n: (graph.tensors[n].quant.quantize(f[n]) if graph.tensors[n].quant is not None
-                                  else f[n]) for n in graph.inputs} for f in samples], int8=True)
+    student = _Sweep(graph, _feeds(graph, samples), int8=True)
     teacher_run = _Sweep(teacher, samples, int8=False)
     teachers = {n.name: n for n in teacher.nodes}
+    backup = copy.deepcopy(graph)
     bar = Progress("reconstruct", len(nodes)) if progress else None
     try:
         for done, node in enumerate(nodes):
@@ -324,7 +388,7 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
                 entry["skipped"] = "no teacher layer of this name and output shape"
             else:
                 teacher_run.run_to(teacher_run.index[node.name])
-                entry.update(_layer(graph, node, teacher, before, student, teacher_run, mode, done))
+                entry.update(_layer(graph, node, teacher, before, student, teacher_run, mode, done, choose_masks))
             entry["seconds"] = round(time.perf_counter() - start, 3)
             section["layers"].append(entry)
             if bar is not None:
@@ -332,11 +396,37 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     finally:
         if bar is not None:
             bar.close()
+    as_came = _Sweep(backup, [dict(v) for v in _feeds(graph, samples)], int8=True)
+    for sweep in (student, teacher_run, as_came):
+        sweep.run_to(len(sweep.graph.nodes))
+    after, before = _output_error(graph, student, teacher_run), _output_error(backup, as_came, teacher_run)
+    section.update(output_mse_before=_round(before), output_mse_after=_round(after), kept=after < before)
+    if not after < before:  # the layers' own errors fell, the model's did not (a saturating head, few samples)
+        graph.tensors, graph.nodes = backup.tensors, backup.nodes
     return section
 
 
+def _feeds(graph: Graph, samples: list[dict]) -> list[dict]:
+    return [{n: (graph.tensors[n].quant.quantize(f[n]) if graph.tensors[n].quant is not None else f[n])
+             for n in graph.inputs} for f in samples]
+
+
+def _output_error(graph: Graph, run: _Sweep, teacher_run: _Sweep) -> float:
+    """Mean squared error of the quantized model outputs, dequantized, against the teacher's."""
+    total, count = 0.0, 0
+    for values, tvalues in zip(run.values, teacher_run.values):
+        for name in graph.outputs:
+            q = graph.tensors[name].quant
+            if q is None or name not in tvalues:
+                continue
+            diff = q.dequantize(values[name]).astype(np.float64) - np.asarray(tvalues[name], np.float64)
+            total += float(np.sum(diff * diff))
+            count += diff.size
+    return total / max(count, 1)
+
+
 def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Sweep, teacher_run: _Sweep,
-           mode: str, index: int) -> dict:
+           mode: str, index: int, choose_masks: bool) -> dict:
     from codegen.passes.prune import _add_bias, _bias_target, _own_const
 
     layer = Layer(node, graph)
@@ -386,6 +476,15 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
     elif mode == "full" and _pruned(layer, ref_layer):
         keep = w != 0
         with_bias = bias_at is not None
+        dense = ref_layer.w * ratio[..., None] if ref_layer.w.shape == w.shape else None
+        if choose_masks and dense is not None and np.count_nonzero(dense == 0) < np.count_nonzero(~keep):
+            work = mask_work(w.shape, np.count_nonzero(~keep))
+            if work <= MAX_MASK_WORK:
+                dense_b = None if ref_layer.b is None else ref_layer.b * ratio
+                keep = choose_mask(x, dense, dense_b, keep, DAMPING)
+                out["mask"] = "chosen by the solver"
+            else:
+                out["mask"] = f"the pruner's (choosing would take {work:.2g} multiply-adds > {MAX_MASK_WORK:.2g})"
         w, fitted_b = refit(x, y, keep, DAMPING, with_bias)
         if with_bias:
             b = fitted_b
