@@ -36,7 +36,7 @@ def _case_model():
     inits.update(shape=np.array([2, -1], np.int64), starts=np.array([1, 0], np.int64),
                  ends=np.array([6, 5], np.int64), axes=np.array([2, 3], np.int64), steps=np.array([2, 1], np.int64),
                  pads=np.array([0, 0, 1, 2, 0, 0, 2, 0], np.int64), index=np.array([3, 0, -1, 3], np.int64),
-                 split=np.array([1, 2], np.int64), uaxes=np.array([0], np.int64))
+                 split=np.array([1, 2], np.int64), uaxes=np.array([0], np.int64), raxes=np.array([1, 3], np.int64))
     n = helper.make_node
     nodes = [
         # 1. movement: Reshape, Flatten, Unsqueeze, Transpose, Slice, Split, Pad, Concat, Gather
@@ -87,6 +87,13 @@ def _case_model():
         n("Sum", ["x", "y"], ["sum2"]),
         n("Sum", ["x", "z", "y"], ["sum3"]),
         n("Mean", ["y", "ca", "x", "z"], ["mean4"]),
+        # 8. reductions over any axes
+        n("ReduceMean", ["x", "raxes"], ["rmean"], keepdims=1),
+        n("ReduceSum", ["y", "raxes"], ["rsum"], keepdims=0),
+        n("ReduceMax", ["x", "raxes"], ["rmax"], keepdims=1),
+        n("ReduceMin", ["v"], ["rmin"], keepdims=0),
+        n("ReduceL1", ["y", "raxes"], ["rl1"], keepdims=1),
+        n("ReduceL2", ["tanh"], ["rl2_int8"], keepdims=1),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
@@ -112,7 +119,7 @@ def compiled():
     return model, outputs, calib, compile_model(model, "net", mode="int8", calib=calib, precision="int16")
 
 
-INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8"}
+INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8"}
 INDICES = {"argmax", "argmin"}
 
 
@@ -131,7 +138,7 @@ def test_every_case_is_int16(compiled):
             if i and not graph.tensors[i].is_const:
                 assert producers[i].op_type == "Requantize" and graph.tensors[i].dtype == "int8"
     kept = {k["op"] for k in c.report["precision"]["kept_int8"]}
-    assert kept == {"Log", "Div", "LogSoftmax"}
+    assert kept == {"Log", "Div", "LogSoftmax", "ReduceL2"}
 
 
 def test_host_and_cortex_m_equal_the_twin(compiled):

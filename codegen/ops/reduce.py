@@ -16,6 +16,9 @@ maximum, a 256-entry exp table of the differences, an integer sum and its fixed-
 all in output steps. ReduceProd has no int8 rule: a product of n int8 values multiplies their
 relative rounding errors (half a step over a value of a few steps is tens of percent), so its
 result would be noise next to any output scale calibration can choose; it runs in float32.
+int16 (nn_reduce_s16, zero points 0): ReduceMean, ReduceSum, ReduceMax, ReduceMin and ReduceL1
+over at most 65535 elements per output, in int32, rescaled once; the sums of squares (L2,
+SumSquare) and ReduceLogSumExp stay int8.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import inverse_sqrt, log2_q16, output_s8
-from codegen.ops.base import (Const, KernelCall, Op, is_int8, normalize_axis, qparams, register, require_const,
-                              shape_of)
+from codegen.fixedpoint import inverse_sqrt, log2_q16, output_s8, output_s16
+from codegen.ops.base import (Const, KernelCall, Op, is_int8, is_int16, normalize_axis, qparams, register,
+                              require_const, shape_of)
 from codegen.qparams import multipliers
 
 MAX_DIMS = 6
@@ -40,6 +43,8 @@ FLOAT_KERNELS = {"ReduceMean": "nn_reduce_mean_f32", "ReduceMax": "nn_reduce_max
 HELPERS = {"nn_reduce_mean_f32": "nn_reduce_sum_f32", "nn_reduce_l2_f32": "nn_reduce_sumsquare_f32",
            "nn_reduce_logsumexp_f32": "nn_reduce_max_f32"}  # the kernel that each one calls
 L2_BITS = 14  # int8 L2: the square root in Q14
+INT16_OPS = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1")
+MAX_COUNT_S16 = 65535  # elements per int16 sum: 65535 * 32768 < 2^31
 
 
 def _pad(values: list[int], fill: int) -> list[int]:
@@ -83,6 +88,8 @@ FLOAT_RULES = {"ReduceMean": np.mean, "ReduceMax": np.max, "ReduceSum": np.sum, 
 @register("ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
           "ReduceLogSumExp", "ReduceProd")
 class Reduce(Op):
+    precisions = ("int8", "int16")  # int16: INT16_OPS only (supports_precision)
+
     def axes(self, node, graph) -> list[int] | None:
         """Sorted reduced axes; None for the identity (empty axes with noop_with_empty_axes)."""
         rank = len(shape_of(graph, node.inputs[0]))
@@ -138,10 +145,20 @@ class Reduce(Op):
                 "inner_shape": _pad([d for d, _ in reduced], 1), "inner_strides": _pad([s for _, s in reduced], 0),
                 "out_size": math.prod(d for d, _ in kept), "count": math.prod(d for d, _ in reduced)}
 
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            return node.op_type in INT16_OPS and self.view(node, graph)["count"] <= MAX_COUNT_S16
+        return precision in self.precisions
+
     def quantize(self, node, graph):
         x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
         count = self.view(node, graph)["count"]
         op = node.op_type
+        if y.bits == 16:
+            if op not in INT16_OPS or count > MAX_COUNT_S16:
+                raise Unsupported(f"no int16 rule for {op} over {count} elements")
+            (m0,), (shift,) = multipliers([(x.scale / count if op == "ReduceMean" else x.scale) / y.scale])
+            return {"multiplier": int(m0), "shift": int(shift)}
         if op == "ReduceProd":
             raise Unsupported("ReduceProd has no int8 rule (a product of int8 values multiplies their rounding "
                               "errors); compile the model in float32")
@@ -179,6 +196,13 @@ class Reduce(Op):
             steps = (peak + q["input_offset"]) * q["input_steps"] + lse
             y = np.clip(((steps + (1 << 15)) >> 16) + q["output_offset"], -128, 127).astype(np.int8)
             return [y.reshape(shape_of(graph, node.outputs[0]))]
+        if is_int16(graph, node):
+            x = inputs[0].astype(np.int64)
+            if op in ("ReduceMax", "ReduceMin"):
+                acc = (x.max if op == "ReduceMax" else x.min)(axis=axes, keepdims=True)
+            else:
+                acc = (np.abs(x) if op == "ReduceL1" else x).sum(axis=axes, keepdims=True)
+            return [output_s16(acc, q["multiplier"], q["shift"]).reshape(shape_of(graph, node.outputs[0]))]
         x = inputs[0].astype(np.int64) + q["input_offset"]
         if op in ("ReduceMax", "ReduceMin"):
             acc = (x.max if op == "ReduceMax" else x.min)(axis=axes, keepdims=True)
@@ -196,6 +220,10 @@ class Reduce(Op):
     def kernels(self, node, graph):
         view = self.view(node, graph)
         args = [node.inputs[0], node.outputs[0]]
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            params = {"r": view, "op": CODES[node.op_type], "multiplier": q["multiplier"], "shift": q["shift"]}
+            return [KernelCall("nn_reduce_s16", ("src/reduce/nn_reduce_s16.c",), "nn_reduce_s16_params", params, args)]
         if is_int8(graph, node):
             q = node.attrs["q"]
             if node.op_type == "ReduceLogSumExp":

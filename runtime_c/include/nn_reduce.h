@@ -91,6 +91,20 @@ typedef struct {
 void nn_reduce_s8(const nn_reduce_s8_params *p, const int8_t *in, int8_t *out);
 
 /*
+ * int16 (zero points 0) ReduceMean, ReduceSum, ReduceMax, ReduceMin and ReduceL1 (op as above):
+ * the box's sum, extreme or sum of |x| in int32 (the compiler keeps count <= 65535, so
+ * count * 32768 fits), then out = clamp(nn_requantize(acc, multiplier, shift), -32768, 32767).
+ */
+typedef struct {
+    nn_reduce_params r;
+    int32_t op;
+    int32_t multiplier;
+    int32_t shift;
+} nn_reduce_s16_params;
+
+void nn_reduce_s16(const nn_reduce_s16_params *p, const int16_t *in, int16_t *out);
+
+/*
  * int8 ReduceLogSumExp: m = the box's maximum, sum = sum of exp_table[m - x] with exp_table[d] =
  * round(exp(-input_scale d) 2^exp_bits) (the compiler keeps sum < 2^29), then in output steps
  * (Q16): a = (m + input_offset) * input_steps, l = ((nn_log2_q16(sum) - exp_bits 2^16) *
