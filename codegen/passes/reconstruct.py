@@ -29,7 +29,8 @@ The scales stay those of codegen/qparams.py layer_weights (node.attrs["weight_sc
 a clipping pass chose them); the chosen rounding goes into node.attrs["weight_q"], and the
 layer is quantized again (node.attrs["q"]) before its successors read its output.
 
-Bounded cost: at most MAX_SAMPLES samples; the solves see at most MAX_ROWS rows (a seeded
+Bounded cost: at most MAX_SAMPLES samples (fewer when their values would pass VALUE_MEMORY);
+the solves see at most MAX_ROWS rows (a seeded
 subset of samples x positions; the bias correction's means take every row, through the
 column means of X). A layer whose reduction is longer than MAX_REDUCTION, or whose AdaRound
 would exceed MAX_WORK multiply-adds, gets bias correction only, and the report says why.
@@ -51,6 +52,10 @@ from codegen.reference import as_input
 
 MODES = ("none", "bias", "adaround", "full")
 MAX_SAMPLES = 256
+# the samples' values held at once: the teacher's (float32), the quantized model's and, for the
+# final check, the model as it came (int8), each at most about four of the largest tensor live
+VALUE_MEMORY = 512 << 20
+VALUE_BYTES = 4 * (4 + 1 + 1)
 MAX_ROWS = 4096
 MAX_REDUCTION = 4096
 MAX_WORK = 4e9  # multiply-adds of one layer's AdaRound (a few seconds of NumPy)
@@ -261,6 +266,12 @@ class Layer:
     def reduction(self) -> int:
         return self.w.shape[2]
 
+    @property
+    def rows_per_sample(self) -> int:
+        if self.node.op_type == "Conv":
+            return int(self.geo["batch"] * np.prod(self.geo["out"]))
+        return int(self.fc.rows)
+
     def rows(self, value: np.ndarray) -> np.ndarray:
         if self.node.op_type == "Conv":
             from codegen.ops.conv import windows
@@ -370,7 +381,8 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     if not samples:
         section["skipped"] = "no calibration samples"
         return section
-    samples = samples[:MAX_SAMPLES]
+    largest = max((t.size for t in graph.tensors.values() if t.data is None), default=1)
+    samples = samples[:max(1, min(MAX_SAMPLES, VALUE_MEMORY // (VALUE_BYTES * largest)))]
     section["samples"] = len(samples)
     nodes = layers_of(graph)
     student = _Sweep(graph, _feeds(graph, samples), int8=True)
@@ -435,20 +447,23 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
     bare = _pre_activation(before)
     x_name = node.inputs[layer.data_input]
     ratio = channel_ratio(layer.w, ref_layer.w)
-    xs, ys = [], []
-    for values, tvalues in zip(student.values, teacher_run.values):
-        xs.append(layer.rows(_dequantized(graph, x_name, values[x_name])))
-        y = op.reference(bare, teacher, teacher_run.inputs(before, tvalues))[0]
-        ys.append(ref_layer.outputs(np.asarray(y, np.float32)) * ratio[:, None, :])
-    per_sample = xs[0].shape[1]
-    total = per_sample * len(xs)
-    # every row's mean (bias correction), a seeded subset of rows for the solves
-    x_mean = sum(x.sum(axis=1) for x in xs) / total  # [G, K]
-    y_mean = sum(y.sum(axis=1) for y in ys) / total  # [G, N]
+    per_sample = layer.rows_per_sample
+    total = per_sample * len(student.values)
     pick = np.sort(np.random.default_rng([SEED, index]).choice(total, MAX_ROWS, replace=False)) \
         if total > MAX_ROWS else np.arange(total)
-    x = np.concatenate(xs, axis=1)[:, pick] if total <= MAX_ROWS else _take_rows(xs, pick, per_sample)
-    y = np.concatenate(ys, axis=1)[:, pick] if total <= MAX_ROWS else _take_rows(ys, pick, per_sample)
+    # every row's mean (bias correction), a seeded subset of rows for the solves; one sample's
+    # rows at a time
+    x_sum, y_sum, xs, ys = 0.0, 0.0, [], []
+    for i, (values, tvalues) in enumerate(zip(student.values, teacher_run.values)):
+        xi = layer.rows(_dequantized(graph, x_name, values[x_name]))
+        yi = ref_layer.outputs(np.asarray(op.reference(bare, teacher, teacher_run.inputs(before, tvalues))[0],
+                                          np.float32)) * ratio[:, None, :]
+        x_sum, y_sum = x_sum + xi.sum(axis=1), y_sum + yi.sum(axis=1)
+        mine = pick[(pick >= i * per_sample) & (pick < (i + 1) * per_sample)] - i * per_sample
+        xs.append(xi[:, mine])
+        ys.append(yi[:, mine])
+    x_mean, y_mean = x_sum / total, y_sum / total  # [G, K], [G, N]
+    x, y = np.concatenate(xs, axis=1), np.concatenate(ys, axis=1)
     del xs, ys
     bias_at = _bias_target(graph, node)
     x_scale = graph.tensors[x_name].quant.scale
@@ -529,11 +544,6 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
 
 def _round(v: float) -> float:
     return float(f"{v:.6g}")
-
-
-def _take_rows(parts: list[np.ndarray], pick: np.ndarray, per_sample: int) -> np.ndarray:
-    return np.concatenate([parts[i][:, pick[(pick // per_sample) == i] - i * per_sample]
-                           for i in range(len(parts))], axis=1)
 
 
 def channel_ratio(w: np.ndarray, teacher: np.ndarray) -> np.ndarray:
