@@ -94,12 +94,19 @@ def _case_model():
         n("ReduceMin", ["v"], ["rmin"], keepdims=0),
         n("ReduceL1", ["y", "raxes"], ["rl1"], keepdims=1),
         n("ReduceL2", ["tanh"], ["rl2_int8"], keepdims=1),
+        # 9. PRelu (a slope per channel), Pow by whole exponents
+        n("PRelu", ["x", "slope"], ["prelu"]),
+        n("Pow", ["x", "two"], ["square"]),
+        n("Pow", ["v", "three"], ["cube"]),
+        n("Pow", ["relu", "half"], ["pow_half_int8"]),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
         n("LogSoftmax", ["tanh"], ["logsoftmax_int8"], axis=-1),
     ]
     inits["clip_hi"] = np.array(0.3, np.float32)
+    inits.update(slope=np.array([[[0.02]], [[-0.4]], [[0.25]]], np.float32), two=np.array(2.0, np.float32),
+                 three=np.array(3.0, np.float32), half=np.array(0.5, np.float32))
     outputs = [o for node in nodes for o in node.output]
     typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
     model = make_model(nodes, [("x", X), ("y", Y), ("z", Z), ("v", V)], [(o, *typed.get(o, (None,))) for o in outputs],
@@ -119,7 +126,7 @@ def compiled():
     return model, outputs, calib, compile_model(model, "net", mode="int8", calib=calib, precision="int16")
 
 
-INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8"}
+INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8", "pow_half_int8"}
 INDICES = {"argmax", "argmin"}
 
 
@@ -138,7 +145,7 @@ def test_every_case_is_int16(compiled):
             if i and not graph.tensors[i].is_const:
                 assert producers[i].op_type == "Requantize" and graph.tensors[i].dtype == "int8"
     kept = {k["op"] for k in c.report["precision"]["kept_int8"]}
-    assert kept == {"Log", "Div", "LogSoftmax", "ReduceL2"}
+    assert kept == {"Log", "Div", "LogSoftmax", "ReduceL2", "Pow"}
 
 
 def test_host_and_cortex_m_equal_the_twin(compiled):

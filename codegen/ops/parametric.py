@@ -9,7 +9,8 @@ rescaled by input scale * slope scale / output scale. Each slope element is quan
 scale of its own (symmetric, like per-channel weights): the learned slopes of one layer span
 orders of magnitude (0.01 next to 0.3), and one scale for all would leave the small ones a
 few int8 levels (several percent off); per element the int8 slope is +-127 and the Q31
-multiplier carries its magnitude, for 8 bytes of multiplier and shift per channel.
+multiplier carries its magnitude, for 8 bytes of multiplier and shift per channel. int16
+(nn_prelu_s16): the same with zero points 0.
 
 Pow: a run-time base and a constant scalar exponent (a scalar or a one-element tensor).
 Float: nn_pow_f32, powf with exact special cases (exponent 2: x * x, 0.5: sqrtf, 1: x,
@@ -17,7 +18,8 @@ Float: nn_pow_f32, powf with exact special cases (exponent 2: x * x, 0.5: sqrtf,
 exponents go through the C library's powf, whose last bit the reference (the power in double
 precision, rounded once) need not share. int8: the 256-entry table of
 activation.py (a NaN entry, a negative level to a fractional power, is refused; an
-infinite one saturates).
+infinite one saturates). int16: the 513-entry interpolated table of lut16.py, for exponents
+that are whole numbers >= 0 (the others meet negative bases or a pole in a symmetric range).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import numpy as np
 from codegen.errors import Unsupported
 from codegen.fixedpoint import requantize
 from codegen.ops.activation import lut_kernel, lut_quantize, lut_reference
-from codegen.ops.base import Const, KernelCall, Op, is_int8, qparams, register, shape_of
+from codegen.ops import lut16
+from codegen.ops.base import Const, KernelCall, Op, is_int8, is_int16, qparams, register, shape_of
 from codegen.ops.eltwise import broadcast_view
 from codegen.qparams import multipliers, quantize_weights
 
@@ -45,6 +48,8 @@ def _slope(node, graph) -> np.ndarray:
 
 @register("PRelu")
 class PRelu(Op):
+    precisions = ("int8", "int16")
+
     def infer_shapes(self, node, graph):
         x = shape_of(graph, node.inputs[0])
         s = shape_of(graph, node.inputs[1])
@@ -83,7 +88,7 @@ class PRelu(Op):
         shape = slope.shape
         return {"slope": slope_q.reshape(shape), "neg_multiplier": neg_m.reshape(shape),
                 "neg_shift": neg_s.reshape(shape), "in_offset": -x.zero_point, "pos_multiplier": int(pos_m),
-                "pos_shift": int(pos_s), "out_offset": y.zero_point, "act_min": -128, "act_max": 127}
+                "pos_shift": int(pos_s), "out_offset": y.zero_point, "act_min": y.qmin, "act_max": y.qmax}
 
     def reference_s8(self, node, graph, inputs):
         q = node.attrs["q"]
@@ -91,12 +96,19 @@ class PRelu(Op):
         pos = requantize(d, q["pos_multiplier"], q["pos_shift"]).astype(np.int64)
         neg = requantize(d * q["slope"].astype(np.int64), q["neg_multiplier"], q["neg_shift"]).astype(np.int64)
         y = np.where(d > 0, pos, neg) + q["out_offset"]
-        return [np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)]
+        return [np.clip(y, q["act_min"], q["act_max"]).astype(graph.tensors[node.outputs[0]].dtype)]
 
     def kernels(self, node, graph):
         x, out = node.inputs[0], node.outputs[0]
         out_shape = shape_of(graph, out)
         view = broadcast_view([out_shape, shape_of(graph, node.inputs[1])], out_shape)
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            keys = ("pos_multiplier", "pos_shift", "act_min", "act_max")
+            return [KernelCall("nn_prelu_s16", ("src/eltwise/nn_prelu_s16.c",), "nn_prelu_s16_params",
+                               {"view": view, **{k: q[k] for k in keys}},
+                               [x, Const(q["slope"], "w"), Const(q["neg_multiplier"], "m"),
+                                Const(q["neg_shift"], "shift"), out])]
         if is_int8(graph, node):
             q = node.attrs["q"]
             keys = ("in_offset", "pos_multiplier", "pos_shift", "out_offset", "act_min", "act_max")
@@ -147,6 +159,14 @@ def power(x: np.ndarray, e: float) -> np.ndarray:
 
 @register("Pow")
 class Pow(Op):
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            e = _exponent(node, graph)
+            return e >= 0 and e == int(e)
+        return precision in self.precisions
+
     def infer_shapes(self, node, graph):
         x = shape_of(graph, node.inputs[0])
         e = shape_of(graph, node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else ()
@@ -177,13 +197,20 @@ class Pow(Op):
 
     def quantize(self, node, graph):
         e = _exponent(node, graph)
+        if is_int16(graph, node):
+            x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+            return {"table16": lut16.table(x, y, lambda real: power(real, e))}
         return lut_quantize(node, graph, lambda real: power(real, e), f"to the power {e:g} is undefined")
 
     def reference_s8(self, node, graph, inputs):
+        if is_int16(graph, node):
+            return [lut16.lookup(node.attrs["q"]["table16"], inputs[0])]
         return lut_reference(node, inputs)
 
     def kernels(self, node, graph):
         size = graph.tensors[node.outputs[0]].size
+        if is_int16(graph, node):
+            return [lut16.kernel(node, graph, node.attrs["q"]["table16"])]
         if is_int8(graph, node):
             return [lut_kernel(node, graph)]
         e = _exponent(node, graph)

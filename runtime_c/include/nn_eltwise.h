@@ -285,6 +285,19 @@ typedef struct {
 void nn_prelu_s8(const nn_prelu_s8_params *p, const int8_t *x, const int8_t *slope, const int32_t *neg_multiplier,
                  const int32_t *neg_shift, int8_t *out);
 
+/* PRelu, int16 (zero points 0): as nn_prelu_s8 with d = x (|d * slope[e]| <= 32768 * 127),
+ *   out = clamp(y, act_min, act_max). `out` may equal `x`. */
+typedef struct {
+    nn_broadcast view;
+    int32_t pos_multiplier;
+    int32_t pos_shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_prelu_s16_params;
+
+void nn_prelu_s16(const nn_prelu_s16_params *p, const int16_t *x, const int8_t *slope, const int32_t *neg_multiplier,
+                  const int32_t *neg_shift, int16_t *out);
+
 /*
  * int32 Max and Min of two inputs (ONNX int64 and int32 tensors, token ids): out[i] = the
  * larger (nn_max_s32) or smaller (nn_min_s32) of a[.] and b[.], through the broadcast view;
