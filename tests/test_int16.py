@@ -189,7 +189,8 @@ def test_conv_int16_host(rng, case):
 @pytest.mark.parametrize("relu", [False, True])
 def test_gemm_int16_host(rng, relu):
     model = _gemm_model(rng, 37, 11, rows=4, relu=relu)
-    compiled, _, _ = check_int16(model, _feeds(rng, model))
+    compiled, _, _ = check_int16(model, _feeds(rng, model), float_io=True)  # NAME_io.c builds strict too
+    assert "_quantize_value16(" in next(t for n, t in compiled.emitted.files.items() if n.endswith("_io.c"))
     assert compiled.report["layers"][0]["kernels"] == ["nn_fc_s16"]
     assert compiled.report["api"]["inputs"][0]["ctype"] == "int16_t"
 
