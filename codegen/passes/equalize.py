@@ -24,7 +24,8 @@ before calibration.
    L2's per-output-channel weight steps do, and which way the output error goes depends on
    the data. With calibration samples each pair's scaling is kept at the strength (power of
    s: none, half, all) that gives the model's int8 output the highest SQNR on a few of them
-   (min/max ranges, as the quantize pass would set them); without, all of it.
+   (min/max ranges, as the quantize pass would set them; CHECK_SAMPLES of them, fewer for a
+   model whose multiply-accumulates over them would exceed CHECK_MACS); without, all of it.
 A model that carries its own quantization (QDQ) is left alone: its scales fit its weights.
 """
 
@@ -36,11 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.ir import Graph, Node
+from codegen.ops import get_op
 
 MAX_SWEEPS = 100
 TOLERANCE = 1e-9  # |log s| below this everywhere: converged
 S_MIN, S_MAX = 1e-3, 1e3
-CHECK_SAMPLES = 32  # calibration samples on which rule 4 measures the int8 output
+CHECK_SAMPLES = 32  # at most this many calibration samples on which rule 4 measures the int8 output,
+CHECK_MACS = 100_000_000  # and no more than this many multiply-accumulates of the model over them (at least one)
 STRENGTHS = (0.0, 0.5, 1.0)  # the powers of a pair's scaling that rule 4 compares
 GREEDY_PAIRS = 8  # up to this many pairs are chosen one by one; more: all or none
 CHANNELWISE = ("Relu", "LeakyRelu", "MaxPool", "AveragePool", "GlobalMaxPool", "GlobalAveragePool")
@@ -262,7 +265,8 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
     if samples:
         from codegen.reference import run_float
 
-        subset = samples[:CHECK_SAMPLES]
+        macs = sum(get_op(n.op_type).macs(n, graph) for n in graph.nodes)
+        subset = samples[:max(1, min(CHECK_SAMPLES, CHECK_MACS // max(macs, 1)))]
         expected = [run_float(graph, feeds) for feeds in subset]
 
         def score(choice: list[float]) -> float:
