@@ -429,3 +429,16 @@ def test_precision_on_the_command_line(rng, tmp_path, capsys):
     assert "precision" in table.splitlines()[0] and "int16 layers: 5" in table  # with the Flatten
     assert main(["compile", *args, "-o", str(tmp_path / "o3"), "--precision", "int16"]) == 0
     assert "int16_t" in (tmp_path / "o3" / "m.h").read_text()
+
+
+def test_per_layer_precision_refusals(rng):
+    from codegen.errors import CompileError
+
+    model = _mixed_model(rng)
+    calib = _feeds(rng, model, 2)
+    with pytest.raises(CompileError, match="node 'nope': the model has no such node"):
+        compile_model(model, "net", mode="int8", calib=calib, per_layer={"nope": {"precision": "int16"}})
+    with pytest.raises(CompileError, match="node 'fc'.*int4"):
+        compile_model(model, "net", mode="int8", calib=calib, per_layer={"fc": {"precision": "int4"}})
+    with pytest.raises(CompileError, match="precision"):
+        compile_model(model, "net", mode="int8", calib=calib, precision="int12")

@@ -56,7 +56,9 @@ def _per_layer(graph: Graph, per_layer: dict | None) -> dict[str, str]:
     names = {n.name for n in graph.nodes}
     asked = {}
     for name, entry in per_layer.items():
-        if name in names and isinstance(entry, dict) and "precision" in entry:
+        if isinstance(entry, dict) and "precision" in entry:
+            if name not in names:
+                raise CompileError(f"per-layer precision of node '{name}': the model has no such node")
             asked[name] = check_precision(entry["precision"], f"per-layer option of node '{name}'")
     return asked
 
