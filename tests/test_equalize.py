@@ -189,3 +189,31 @@ def test_a_conv_into_a_gemm_through_a_reshape_pairs_by_blocks(rng):
     feeds = random_feeds(rng, {"x": (1, 2, 4, 4)}, count=1)[0]
     assert within_tolerance(run_float(graph, feeds)["y"], np.asarray(ReferenceEvaluator(model).run(None, feeds)[0]),
                             1e-5)
+
+
+def test_the_teacher_before_pruning_gets_the_same_scalings(rng):
+    """The float model before pruning (reconstruct's teacher) is scaled like the pruned graph: its
+    function stays, and its weights equal the pruned graph's wherever pruning kept one."""
+    model = _chain(rng)
+    teacher = _graph(model)
+    graph = copy.deepcopy(teacher)
+    w = graph.tensors["W3"].data.copy()
+    w[:, ::2] = 0  # a pruning of half the pointwise layer's inputs
+    graph.tensors["W3"].data = w
+    equalize.run(graph, teachers=(teacher,))
+    feeds = random_feeds(rng, {"x": (1, 2, 4, 4)}, count=1)[0]
+    assert within_tolerance(run_float(teacher, feeds)["y"],
+                            np.asarray(ReferenceEvaluator(model).run(None, feeds)[0]), 1e-5)
+    for node, twin in zip(graph.nodes, teacher.nodes):
+        if node.op_type in ("Conv", "Gemm"):
+            a, b = graph.const(node.inputs[1]), teacher.const(twin.inputs[1])
+            kept = a != 0
+            np.testing.assert_allclose(a[kept], b[kept], rtol=1e-6)
+
+
+def test_no_equalize_from_the_command_line():
+    from codegen.cli import _parser, options_from_args
+
+    args = ["compile", "m.onnx", "-o", "out"]
+    assert options_from_args(_parser().parse_args(args)).equalize
+    assert not options_from_args(_parser().parse_args(args + ["--no-equalize"])).equalize
