@@ -110,7 +110,8 @@ def equalize_step(c: Compilation) -> None:
     the teacher of reconstruct, gets the same scalings. A QDQ model keeps its own weights."""
     if c.options.int8 and c.options.equalize and not c.given:
         teachers = (c.original,) if c.original is not None else ()
-        c.report["equalization"] = equalize.run(c.graph, c.samples, teachers)
+        off = frozenset(name for name, choice in c.options.per_layer.items() if choice.get("equalize") is False)
+        c.report["equalization"] = equalize.run(c.graph, c.samples, teachers, off)
 
 
 def calibrate_step(c: Compilation) -> None:

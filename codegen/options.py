@@ -21,7 +21,7 @@ from codegen.samples import DEFAULT_CALIB_SAMPLES
 MODES = ("int8", "float32")
 ARENAS = ("static", "extern")
 ENCODINGS = ("auto", "dense", "sparse")
-LAYER_KEYS = ("sparsity", "precision", "calibration", "weight_clipping")  # what per_layer may say of a layer
+LAYER_KEYS = ("sparsity", "precision", "calibration", "weight_clipping", "equalize")  # what per_layer may say of a layer
 WEIGHT_CLIPPINGS = ("none", "mse")  # per-channel weight scales: max|w| / 127, or the MSE-optimal ones
 PRECISIONS = ("int8", "int16", "auto")  # activations (codegen/passes/precision.py); auto: per layer
 

@@ -217,3 +217,14 @@ def test_no_equalize_from_the_command_line():
     args = ["compile", "m.onnx", "-o", "out"]
     assert options_from_args(_parser().parse_args(args)).equalize
     assert not options_from_args(_parser().parse_args(args + ["--no-equalize"])).equalize
+
+
+def test_a_layer_can_be_left_out_per_layer(rng):
+    """per_layer {"dw": {"equalize": False}}: the pairs with the depthwise layer stay as they are,
+    the build is otherwise the default one."""
+    model = _badly_scaled(rng)
+    calib = random_feeds(rng, {"x": (1, 3, 6, 6)}, count=8)
+    compiled = compile_model(model, "net", mode="int8", calib=calib, per_layer={"dw": {"equalize": False}})
+    assert compiled.report["equalization"]["pairs"] == []
+    graph = _graph(model)
+    assert equalize.run(graph, off=frozenset({"project"}))["pairs"][0]["second"] == "dw"

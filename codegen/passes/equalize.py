@@ -241,7 +241,8 @@ def int8_sqnr(graph: Graph, samples: list[dict], expected: list[dict]) -> float:
     return float("inf") if noise == 0 else float(10.0 * np.log10(max(signal, 1e-300) / noise))
 
 
-def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, ...] = ()) -> dict:
+def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, ...] = (),
+        off: frozenset[str] = frozenset()) -> dict:
     """Equalize the pairs of rule 1 in place. Without samples, every pair fully (rule 2). With
     calibration samples, rule 4: each pair keeps the strength a in STRENGTHS (its converged
     scaling raised to a) under which the model's int8 output on CHECK_SAMPLES samples has the
@@ -250,10 +251,11 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
     smallest nonzero per-channel weight range) of each side before and after, its strength,
     and with samples the check's SQNR without equalization and with the choice. `teachers`:
     graphs of the same layers (the float model before pruning) that get the same scalings,
-    so that their layers' channels stay those of `graph`."""
+    so that their layers' channels stay those of `graph`. `off`: names of layers whose pairs
+    are left alone (per-layer choice)."""
     if graph.meta.get("qdq"):
         return {"pairs": [], "skipped": "the model carries its own quantization (QDQ)"}
-    pairs = find_pairs(graph)
+    pairs = [p for p in find_pairs(graph) if p.first.node.name not in off and p.second.node.name not in off]
     if not pairs:
         return {"pairs": [], "sweeps": 0}
     before = [(p.first.out_ranges(), p.second.in_ranges(p.block)) for p in pairs]
