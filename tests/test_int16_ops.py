@@ -99,6 +99,9 @@ def _case_model():
         n("Pow", ["x", "two"], ["square"]),
         n("Pow", ["v", "three"], ["cube"]),
         n("Pow", ["relu", "half"], ["pow_half_int8"]),
+        # 10. Resize, nearest and bilinear
+        n("Resize", ["x", "", "scales"], ["resize_nearest"], mode="nearest"),
+        n("Resize", ["y", "", "scales"], ["resize_linear"], mode="linear"),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
@@ -106,7 +109,8 @@ def _case_model():
     ]
     inits["clip_hi"] = np.array(0.3, np.float32)
     inits.update(slope=np.array([[[0.02]], [[-0.4]], [[0.25]]], np.float32), two=np.array(2.0, np.float32),
-                 three=np.array(3.0, np.float32), half=np.array(0.5, np.float32))
+                 three=np.array(3.0, np.float32), half=np.array(0.5, np.float32),
+                 scales=np.array([1.0, 1.0, 1.6, 1.5], np.float32))
     outputs = [o for node in nodes for o in node.output]
     typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
     model = make_model(nodes, [("x", X), ("y", Y), ("z", Z), ("v", V)], [(o, *typed.get(o, (None,))) for o in outputs],

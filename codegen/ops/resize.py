@@ -27,7 +27,8 @@ int8 keeps the input's scale and zero point. Nearest is a copy (the same kernel 
 for float32 and int8). Linear weights become Q11 integers w (0 to 2048) and 2048 - w, so the
 four products of a bilinear output sum to 2^22 times an interpolation of the values q + 128
 (0 to 255, all non-negative, at most 255 * 2^22 < 2^31); the result is
-(acc + 2^21) >> 22, minus 128: one rounding, half up, at the end.
+(acc + 2^21) >> 22, minus 128: one rounding, half up, at the end. int16 the same with the
+values q + 32768 and the last products summed in int64 (nn_resize_linear_s16).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.ops.base import Const, KernelCall, Op, is_int8, register, shape_of
+from codegen.ops.base import Const, KernelCall, Op, is_int8, is_int16, register, shape_of
 
 COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
                     "half_pixel_symmetric")
@@ -101,6 +102,7 @@ def linear_taps(coord: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, n
 @register("Resize")
 class Resize(Op):
     keeps_qparams = True
+    precisions = ("int8", "int16")
 
     def plan(self, node, graph) -> dict:
         """Mode, output shape and per-axis source tables (None for an axis kept as it is)."""
@@ -247,13 +249,14 @@ class Resize(Op):
         plan = self.plan(node, graph)
         if plan["mode"] == "nearest":
             return [self._gather(np.asarray(inputs[0]), plan)]
-        a, b, c, d, wy, wx = self._bilinear(inputs[0].astype(np.int64) + 128, plan, self._q11)
+        half = 32768 if is_int16(graph, node) else 128  # values q + half, all non-negative
+        a, b, c, d, wy, wx = self._bilinear(inputs[0].astype(np.int64) + half, plan, self._q11)
         wy, wx = wy[None, :, None], wx[None, None, :]
         top = a * (LINEAR_ONE - wx) + b * wx
         bottom = c * (LINEAR_ONE - wx) + d * wx
         acc = top * (LINEAR_ONE - wy) + bottom * wy
-        y = ((acc + (1 << (2 * LINEAR_BITS - 1))) >> (2 * LINEAR_BITS)) - 128
-        return [y.astype(np.int8).reshape(plan["out"])]
+        y = ((acc + (1 << (2 * LINEAR_BITS - 1))) >> (2 * LINEAR_BITS)) - half
+        return [y.astype(graph.tensors[node.outputs[0]].dtype).reshape(plan["out"])]
 
     @staticmethod
     def _q11(f: np.ndarray) -> np.ndarray:
@@ -275,9 +278,10 @@ class Resize(Op):
         params = {"planes": math.prod(shape) // (h * shape[-1]), "in_h": h, "in_w": shape[-1],
                   "out_h": len(y0), "out_w": len(x0)}
         index = Const(np.concatenate([y0, y1, x0, x1]).astype(np.int32), "idx")
-        if is_int8(graph, node):
+        if is_int8(graph, node) or is_int16(graph, node):
             weights = Const(np.concatenate([self._q11(fy), self._q11(fx)]).astype(np.int32), "w")
-            return [KernelCall("nn_resize_linear_s8", ("src/resize/nn_resize_linear_s8.c",), "nn_resize_linear_params",
+            name = "nn_resize_linear_s8" if is_int8(graph, node) else "nn_resize_linear_s16"
+            return [KernelCall(name, (f"src/resize/{name}.c",), "nn_resize_linear_params",
                                params, [node.inputs[0], index, weights, node.outputs[0]])]
         weights = Const(np.concatenate([fy, fx]).astype(np.float32), "w")
         return [KernelCall("nn_resize_linear_f32", ("src/resize/nn_resize_linear_f32.c",), "nn_resize_linear_params",
