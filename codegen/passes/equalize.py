@@ -85,7 +85,6 @@ class Pair:
     first: Layer
     second: Layer
     block: int  # inputs of `second` per output channel of `first` (1, or H * W after a Flatten)
-    between: list[Node]
 
 
 def _homogeneous(node: Node) -> bool:
@@ -126,11 +125,11 @@ def _channel_axis(graph: Graph, node: Node) -> int:
     return len(graph.tensors[node.outputs[0]].shape) - 1 if node.op_type == "MatMul" else 1
 
 
-def _pair_from(graph: Graph, node: Node, layers: dict[str, Layer]) -> Pair | None:
+def _pair_from(graph: Graph, node: Node, layers: dict[int, Layer]) -> Pair | None:
     first = layers.get(id(node))
     if first is None or not _homogeneous(node):
         return None
-    tensor, block, between = node.outputs[0], 1, []
+    tensor, block = node.outputs[0], 1
     axis = _channel_axis(graph, node)
     channels = graph.tensors[tensor].shape[axis]
     while True:
@@ -145,7 +144,7 @@ def _pair_from(graph: Graph, node: Node, layers: dict[str, Layer]) -> Pair | Non
                 ok = axis == 1 and block == 1 and shape[1] == channels
             else:  # Gemm, MatMul: features on the last axis
                 ok = axis == len(shape) - 1 and shape[-1] == channels * block
-            return Pair(first, second, block, between) if ok and second is not first else None
+            return Pair(first, second, block) if ok and second is not first else None
         if len(nxt.outputs) != 1 or not _homogeneous(nxt) or nxt.inputs[0] != tensor:
             return None
         out_shape = graph.tensors[nxt.outputs[0]].shape
@@ -158,7 +157,6 @@ def _pair_from(graph: Graph, node: Node, layers: dict[str, Layer]) -> Pair | Non
             block = int(np.prod(shape[2:]))
         else:
             return None
-        between.append(nxt)
         tensor = nxt.outputs[0]
 
 
