@@ -28,7 +28,8 @@ for float32 and int8). Linear weights become Q11 integers w (0 to 2048) and 2048
 four products of a bilinear output sum to 2^22 times an interpolation of the values q + 128
 (0 to 255, all non-negative, at most 255 * 2^22 < 2^31); the result is
 (acc + 2^21) >> 22, minus 128: one rounding, half up, at the end. int16 the same with the
-values q + 32768 and the last products summed in int64 (nn_resize_linear_s16).
+values q + 32768, Q14 weights (Q11 ones would be off by up to 16 steps between distant levels)
+and the second products summed in int64: (acc + 2^27) >> 28 (nn_resize_linear_s16).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from codegen.ops.base import Const, KernelCall, Op, is_int8, is_int16, register,
 COORDINATE_MODES = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
                     "half_pixel_symmetric")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
-LINEAR_ONE = 2048  # Q11: the integer weight 1.0 of the int8 linear kernel
-LINEAR_BITS = 11
+LINEAR_BITS = 11  # int8: Q11 weights, 2048 is 1.0
+LINEAR_BITS_S16 = 14  # int16: Q14 weights, 65535 * 2^14 < 2^31 for the first products
 MAX_RANK = 4
 MAX_OUTPUT = 1 << 26  # elements: the importer's bound on any tensor
 
@@ -249,18 +250,20 @@ class Resize(Op):
         plan = self.plan(node, graph)
         if plan["mode"] == "nearest":
             return [self._gather(np.asarray(inputs[0]), plan)]
-        half = 32768 if is_int16(graph, node) else 128  # values q + half, all non-negative
-        a, b, c, d, wy, wx = self._bilinear(inputs[0].astype(np.int64) + half, plan, self._q11)
+        wide = is_int16(graph, node)
+        half, bits = (32768, LINEAR_BITS_S16) if wide else (128, LINEAR_BITS)  # values q + half, non-negative
+        a, b, c, d, wy, wx = self._bilinear(inputs[0].astype(np.int64) + half, plan, lambda f: self._fixed(f, bits))
         wy, wx = wy[None, :, None], wx[None, None, :]
-        top = a * (LINEAR_ONE - wx) + b * wx
-        bottom = c * (LINEAR_ONE - wx) + d * wx
-        acc = top * (LINEAR_ONE - wy) + bottom * wy
-        y = ((acc + (1 << (2 * LINEAR_BITS - 1))) >> (2 * LINEAR_BITS)) - half
+        one = 1 << bits
+        top = a * (one - wx) + b * wx
+        bottom = c * (one - wx) + d * wx
+        acc = top * (one - wy) + bottom * wy
+        y = ((acc + (1 << (2 * bits - 1))) >> (2 * bits)) - half
         return [y.astype(graph.tensors[node.outputs[0]].dtype).reshape(plan["out"])]
 
     @staticmethod
-    def _q11(f: np.ndarray) -> np.ndarray:
-        return np.floor(f * LINEAR_ONE + 0.5).astype(np.int64)
+    def _fixed(f: np.ndarray, bits: int) -> np.ndarray:
+        return np.floor(f * (1 << bits) + 0.5).astype(np.int64)
 
     # ---- kernels ----
 
@@ -279,7 +282,8 @@ class Resize(Op):
                   "out_h": len(y0), "out_w": len(x0)}
         index = Const(np.concatenate([y0, y1, x0, x1]).astype(np.int32), "idx")
         if is_int8(graph, node) or is_int16(graph, node):
-            weights = Const(np.concatenate([self._q11(fy), self._q11(fx)]).astype(np.int32), "w")
+            bits = LINEAR_BITS if is_int8(graph, node) else LINEAR_BITS_S16
+            weights = Const(np.concatenate([self._fixed(fy, bits), self._fixed(fx, bits)]).astype(np.int32), "w")
             name = "nn_resize_linear_s8" if is_int8(graph, node) else "nn_resize_linear_s16"
             return [KernelCall(name, (f"src/resize/{name}.c",), "nn_resize_linear_params",
                                params, [node.inputs[0], index, weights, node.outputs[0]])]

@@ -48,8 +48,8 @@ void nn_resize_linear_f32(const nn_resize_linear_params *p, const float *in, con
 void nn_resize_linear_s8(const nn_resize_linear_params *p, const int8_t *in, const int32_t *index,
                          const int32_t *weight, int8_t *out);
 
-/* int16: as int8 with the values q + 32768 (top and bottom below 2^27, acc in int64 below 2^38),
- *   out = ((acc + 2^21) >> 22) - 32768. */
+/* int16: as int8 with the values q + 32768 and Q14 weights in [0, 16384] (top and bottom below
+ * 2^30, acc in int64 below 2^44), out = ((acc + 2^27) >> 28) - 32768. */
 void nn_resize_linear_s16(const nn_resize_linear_params *p, const int16_t *in, const int32_t *index,
                           const int32_t *weight, int16_t *out);
 

@@ -15,10 +15,10 @@ void nn_resize_linear_s16(const nn_resize_linear_params *p, const int16_t *in, c
             for (ox = 0; ox < p->out_w; ++ox) {
                 const int32_t fx = wx[ox];
                 /* values as q + 32768 in [0, 65535]: every term is non-negative, the shift exact */
-                const int32_t top = (r0[x0[ox]] + 32768) * (2048 - fx) + (r0[x1[ox]] + 32768) * fx;
-                const int32_t bottom = (r1[x0[ox]] + 32768) * (2048 - fx) + (r1[x1[ox]] + 32768) * fx;
-                const int64_t acc = (int64_t)top * (2048 - fy) + (int64_t)bottom * fy;
-                *out++ = (int16_t)(((acc + (1 << 21)) >> 22) - 32768);
+                const int32_t top = (r0[x0[ox]] + 32768) * (16384 - fx) + (r0[x1[ox]] + 32768) * fx;
+                const int32_t bottom = (r1[x0[ox]] + 32768) * (16384 - fx) + (r1[x1[ox]] + 32768) * fx;
+                const int64_t acc = (int64_t)top * (16384 - fy) + (int64_t)bottom * fy;
+                *out++ = (int16_t)(((acc + ((int64_t)1 << 27)) >> 28) - 32768);
             }
         }
     }
