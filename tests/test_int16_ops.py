@@ -24,6 +24,7 @@ from codegen.reference import run_int8
 from conftest import assert_same_on_cortex_m, make_model
 
 X, Y, Z, V = (1, 3, 5, 4), (1, 3, 5, 4), (1, 1, 5, 1), (3, 10)  # the outputs fit the M0+'s 16 KB
+IDS, ROWS = (2, 3), 5  # run-time indices into a constant table of 5 rows
 RANGES = {"x": (3.0, 0.5), "y": (0.7, -0.2), "z": (2.0, 1.0), "v": (4.0, 0.0)}  # spread and centre
 
 
@@ -50,6 +51,8 @@ def _case_model():
         n("Concat", ["x", "y"], ["concat_rescaled"], axis=1),
         n("Concat", ["y", "cc"], ["concat_const"], axis=2),
         n("Gather", ["x", "index"], ["gather"], axis=3),
+        n("Gather", ["table", "ids"], ["gather_table"]),
+        n("Concat", ["split0", "split1"], ["concat_same"], axis=1),
         n("MaxPool", ["x"], ["maxpool"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
         n("GlobalMaxPool", ["y"], ["gmaxpool"]),
         # 2. averages and the rescaled activations
@@ -63,6 +66,8 @@ def _case_model():
         n("LeakyRelu", ["v"], ["leaky_neg"], alpha=-0.3),
         # 3. Add, Sub, Mul with broadcasting, constants on either side, Div by a constant
         n("Add", ["x", "y"], ["add"]),
+        n("Add", ["y", "x"], ["add_sum"]),
+        n("Relu", ["add_sum"], ["add_relu"]),  # fused: the output clamp
         n("Sub", ["x", "z"], ["sub_bcast"]),
         n("Add", ["ca", "y"], ["add_const_left"]),
         n("Mul", ["x", "y"], ["mul"]),
@@ -110,24 +115,28 @@ def _case_model():
     inits["clip_hi"] = np.array(0.3, np.float32)
     inits.update(slope=np.array([[[0.02]], [[-0.4]], [[0.25]]], np.float32), two=np.array(2.0, np.float32),
                  three=np.array(3.0, np.float32), half=np.array(0.5, np.float32),
-                 scales=np.array([1.0, 1.0, 1.6, 1.5], np.float32))
-    outputs = [o for node in nodes for o in node.output]
+                 scales=np.array([1.0, 1.0, 1.6, 1.5], np.float32), table=r.uniform(-1, 3, (5, 4)).astype(np.float32))
+    outputs = [o for node in nodes for o in node.output if o != "add_sum"]
     typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
-    model = make_model(nodes, [("x", X), ("y", Y), ("z", Z), ("v", V)], [(o, *typed.get(o, (None,))) for o in outputs],
+    inputs = [("x", X), ("y", Y), ("z", Z), ("v", V), ("ids", IDS, TensorProto.INT64)]
+    model = make_model(nodes, inputs, [(o, *typed.get(o, (None,))) for o in outputs],
                        initializers=inits, opset=20, name="int16_ops")
     return model, outputs
 
 
 def _feeds(rng, count):
-    return [{k: (rng.standard_normal(s) * RANGES[k][0] + RANGES[k][1]).astype(np.float32)
-             for k, s in (("x", X), ("y", Y), ("z", Z), ("v", V))} for _ in range(count)]
+    return [{**{k: (rng.standard_normal(s) * RANGES[k][0] + RANGES[k][1]).astype(np.float32)
+                for k, s in (("x", X), ("y", Y), ("z", Z), ("v", V))},
+             "ids": rng.integers(0, ROWS, IDS)} for _ in range(count)]
 
 
 @pytest.fixture(scope="module")
 def compiled():
     model, outputs = _case_model()
     calib = _feeds(np.random.default_rng(7), 8)
-    return model, outputs, calib, compile_model(model, "net", mode="int8", calib=calib, precision="int16")
+    # min/max ranges: no calibration clipping, so the float bound below measures the arithmetic
+    return model, outputs, calib, compile_model(model, "net", mode="int8", calib=calib, precision="int16",
+                                                calibration="minmax")
 
 
 INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8", "pow_half_int8"}
@@ -139,7 +148,8 @@ def test_every_case_is_int16(compiled):
     which read their inputs through Requantize nodes (int16 -> int8)."""
     _, outputs, _, c = compiled
     graph = c.graph
-    assert [graph.tensors[n].dtype for n in graph.inputs] == ["int16"] * 4
+    assert [graph.tensors[n].dtype for n in graph.inputs] == ["int16"] * 4 + ["int32"]
+    assert next(n for n in graph.nodes if n.outputs == ["add_relu"]).op_type == "Add"
     assert {o for o in outputs if graph.tensors[o].dtype == "int8"} == INT8_ONLY
     assert {graph.tensors[o].dtype for o in outputs if o not in INT8_ONLY | INDICES} == {"int16"}
     assert {graph.tensors[o].dtype for o in INDICES} == {"int32"}
@@ -160,6 +170,9 @@ def test_host_and_cortex_m_equal_the_twin(compiled):
     for _ in range(2):  # the whole int16 range, both ends included
         sample = {}
         for name in graph.inputs:
+            if name == "ids":
+                sample[name] = rng.integers(0, ROWS, IDS).astype(np.int32)
+                continue
             q = rng.integers(-32768, 32768, graph.tensors[name].shape)
             q.reshape(-1)[:2] = (-32768, 32767)
             sample[name] = q.astype(np.int16)
