@@ -144,13 +144,17 @@ def weight_tables_ratio(report: dict) -> float | None:
     return sum(layer["weight_bytes_encoded"] for layer in layers) / dense if dense else None
 
 
-def int16_share(report: dict) -> float | None:
-    """The share of the model's layers (Requantize nodes between precisions left out) whose
-    activations are int16."""
-    layers = [layer for layer in report["layers"] if layer.get("precision") and layer.get("op") != "Requantize"]
+def int16_share(graph) -> float | None:
+    """The share of the model's layers whose activations are int16: the layers that choose a
+    precision of their own (not the Requantize nodes between precisions, nor the operators that
+    keep their input's quantization: reshapes, max pooling)."""
+    from codegen.ops import get_op
+
+    layers = [n for n in graph.nodes if "precision" in n.attrs and n.op_type != "Requantize"
+              and not get_op(n.op_type).keeps_qparams]
     if not layers:
         return None
-    return sum(layer["precision"] == "int16" for layer in layers) / len(layers)
+    return sum(n.attrs["precision"] == "int16" for n in layers) / len(layers)
 
 
 def compile_config(model: TrainedModel, choices: dict, **extra):
@@ -187,7 +191,7 @@ def evaluate(model: TrainedModel, config: str, samples, labels, reference: list[
     compiled = compile_config(model, choices)
     seconds = time.perf_counter() - start
     out = {"compile_seconds": round(seconds, 2), "weight_tables_ratio": weight_tables_ratio(compiled.report),
-           "int16_share": int16_share(compiled.report), "weights_bytes": compiled.report["weights_bytes"]}
+           "int16_share": int16_share(compiled.graph), "weights_bytes": compiled.report["weights_bytes"]}
     if build:
         from codegen import verify
 
