@@ -33,7 +33,7 @@ from codegen.ir import Graph
 from codegen.ops import get_op
 
 PRECISIONS = ("int8", "int16")
-AUTO_SAMPLES = 16  # calibration samples auto measures each choice on
+AUTO_SAMPLES = 64  # calibration samples auto measures each choice on
 AUTO_MARGIN_DB = 1.0  # the default target: this much below all-int16
 
 
