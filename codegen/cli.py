@@ -57,10 +57,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="--calibration percentile: the (100-P)th and Pth percentiles (default 99.99)")
         q.add_argument("--weight-clipping", choices=("none", "mse"), default="none",
                        help="per-channel weight scales: max|w| / 127 (none, default) or the least-MSE clipping")
-        q.add_argument("--reconstruct", choices=("none", "bias", "adaround", "full"), default="none",
+        q.add_argument("--reconstruct", choices=("auto", "none", "bias", "adaround", "full"), default="auto",
                        help="int8 layers fitted to the float model's outputs, layer by layer: bias correction, "
                             "AdaRound's rounding and bias correction, or also a least-squares re-fit of "
-                            "pruned layers (full) (default none)")
+                            "pruned layers (full); auto (default): full for a pruned model, else bias")
         q.add_argument("--no-equalize", action="store_true",
                        help="no cross-layer equalization (default: on, each pair of layers kept where it "
                             "raises the int8 SQNR on the calibration samples)")

@@ -92,7 +92,7 @@ def samples_step(c: Compilation) -> None:
 def prune_step(c: Compilation) -> None:
     """Pruning of the float weights (codegen/passes/prune.py); then the flash budget on a lower bound."""
     prune = c.options.pruning
-    if prune is not None and prune.bias_correction and c.options.int8 and c.options.reconstruct == "full":
+    if prune is not None and prune.bias_correction and c.options.int8 and c.options.reconstruction == "full":
         prune = dataclasses.replace(prune, bias_correction=False)  # the re-fit of pruned layers does more
     if prune is not None:
         c.original = copy.deepcopy(c.graph)
@@ -165,9 +165,9 @@ def reconstruct_step(c: Compilation) -> None:
     """int8: layer by layer, the weights' rounding and the bias (and with "full" the pruned layers'
     weights) fitted to the float teacher's outputs (codegen/passes/reconstruct.py). A QDQ model's
     weights keep the rounding of their file."""
-    if c.options.int8 and c.options.reconstruct != "none" and not c.given:
+    if c.options.int8 and c.options.reconstruction != "none" and not c.given:
         prune = c.options.pruning
-        c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruct,
+        c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruction,
                                                      choose_masks=prune is not None and prune.pattern == "unstructured")
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from codegen.errors import CompileError
 from codegen.passes import calibrate
 from codegen.passes.prune import PruneOptions
-from codegen.passes.reconstruct import MODES as RECONSTRUCTS
+from codegen.passes.reconstruct import CHOICES as RECONSTRUCTS
 from codegen.samples import DEFAULT_CALIB_SAMPLES
 
 MODES = ("int8", "float32")
@@ -42,7 +42,7 @@ class CompileOptions:
     calibration: str = "minmax"  # activation ranges (codegen/passes/calibrate.py METHODS)
     percentile: float = 99.99  # calibration "percentile" (and a candidate of "auto")
     weight_clipping: str = "none"  # WEIGHT_CLIPPINGS
-    reconstruct: str = "none"  # int8 layers against the float teacher (codegen/passes/reconstruct.py MODES)
+    reconstruct: str = "auto"  # int8 layers against the float teacher (codegen/passes/reconstruct.py CHOICES)
     equalize: bool = True  # int8: cross-layer equalization where it helps (codegen/passes/equalize.py)
     per_layer: dict[str, dict] = field(default_factory=dict)
 
@@ -76,6 +76,13 @@ class CompileOptions:
             prune = dataclasses.replace(prune or PruneOptions(), per_layer={**(prune.per_layer if prune else {}),
                                                                             **layers})
         return prune if prune is not None and prune.active else None
+
+    @property
+    def reconstruction(self) -> str:
+        """The reconstruct mode that runs: "auto" is "full" for a pruned model, else "bias"."""
+        if self.reconstruct != "auto":
+            return self.reconstruct
+        return "full" if self.pruning is not None else "bias"
 
     def layer(self, name: str, key: str, default=None):
         """The per-layer choice `key` of node `name`, else `default`."""

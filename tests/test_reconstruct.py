@@ -153,7 +153,7 @@ def output_error(compiled, feeds) -> tuple[float, np.ndarray]:
 
 def test_bias_correction_centres_each_output_on_the_calibration_samples(case):
     model, calib, _ = case
-    before = compile_model(model, "net", mode="int8", calib=calib)
+    before = compile_model(model, "net", mode="int8", calib=calib, reconstruct="none")
     after = compile_model(model, "net", mode="int8", calib=calib, reconstruct="bias")
     scale = after.graph.tensors[after.graph.outputs[0]].quant.scale
     _, mean_before = output_error(before, calib)
@@ -187,7 +187,7 @@ def test_adaround_model_is_bit_exact(case):
 
 def test_adaround_brings_the_example_nearer_the_float_model_on_its_test_images():
     calib = str(EXAMPLE / "calib.npz")
-    plain = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib)
+    plain = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, reconstruct="none")
     rounded = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, reconstruct="adaround")
     held, _ = load_samples(EXAMPLE / "test.npz", plain.graph, 100)
     assert output_error(rounded, held)[0] > output_error(plain, held)[0] + 0.7  # measured 40.2 against 38.8 dB
@@ -197,8 +197,9 @@ def test_a_reconstruction_that_does_not_lower_the_output_error_is_undone():
     """The scikit-learn MLP's 8 samples: each layer's error falls, the rounding of its one output
     does not follow; the quantized model stays as it came."""
     path = Path(__file__).parent / "fixtures" / "skl_mlp"
-    plain = compile_model(f"{path}.onnx", "net", mode="int8", calib=f"{path}.npz")
-    tried = compile_model(f"{path}.onnx", "net", mode="int8", calib=f"{path}.npz", reconstruct="bias")
+    pinned = dict(mode="int8", calib=f"{path}.npz", calibration="minmax", equalize=True)
+    plain = compile_model(f"{path}.onnx", "net", reconstruct="none", **pinned)
+    tried = compile_model(f"{path}.onnx", "net", reconstruct="bias", **pinned)
     section = tried.report["reconstruction"]
     assert not section["kept"] and section["output_mse_after"] >= section["output_mse_before"]
     assert tried.emitted.files == plain.emitted.files
@@ -209,8 +210,10 @@ def test_full_reconstruction_of_a_pruned_model_is_bit_exact_and_recovers_the_err
     on test images that neither calibration nor the fit saw."""
     calib = str(EXAMPLE / "calib.npz")
     prune = PruneOptions(sparsity=0.75)
-    corrected = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune)
-    full = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune, reconstruct="full")
+    corrected = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune,
+                              reconstruct="none")  # pruning's own bias correction
+    full = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune)  # auto: full
+    assert full.report["reconstruction"]["mode"] == "full"
     assert full.report["pruning"]["bias_correction"] is False  # the re-fit stands in for it
     refit = {e["name"] for e in full.report["reconstruction"]["layers"] if e.get("refit")}
     pruned = {e["name"] for e in full.report["pruning"]["layers"] if e.get("sparsity_after", 0) > 0.5}
@@ -221,7 +224,7 @@ def test_full_reconstruction_of_a_pruned_model_is_bit_exact_and_recovers_the_err
     held, _ = load_samples(EXAMPLE / "test.npz", full.graph, 100)
     assert output_error(full, held)[0] > output_error(corrected, held)[0] + 3.0  # measured 12.2 against 6.7 dB
     check_exact(full, held[:8])
-    again = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune, reconstruct="full")
+    again = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune)
     assert again.emitted.files == full.emitted.files  # byte-identical
 
 

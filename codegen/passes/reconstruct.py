@@ -32,8 +32,9 @@ layer is quantized again (node.attrs["q"]) before its successors read its output
 Bounded cost: at most MAX_SAMPLES samples (fewer when their values would pass VALUE_MEMORY);
 the solves see at most MAX_ROWS rows (a seeded
 subset of samples x positions; the bias correction's means take every row, through the
-column means of X). A layer whose reduction is longer than MAX_REDUCTION, or whose AdaRound
-would exceed MAX_WORK multiply-adds, gets bias correction only, and the report says why.
+column means of X). A layer whose reduction is longer than MAX_REDUCTION gets bias correction
+only; a mask choice, re-fit or AdaRound that would exceed MAX_WORK multiply-adds, or what is
+left of MAX_TOTAL_WORK for the model (spent in graph order), is left out; the report says which.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from codegen.qparams import layer_weights
 from codegen.reference import as_input
 
 MODES = ("none", "bias", "adaround", "full")
+CHOICES = ("auto",) + MODES  # auto (CompileOptions.reconstruction): full for a pruned model, else bias
 MAX_SAMPLES = 256
 # the samples' values held at once: the teacher's (float32), the quantized model's and, for the
 # final check, the model as it came (int8), each at most about four of the largest tensor live
@@ -58,7 +60,10 @@ VALUE_MEMORY = 512 << 20
 VALUE_BYTES = 4 * (4 + 1 + 1)
 MAX_ROWS = 4096
 MAX_REDUCTION = 4096
-MAX_WORK = 4e9  # multiply-adds of one layer's AdaRound (a few seconds of NumPy)
+# multiply-adds of one layer's mask choice, re-fit or AdaRound, and of all of them in one model
+# (about a second and a few seconds of NumPy); beyond, that step is left out and the report says so
+MAX_WORK = 5e8
+MAX_TOTAL_WORK = 2e9
 SEED = 14
 
 # AdaRound's constants (Nagel et al. 2020, section 4)
@@ -74,7 +79,6 @@ BATCH = 512
 LEARNING_RATE = 0.03
 DAMPING = 0.01
 MASK_MEMORY = 64 << 20  # bytes of inverse Hessians held at once by choose_mask
-MAX_MASK_WORK = 4e9  # multiply-adds of one layer's mask choice; beyond, the pruner's mask stays
 VALIDATION = 0.25  # the share of rows AdaRound does not see, on which its rounding must beat the nearest
 
 
@@ -205,6 +209,13 @@ def choose_mask(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, keep: np.nda
 def mask_work(shape: tuple[int, ...], zeros: int) -> int:
     """Multiply-adds of `choose_mask` for weights of `shape` [G, N, K] losing `zeros` weights in all."""
     return int(zeros) * (shape[2] + 1) ** 2 * 2
+
+
+def refit_work(rows: int, keep: np.ndarray) -> int:
+    """Multiply-adds of `refit` on `rows` rows with the masks `keep` [G, N, K]."""
+    groups, _, k = keep.shape
+    kept = keep.sum(axis=2).astype(np.int64)
+    return int(groups * rows * (k + 1) ** 2 + np.sum(kept ** 3) // 3)
 
 
 def refit(x: np.ndarray, y: np.ndarray, keep: np.ndarray, damping: float = DAMPING,
@@ -389,6 +400,7 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     teacher_run = _Sweep(teacher, samples, int8=False)
     teachers = {n.name: n for n in teacher.nodes}
     backup = copy.deepcopy(graph)
+    budget = [MAX_TOTAL_WORK]  # multiply-adds left for the solvers, in graph order
     bar = Progress("reconstruct", len(nodes)) if progress else None
     try:
         for done, node in enumerate(nodes):
@@ -400,7 +412,8 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
                 entry["skipped"] = "no teacher layer of this name and output shape"
             else:
                 teacher_run.run_to(teacher_run.index[node.name])
-                entry.update(_layer(graph, node, teacher, before, student, teacher_run, mode, done, choose_masks))
+                entry.update(_layer(graph, node, teacher, before, student, teacher_run, mode, done, choose_masks,
+                                    budget))
             entry["seconds"] = round(time.perf_counter() - start, 3)
             section["layers"].append(entry)
             if bar is not None:
@@ -438,7 +451,7 @@ def _output_error(graph: Graph, run: _Sweep, teacher_run: _Sweep) -> float:
 
 
 def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Sweep, teacher_run: _Sweep,
-           mode: str, index: int, choose_masks: bool) -> dict:
+           mode: str, index: int, choose_masks: bool, budget: list) -> dict:
     from codegen.passes.prune import _add_bias, _bias_target, _own_const
 
     layer = Layer(node, graph)
@@ -484,33 +497,41 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
     wq, scales = weights_of(w, b)
     out["mse_before"] = _round(mse(wq, scales, b)[0])
     too_long = layer.reduction > MAX_REDUCTION
-    work = adaround_work(x.shape[1], w.shape)
-    if mode in ("adaround", "full") and (too_long or work > MAX_WORK):
-        out["bias_only"] = (f"reduction {layer.reduction} > {MAX_REDUCTION}" if too_long
-                            else f"AdaRound would take {work:.2g} multiply-adds > {MAX_WORK:.2g}")
+    if mode in ("adaround", "full") and too_long:
+        out["bias_only"] = f"reduction {layer.reduction} > {MAX_REDUCTION}"
     elif mode == "full" and _pruned(layer, ref_layer):
         keep = w != 0
         with_bias = bias_at is not None
         dense = ref_layer.w * ratio[..., None] if ref_layer.w.shape == w.shape else None
         if choose_masks and dense is not None and np.count_nonzero(dense == 0) < np.count_nonzero(~keep):
             work = mask_work(w.shape, np.count_nonzero(~keep))
-            if work <= MAX_MASK_WORK:
+            if work <= min(MAX_WORK, budget[0]):
+                budget[0] -= work
                 dense_b = None if ref_layer.b is None else ref_layer.b * ratio
                 keep = choose_mask(x, dense, dense_b, keep, DAMPING)
                 out["mask"] = "chosen by the solver"
             else:
-                out["mask"] = f"the pruner's (choosing would take {work:.2g} multiply-adds > {MAX_MASK_WORK:.2g})"
-        w, fitted_b = refit(x, y, keep, DAMPING, with_bias)
-        if with_bias:
-            b = fitted_b
-        _write_weights(graph, node, layer, w, _own_const)
-        if with_bias:
-            _set_bias(graph, node, bias_at[0], b, _own_const, _add_bias)
-        layer = Layer(node, graph)
-        w, b = layer.w, layer.b
-        wq, scales = weights_of(w, b)
-        out["refit"] = True
-    if mode in ("adaround", "full") and "bias_only" not in out:
+                out["mask"] = f"the pruner's (choosing would take {work:.2g} multiply-adds)"
+        work = refit_work(x.shape[1], keep)
+        if work <= min(MAX_WORK, budget[0]):
+            budget[0] -= work
+            w, fitted_b = refit(x, y, keep, DAMPING, with_bias)
+            if with_bias:
+                b = fitted_b
+            _write_weights(graph, node, layer, w, _own_const)
+            if with_bias:
+                _set_bias(graph, node, bias_at[0], b, _own_const, _add_bias)
+            layer = Layer(node, graph)
+            w, b = layer.w, layer.b
+            wq, scales = weights_of(w, b)
+            out["refit"] = True
+        else:
+            out["refit"] = f"skipped (it would take {work:.2g} multiply-adds)"
+    work = adaround_work(x.shape[1], w.shape)
+    if mode in ("adaround", "full") and "bias_only" not in out and work > min(MAX_WORK, budget[0]):
+        out["bias_only"] = f"AdaRound would take {work:.2g} multiply-adds"
+    elif mode in ("adaround", "full") and "bias_only" not in out:
+        budget[0] -= work
         # optimised on most rows, judged on the others (few rows and long reductions overfit)
         order = np.random.default_rng([SEED, index, 1]).permutation(x.shape[1])
         held = order[:int(VALIDATION * x.shape[1])]
