@@ -18,7 +18,8 @@
    output SQNR reaches the target (default: 1 dB below all-int16) or no candidate is left; a
    promotion that would take the arena beyond `ram_budget` is skipped. The result is the
    per-layer choice of the first state that reaches the target (or the last one), with the
-   figures of each step in the report.
+   figures of each step in the report. The figures are those of quantization alone: the
+   reconstruct pass, which runs later, moves them (usually up).
 """
 
 from __future__ import annotations
