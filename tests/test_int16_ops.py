@@ -25,7 +25,8 @@ from conftest import assert_same_on_cortex_m, make_model
 
 X, Y, Z, V = (1, 3, 5, 4), (1, 3, 5, 4), (1, 1, 5, 1), (3, 10)  # the outputs fit the M0+'s 16 KB
 IDS, ROWS = (2, 3), 5  # run-time indices into a constant table of 5 rows
-RANGES = {"x": (3.0, 0.5), "y": (0.7, -0.2), "z": (2.0, 1.0), "v": (4.0, 0.0)}  # spread and centre
+U = (1, 58, 3, 3)  # 58 channels of 3x3 taps at 127: 58 * 9 * 127 * 32767 overflows an int32 accumulator
+RANGES = {"x": (3.0, 0.5), "y": (0.7, -0.2), "z": (2.0, 1.0), "v": (4.0, 0.0), "u": (1.0, 0.0)}  # spread, centre
 
 
 def _case_model():
@@ -107,18 +108,28 @@ def _case_model():
         # 10. Resize, nearest and bilinear
         n("Resize", ["x", "", "scales"], ["resize_nearest"], mode="nearest"),
         n("Resize", ["y", "", "scales"], ["resize_linear"], mode="linear"),
+        # 11. ConvTranspose: int32 and int64 accumulators
+        n("ConvTranspose", ["x", "wt", "bt"], ["deconv"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 0]),
+        n("ConvTranspose", ["u", "wu"], ["deconv_acc64"]),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
         n("LogSoftmax", ["tanh"], ["logsoftmax_int8"], axis=-1),
     ]
     inits["clip_hi"] = np.array(0.3, np.float32)
+    # weights on their int8 grid (each output channel reaches 127 steps): the float bound below
+    # then measures the int16 arithmetic, not the rounding of the weights
+    wt = r.integers(-127, 128, (3, 2, 3, 3)).astype(np.float32)
+    wt[0, :, 0, 0] = 127
+    wt = (wt * np.float32(0.5 / 127)).astype(np.float32)
     inits.update(slope=np.array([[[0.02]], [[-0.4]], [[0.25]]], np.float32), two=np.array(2.0, np.float32),
                  three=np.array(3.0, np.float32), half=np.array(0.5, np.float32),
-                 scales=np.array([1.0, 1.0, 1.6, 1.5], np.float32), table=r.uniform(-1, 3, (5, 4)).astype(np.float32))
+                 scales=np.array([1.0, 1.0, 1.6, 1.5], np.float32), table=r.uniform(-1, 3, (5, 4)).astype(np.float32),
+                 wt=wt, bt=np.array([0.3, -0.2], np.float32),
+                 wu=np.full((58, 1, 3, 3), 0.01, np.float32))
     outputs = [o for node in nodes for o in node.output if o != "add_sum"]
     typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
-    inputs = [("x", X), ("y", Y), ("z", Z), ("v", V), ("ids", IDS, TensorProto.INT64)]
+    inputs = [("x", X), ("y", Y), ("z", Z), ("v", V), ("ids", IDS, TensorProto.INT64), ("u", U)]
     model = make_model(nodes, inputs, [(o, *typed.get(o, (None,))) for o in outputs],
                        initializers=inits, opset=20, name="int16_ops")
     return model, outputs
@@ -126,7 +137,7 @@ def _case_model():
 
 def _feeds(rng, count):
     return [{**{k: (rng.standard_normal(s) * RANGES[k][0] + RANGES[k][1]).astype(np.float32)
-                for k, s in (("x", X), ("y", Y), ("z", Z), ("v", V))},
+                for k, s in (("x", X), ("y", Y), ("z", Z), ("v", V), ("u", U))},
              "ids": rng.integers(0, ROWS, IDS)} for _ in range(count)]
 
 
@@ -148,7 +159,9 @@ def test_every_case_is_int16(compiled):
     which read their inputs through Requantize nodes (int16 -> int8)."""
     _, outputs, _, c = compiled
     graph = c.graph
-    assert [graph.tensors[n].dtype for n in graph.inputs] == ["int16"] * 4 + ["int32"]
+    assert [graph.tensors[n].dtype for n in graph.inputs] == ["int16"] * 4 + ["int32", "int16"]
+    acc64 = {n.outputs[0]: n.attrs["q"]["acc64"] for n in graph.nodes if n.op_type == "ConvTranspose"}
+    assert acc64 == {"deconv": False, "deconv_acc64": True}
     assert next(n for n in graph.nodes if n.outputs == ["add_relu"]).op_type == "Add"
     assert {o for o in outputs if graph.tensors[o].dtype == "int8"} == INT8_ONLY
     assert {graph.tensors[o].dtype for o in outputs if o not in INT8_ONLY | INDICES} == {"int16"}
@@ -167,7 +180,7 @@ def test_host_and_cortex_m_equal_the_twin(compiled):
     graph = c.graph
     rng = np.random.default_rng(11)
     samples = [quantize_inputs(graph, f) for f in _feeds(rng, 2)]
-    for _ in range(2):  # the whole int16 range, both ends included
+    for k in range(2):  # the whole int16 range, both ends included
         sample = {}
         for name in graph.inputs:
             if name == "ids":
@@ -175,6 +188,8 @@ def test_host_and_cortex_m_equal_the_twin(compiled):
                 continue
             q = rng.integers(-32768, 32768, graph.tensors[name].shape)
             q.reshape(-1)[:2] = (-32768, 32767)
+            if name == "u" and k == 0:  # every tap at its largest: the sum needs the int64 accumulator
+                q[:] = 32767
             sample[name] = q.astype(np.int16)
         samples.append(sample)
     host = HostModel(c.emitted.files, c.report["api"])

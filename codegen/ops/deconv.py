@@ -22,6 +22,9 @@ int8: per-output-channel symmetric weights, int32 bias and per-channel requantiz
 Conv's (conv.py), the input zero point added to every input, a fused Relu/Clip as the
 output clamp. Float sums run in the kernel's order (reference_in_kernel_order): the bias,
 then tap row by tap row, tap by tap, input channel by input channel.
+int16 activations (zero points 0): the same sums over int16 inputs in int32
+(nn_conv_transpose_s16) or, where |bias| + 32768 * sum |w| could reach 2^31, in int64
+(nn_conv_transpose_acc64_s16), as Conv's int16 rule chooses.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8
-from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, qparams, register,
-                              shape_of)
+from codegen.fixedpoint import output64_s16, output_s8, output_s16
+from codegen.ops.base import (Const, KernelCall, Op, activation, apply_activation, is_int8, is_int16, qparams,
+                              register, shape_of)
 from codegen.ops.conv import check_bias, conv_operands
+from codegen.ops.gemm import needs_acc64
 from codegen.qparams import layer_weights, multipliers, quantize_bias
 
 
@@ -96,6 +100,7 @@ def tap_sources(out: int, begin: int, stride: int, dilation: int, kernel: int, s
 @register("ConvTranspose")
 class ConvTranspose(Op):
     fuses_activation = True
+    precisions = ("int8", "int16")
 
     def geometry(self, node, graph) -> dict:
         x, w, kernel, groups = conv_operands(node, graph, "transposed convolution")
@@ -193,6 +198,11 @@ class ConvTranspose(Op):
         w, b = self._weights(node, graph, geo)
         wq, scales = layer_weights(node, w, b, x.scale)
         bias = quantize_bias(b, x.scale, scales)
+        if y.bits == 16:  # zero points 0: no offsets
+            m0, shift = multipliers(x.scale * scales.astype(np.float64) / y.scale)
+            act_min, act_max = y.clamp_range(*activation(node))
+            return {"weight": wq, "bias": bias, "multiplier": m0, "shift": shift, "act_min": act_min,
+                    "act_max": act_max, "acc64": needs_acc64(wq.reshape(len(wq), -1), bias)}
         bound = np.abs(bias.astype(np.int64)) + 256 * np.abs(wq.astype(np.int64)).reshape(len(wq), -1).sum(axis=1)
         if bound.max(initial=0) >= 2**31:
             raise Unsupported("an int32 accumulator could overflow (bias or reduction too large)")
@@ -203,9 +213,13 @@ class ConvTranspose(Op):
 
     def reference_s8(self, node, graph, inputs):
         geo, q = self.geometry(node, graph), node.attrs["q"]
-        x = inputs[0].astype(np.int64) + q["input_offset"]
+        x = inputs[0].astype(np.int64) + q.get("input_offset", 0)
         acc = np.zeros((x.shape[0], geo["out_channels"], *geo["out"]), np.int64) + q["bias"].reshape(1, -1, 1, 1)
         acc = self._gather_sum(x.reshape(x.shape[0], x.shape[1], *geo["in"]), q["weight"].astype(np.int64), geo, acc)
+        if is_int16(graph, node):
+            y = (output64_s16 if q["acc64"] else output_s16)(acc, q["multiplier"].reshape(1, -1, 1, 1),
+                                                             q["shift"].reshape(1, -1, 1, 1), q["act_min"], q["act_max"])
+            return [y.reshape(shape_of(graph, node.outputs[0]))]
         y = output_s8(acc, q["multiplier"].reshape(1, -1, 1, 1), q["shift"].reshape(1, -1, 1, 1),
                       q["output_offset"], q["act_min"], q["act_max"])
         return [y.reshape(shape_of(graph, node.outputs[0]))]
@@ -223,6 +237,14 @@ class ConvTranspose(Op):
     def kernels(self, node, graph):
         geo = self.geometry(node, graph)
         taps = Const(self._tap_table(geo), "taps")
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            name = "nn_conv_transpose_acc64_s16" if q["acc64"] else "nn_conv_transpose_s16"
+            params = {"g": self._params(geo), "act_min": q["act_min"], "act_max": q["act_max"]}
+            return [KernelCall(name, (f"src/conv/{name}.c",), "nn_conv_s16_params",
+                               params, [node.inputs[0], Const(q["weight"], "w"), Const(q["bias"], "b"),
+                                        Const(q["multiplier"], "m"), Const(q["shift"].astype(np.int8), "s"),
+                                        taps, node.outputs[0]])]
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {"g": self._params(geo), "input_offset": q["input_offset"], "output_offset": q["output_offset"],

@@ -145,4 +145,16 @@ void nn_conv_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *w
                  const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int16_t *out);
 void nn_conv_acc64_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
                        const int32_t *multiplier, const int8_t *shift, int16_t *scratch, int16_t *out);
+
+/*
+ * int16 ConvTranspose (zero points 0): the gathered sums of nn_conv_transpose_s8 over in * weight
+ * (weights and taps laid out as there), then out = clamp(requantize(acc, multiplier[oc],
+ * shift[oc]), act_min, act_max); the accumulator is int32 in nn_conv_transpose_s16 and int64 in
+ * nn_conv_transpose_acc64_s16, chosen as for nn_conv_s16.
+ */
+void nn_conv_transpose_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *weight, const int32_t *bias,
+                           const int32_t *multiplier, const int8_t *shift, const int32_t *taps, int16_t *out);
+void nn_conv_transpose_acc64_s16(const nn_conv_s16_params *p, const int16_t *in, const int8_t *weight,
+                                 const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
+                                 const int32_t *taps, int16_t *out);
 #endif /* NN_CONV_H */
