@@ -111,6 +111,9 @@ def _case_model():
         # 11. ConvTranspose: int32 and int64 accumulators
         n("ConvTranspose", ["x", "wt", "bt"], ["deconv"], strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 0]),
         n("ConvTranspose", ["u", "wu"], ["deconv_acc64"]),
+        # 12. normalisation: int16 Scale, z * Scale + B in int64
+        n("LayerNormalization", ["v", "ln_scale", "ln_bias"], ["layernorm"], axis=-1),
+        n("InstanceNormalization", ["x", "in_scale", "in_bias"], ["instancenorm"]),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
@@ -126,7 +129,9 @@ def _case_model():
                  three=np.array(3.0, np.float32), half=np.array(0.5, np.float32),
                  scales=np.array([1.0, 1.0, 1.6, 1.5], np.float32), table=r.uniform(-1, 3, (5, 4)).astype(np.float32),
                  wt=wt, bt=np.array([0.3, -0.2], np.float32),
-                 wu=np.full((58, 1, 3, 3), 0.01, np.float32))
+                 wu=np.full((58, 1, 3, 3), 0.01, np.float32), ln_scale=r.uniform(0.5, 2.0, 10).astype(np.float32),
+                 ln_bias=r.uniform(-1, 1, 10).astype(np.float32), in_scale=np.array([1.5, -0.7, 0.2], np.float32),
+                 in_bias=np.array([0.1, 0.0, -2.0], np.float32))
     outputs = [o for node in nodes for o in node.output if o != "add_sum"]
     typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
     inputs = [("x", X), ("y", Y), ("z", Z), ("v", V), ("ids", IDS, TensorProto.INT64), ("u", U)]

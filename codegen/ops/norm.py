@@ -20,6 +20,10 @@ Rules:
    in Q z_bits, times the int8 scale (symmetric, per tensor) plus B at scale s_g / 2^z_bits
    (int32), requantized to the output's scale. z_bits is the largest (<= 24) that keeps the
    int32 accumulator below 2^31: |d / sqrt(t)| <= sqrt(n).
+   int16 (nn_norm_s16, zero points 0, groups of at most 32768): the same with the sum of
+   squares and z in int64, Scale symmetric int16 per tensor, z * Scale + B in int64 (below
+   2^47 with z_bits <= 24) requantized by fixedpoint.requantize64; z_bits is 24, lowered only
+   until B fits int32.
 5. LpNormalization (p 1 or 2, any axis): x / ||x||_p along the axis (nn_lpnorm_f32).
    A group of zeros gives zeros (as onnxruntime and the backend cases; onnx.reference also
    sums x rather than |x| for p = 1, so onnxruntime is the oracle of the tests). int8
@@ -39,11 +43,13 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import inverse_sqrt, output_s8
-from codegen.ops.base import Const, KernelCall, Op, is_int8, normalize_axis, qparams, register, require_const, shape_of
+from codegen.fixedpoint import inverse_sqrt, output64_s16, output_s8
+from codegen.ops.base import (Const, KernelCall, Op, is_int8, is_int16, normalize_axis, qparams, register,
+                              require_const, shape_of)
 from codegen.qparams import QParams, multipliers, quantize_weights
 
 MAX_GROUP = 65536  # int8: the int32 sum of squares of a group stays below 2^30
+MAX_GROUP_S16 = 32768  # int16: size * sum of squares and size * x - sum(x) stay in range
 Z_BITS_MAX = 24
 ACC_HEADROOM = 2**29  # |z * gamma| and |beta| each below this: their sum fits int32
 
@@ -51,6 +57,13 @@ ACC_HEADROOM = 2**29  # |z * gamma| and |beta| each below this: their sum fits i
 class _Normalization(Op):
     """What LayerNormalization and InstanceNormalization share; a subclass gives the geometry
     (`view`) and the scale and shift per index (`affine`)."""
+
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            return self.view(node, graph)[1] <= MAX_GROUP_S16
+        return precision in self.precisions
 
     def view(self, node, graph) -> tuple[int, int, int, int]:
         """(rows, size, channels, per_row) of nn_norm_params."""
@@ -98,6 +111,8 @@ class _Normalization(Op):
         if size > MAX_GROUP:
             raise Unsupported(f"int8 normalisation of groups of {size} elements (at most {MAX_GROUP})")
         x, y = qparams(graph, node.inputs[0]), qparams(graph, node.outputs[0])
+        if y.bits == 16:
+            return self._quantize_s16(node, graph, x, y, size)
         gamma, beta = self.affine(node, graph)
         gq, (sg,) = quantize_weights(gamma.reshape(1, -1), axis=0)
         sg = float(sg)
@@ -116,6 +131,27 @@ class _Normalization(Op):
         return {"gamma": gq.reshape(-1), "beta": bq, "epsilon": max(1, round(eps)), "z_bits": z_bits,
                 "multiplier": int(m0), "shift": int(shift), "output_offset": y.zero_point}
 
+    def _quantize_s16(self, node, graph, x, y, size) -> dict:
+        if size > MAX_GROUP_S16:
+            raise Unsupported(f"int16 normalisation of groups of {size} elements (at most {MAX_GROUP_S16})")
+        gamma, beta = self.affine(node, graph)
+        gamma = gamma.astype(np.float64)
+        sg = float(np.float32(np.abs(gamma).max(initial=0.0) / 32767)) or 1.0
+        gq = np.clip(np.rint(gamma / sg), -32767, 32767).astype(np.int16)
+        beta = np.zeros(gamma.shape, np.float64) if beta is None else beta.astype(np.float64)
+        eps = self.epsilon(node) / (float(x.scale) ** 2) * size * size
+        if eps >= 2**61:
+            raise Unsupported(f"epsilon {self.epsilon(node):g} is too large for the input scale {x.scale:g}")
+        z_bits, peak = Z_BITS_MAX, float(np.abs(beta).max(initial=0.0)) / sg
+        while z_bits >= 0 and peak * 2.0**z_bits >= 2**31 - 1:
+            z_bits -= 1
+        if z_bits < 0:
+            raise Unsupported("B is too large next to Scale for int16")
+        bq = np.rint(beta / sg * 2.0**z_bits).astype(np.int32)
+        (m0,), (shift,) = multipliers([sg / 2.0**z_bits / float(y.scale)])
+        return {"gamma": gq, "beta": bq, "epsilon": max(1, round(eps)), "z_bits": z_bits, "multiplier": int(m0),
+                "shift": int(shift)}
+
     def reference_s8(self, node, graph, inputs):
         q = node.attrs["q"]
         rows, size, channels, per_row = self.view(node, graph)
@@ -128,12 +164,19 @@ class _Normalization(Op):
         z = (d * inv.astype(np.int64) + (np.int64(1) << (right - 1))) >> right
         index = np.arange(rows)[:, None] % channels if per_row else np.arange(size)[None, :]
         acc = z * q["gamma"].astype(np.int64)[index] + q["beta"].astype(np.int64)[index]
+        if is_int16(graph, node):
+            return [output64_s16(acc, q["multiplier"], q["shift"]).reshape(inputs[0].shape)]
         out = output_s8(acc, q["multiplier"], q["shift"], q["output_offset"])
         return [out.reshape(inputs[0].shape)]
 
     def kernels(self, node, graph):
         rows, size, channels, per_row = self.view(node, graph)
         geometry = {"rows": rows, "size": size, "channels": channels, "per_row": per_row}
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            params = {**geometry, **{k: q[k] for k in ("epsilon", "z_bits", "multiplier", "shift")}}
+            return [KernelCall("nn_norm_s16", ("src/norm/nn_norm_s16.c",), "nn_norm_s16_params", params,
+                               [node.inputs[0], Const(q["gamma"], "g"), Const(q["beta"], "b"), node.outputs[0]])]
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {**geometry, **{k: q[k] for k in ("epsilon", "z_bits", "multiplier", "shift", "output_offset")}}

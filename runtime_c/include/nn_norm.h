@@ -88,6 +88,27 @@ typedef struct {
 void nn_norm_s8(const nn_norm_s8_params *p, const int8_t *in, const int8_t *gamma, const int32_t *beta, int8_t *out);
 
 /*
+ * int16 (zero points 0; size <= 32768): as nn_norm_s8 with s2 in int64, z[k] in int64, gamma
+ * int16 (symmetric, per tensor, at scale s_g), and
+ *   out = nn_output64_s16(z[k] * gamma[i] + beta[i], multiplier, shift, -32768, 32767)
+ * (|z * gamma| <= sqrt(size) 2^(z_bits + 15) < 2^47; beta int32 at s_g / 2^z_bits, the
+ * compiler lowers z_bits until it fits).
+ */
+typedef struct {
+    int32_t rows;
+    int32_t size;
+    int32_t channels;
+    int32_t per_row;
+    int64_t epsilon;
+    int32_t z_bits;     /* in [0, 24] */
+    int32_t multiplier; /* Q31 */
+    int32_t shift;      /* in [-31, 30] */
+} nn_norm_s16_params;
+
+void nn_norm_s16(const nn_norm_s16_params *p, const int16_t *in, const int16_t *gamma, const int32_t *beta,
+                 int16_t *out);
+
+/*
  * LpNormalization: x / ||x||_p along one axis, the input viewed as [outer, size, inner] (dense;
  * the group of (o, i) is in[o * size * inner + k * inner + i], k in [0, size)); p is 1 or 2.
  * Both kernels work in place (in == out); other overlap is not allowed.
