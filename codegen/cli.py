@@ -50,9 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                              "int8 output costs the most SQNR, until --min-sqnr (compile, inspect) or "
                              "--ram-budget (the arena) (default int8)")
         q = sp.add_argument_group("calibration")
-        q.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy", "auto"), default="minmax",
+        q.add_argument("--calibration", choices=("minmax", "percentile", "mse", "entropy", "auto"), default="auto",
                        help="activation ranges: min/max, percentiles, least quantization MSE, TensorRT's KL "
-                            "divergence, or per tensor the one its consumers' outputs prefer (default minmax)")
+                            "divergence, or per tensor the one its consumers' outputs prefer (auto, the default)")
         q.add_argument("--percentile", type=float, default=99.99, metavar="P",
                        help="--calibration percentile: the (100-P)th and Pth percentiles (default 99.99)")
         q.add_argument("--weight-clipping", choices=("none", "mse"), default="none",

@@ -39,7 +39,7 @@ class CompileOptions:
     precision: str = "int8"  # int8 activations: int8 or int16 (TFLite's 16x8) for every layer, or auto
     min_sqnr: float | None = None  # precision auto: the output SQNR to reach (default: all-int16's less 1 dB)
     ram_budget: int | None = None  # precision auto: the arena bytes int16 layers may take at most
-    calibration: str = "minmax"  # activation ranges (codegen/passes/calibrate.py METHODS)
+    calibration: str = "auto"  # activation ranges (codegen/passes/calibrate.py METHODS)
     percentile: float = 99.99  # calibration "percentile" (and a candidate of "auto")
     weight_clipping: str = "none"  # WEIGHT_CLIPPINGS
     reconstruct: str = "auto"  # int8 layers against the float teacher (codegen/passes/reconstruct.py CHOICES)

@@ -26,7 +26,8 @@ graph is not changed. `run(graph, samples)` is min/max calibration, the ranges a
      finer grid around the best.
    - entropy (TensorRT's calibrator): the threshold T, from 128 bins up to all 2048, whose
      128-level quantization of the clipped histogram has the least KL divergence from it.
-     A tensor that is never negative gets [0, T]; otherwise [-T, T] cut to [min, max]. Exact
+     A tensor that is never negative gets [0, T]; otherwise [-T, T] cut to [min, max]. One
+     with fewer nonzero values than bins keeps [min, max] (too few to judge a tail). Exact
      zeros (a Relu's) stay out of the |x| histogram: every range holds them exactly, and their
      spike in the first bin would pull T down to the first 128 bins.
    - auto: of the ranges above, per tensor, the one whose fake-quantized values, fed through
@@ -430,8 +431,8 @@ def kl_threshold_bin(counts: np.ndarray, levels: int = ENTROPY_LEVELS) -> int:
 
 
 def entropy_range(h: Histogram) -> tuple[float, float]:
-    if h.abs_counts is None or h.amax <= 0:
-        return min(h.vmin, 0.0), max(h.vmax, 0.0)
+    if h.abs_counts is None or h.amax <= 0 or h.abs_counts.sum() < ENTROPY_BINS:
+        return min(h.vmin, 0.0), max(h.vmax, 0.0)  # fewer values than bins: no tail to judge
     i = kl_threshold_bin(h.abs_counts)
     t = h.amax * i / ENTROPY_BINS
     if h.vmin >= 0:
@@ -484,6 +485,11 @@ def choose_auto(graph: Graph, samples: list, choices: dict[str, dict[str, tuple[
             for out in compared:
                 power[name][out] = power[name].get(out, 0.0) + float(np.sum(values[out].astype(np.float64) ** 2))
             for cand, (lo, hi) in choices[name].items():
+                same = next((c for c in choices[name] if c != cand and choices[name][c] == (lo, hi)
+                             and CANDIDATES.index(c) < CANDIDATES.index(cand)), None)
+                if same is not None:  # the same range as an earlier candidate: the same error
+                    noise[name][cand] = noise[name][same]
+                    continue
                 local = {name: _fake_quant(values[name], lo, hi)}
                 for node in nodes:
                     ins = [None if not i else local.get(i, values[i] if i in values else graph.tensors[i].data)
