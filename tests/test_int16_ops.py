@@ -114,6 +114,12 @@ def _case_model():
         # 12. normalisation: int16 Scale, z * Scale + B in int64
         n("LayerNormalization", ["v", "ln_scale", "ln_bias"], ["layernorm"], axis=-1),
         n("InstanceNormalization", ["x", "in_scale", "in_bias"], ["instancenorm"]),
+        # 13. MatMul of two activations (batched, broadcast) and by a constant with batch dimensions
+        n("Transpose", ["y"], ["xt"], perm=[0, 1, 3, 2]),
+        n("MatMul", ["x", "xt"], ["matmul"]),
+        n("MatMul", ["v", "mb"], ["matmul_const"]),
+        n("Gemm", ["v", "v"], ["gemm_t"], transB=1, alpha=-0.5),
+        n("Gemm", ["tanh", "gw", "gc"], ["gemm_bias_int8"], transA=1),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
@@ -131,7 +137,8 @@ def _case_model():
                  wt=wt, bt=np.array([0.3, -0.2], np.float32),
                  wu=np.full((58, 1, 3, 3), 0.01, np.float32), ln_scale=r.uniform(0.5, 2.0, 10).astype(np.float32),
                  ln_bias=r.uniform(-1, 1, 10).astype(np.float32), in_scale=np.array([1.5, -0.7, 0.2], np.float32),
-                 in_bias=np.array([0.1, 0.0, -2.0], np.float32))
+                 in_bias=np.array([0.1, 0.0, -2.0], np.float32), mb=r.uniform(-1, 1, (2, 10, 4)).astype(np.float32),
+                 gw=r.uniform(-1, 1, (3, 5)).astype(np.float32), gc=r.uniform(-1, 1, (10, 5)).astype(np.float32))
     outputs = [o for node in nodes for o in node.output if o != "add_sum"]
     typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
     inputs = [("x", X), ("y", Y), ("z", Z), ("v", V), ("ids", IDS, TensorProto.INT64), ("u", U)]
@@ -155,7 +162,7 @@ def compiled():
                                                 calibration="minmax")
 
 
-INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8", "pow_half_int8"}
+INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8", "pow_half_int8", "gemm_bias_int8"}
 INDICES = {"argmax", "argmin"}
 
 
@@ -177,7 +184,7 @@ def test_every_case_is_int16(compiled):
             if i and not graph.tensors[i].is_const:
                 assert producers[i].op_type == "Requantize" and graph.tensors[i].dtype == "int8"
     kept = {k["op"] for k in c.report["precision"]["kept_int8"]}
-    assert kept == {"Log", "Div", "LogSoftmax", "ReduceL2", "Pow"}
+    assert kept == {"Log", "Div", "LogSoftmax", "ReduceL2", "Pow", "Gemm"}
 
 
 def test_host_and_cortex_m_equal_the_twin(compiled):

@@ -185,7 +185,9 @@ class FullyConnected(Op):
     precisions = ("int8", "int16")
 
     def supports_precision(self, node, graph, precision):
-        return precision == "int8" or (precision == "int16" and not runs_batched(node, graph))
+        if runs_batched(node, graph):
+            return BATCHED.supports_precision(node, graph, precision)
+        return precision in self.precisions
 
     def layout(self, node: Node, graph: Graph) -> FcLayout:
         if node.op_type == "Gemm":

@@ -19,6 +19,9 @@ along the axis nn_fc cannot broadcast.
    + K za zb, with the column sums in n int32 of scratch; each of the four terms is at most
    K * 2^14 in magnitude, so K * 2^16 plus |bias| must stay below 2^31 (K up to 32767
    without a bias) and no partial sum overflows.
+4. int16 (nn_matmul_s16, zero points 0): both operands symmetric per tensor (a constant one
+   from its own range), acc = sum_k a b in int64 (K <= 65536), requantized once by
+   fixedpoint.requantize64; without a bias (a Gemm with C stays int8).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import output_s8
-from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, qparams,
-                              shape_of)
+from codegen.fixedpoint import output64_s16, output_s8
+from codegen.ops.base import (Const, KernelCall, Op, Scratch, activation, apply_activation, is_int8, is_int16,
+                              qparams, shape_of)
 from codegen.qparams import QParams, from_range, multipliers
 
 MAX_DIMS = 6
 ACC_LIMIT = 2**31
+MAX_K_S16 = 1 << 16  # int16: K products of at most 2^30 stay below 2^47 (requantize64)
 
 
 @dataclass
@@ -130,14 +134,21 @@ def _bias(node, view: MatMulView, inputs: list[np.ndarray]) -> np.ndarray | None
     return inputs[2] if view.bias and len(inputs) > 2 and inputs[2] is not None else None
 
 
-def _const_qparams(value: np.ndarray) -> QParams:
-    return from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)))
+def _const_qparams(value: np.ndarray, bits: int = 8) -> QParams:
+    return from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)), bits=bits)
 
 
 class BatchedMatMul(Op):
     """The contract methods for the nodes ops/gemm.py routes here (not registered itself)."""
 
     fuses_activation = True
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            view = matmul_view(node, graph)
+            return not view.bias and view.k <= MAX_K_S16 and view.alpha != 0.0
+        return precision in self.precisions
 
     def check(self, node, graph):
         matmul_view(node, graph)
@@ -165,17 +176,24 @@ class BatchedMatMul(Op):
     def params_count(self, node, graph):
         return sum(graph.tensors[i].size for i in node.inputs if i and graph.const(i) is not None)
 
-    def _operand_qparams(self, graph, name: str) -> tuple[QParams, np.ndarray | None]:
+    def _operand_qparams(self, graph, name: str, bits: int = 8) -> tuple[QParams, np.ndarray | None]:
         value = graph.const(name)
         if value is None:
             return qparams(graph, name), None
-        qp = _const_qparams(np.asarray(value, np.float64))
+        qp = _const_qparams(np.asarray(value, np.float64), bits)
         return qp, qp.quantize(value)
 
     def quantize(self, node, graph):
         view = matmul_view(node, graph)
-        (qa, a_table), (qb, b_table) = (self._operand_qparams(graph, name) for name in node.inputs[:2])
         y = qparams(graph, node.outputs[0])
+        (qa, a_table), (qb, b_table) = (self._operand_qparams(graph, name, y.bits) for name in node.inputs[:2])
+        if y.bits == 16:
+            if not self.supports_precision(node, graph, "int16"):
+                raise Unsupported("int16 MatMul with a bias C, alpha 0 or K above 65536 is not supported")
+            (m0,), (shift,) = multipliers([abs(view.alpha) * float(qa.scale) * float(qb.scale) / y.scale])
+            act_min, act_max = y.clamp_range(*activation(node))
+            return {"a_table": a_table, "b_table": b_table, "product_sign": -1 if view.alpha < 0 else 1,
+                    "multiplier": int(m0), "shift": int(shift), "act_min": act_min, "act_max": act_max}
         if view.alpha == 0.0:
             raise Unsupported("int8 Gemm with alpha 0 is not supported")
         product_scale = abs(view.alpha) * float(qa.scale) * float(qb.scale)
@@ -203,6 +221,10 @@ class BatchedMatMul(Op):
         a_in = q["a_table"] if q["a_table"] is not None else inputs[0]
         b_in = q["b_table"] if q["b_table"] is not None else inputs[1]
         a, b = _operands(node, graph, view, [np.asarray(a_in, np.int64), np.asarray(b_in, np.int64)])
+        if is_int16(graph, node):
+            acc = q["product_sign"] * np.matmul(a, b)
+            y = output64_s16(acc, q["multiplier"], q["shift"], q["act_min"], q["act_max"])
+            return [y.reshape(shape_of(graph, node.outputs[0]))]
         acc = q["product_sign"] * np.matmul(a + q["a_offset"], b + q["b_offset"])
         if q["bias"] is not None:
             bias = q["bias"].astype(np.int64)
@@ -213,6 +235,14 @@ class BatchedMatMul(Op):
     def kernels(self, node, graph):
         view = matmul_view(node, graph)
         out = node.outputs[0]
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            geometry = {k: v for k, v in view.struct().items() if not k.startswith("bias")}
+            params = {**geometry, **{key: q[key] for key in ("product_sign", "multiplier", "shift", "act_min",
+                                                              "act_max")}}
+            args = [Const(q["a_table"], "a") if q["a_table"] is not None else node.inputs[0],
+                    Const(q["b_table"], "b") if q["b_table"] is not None else node.inputs[1], out]
+            return [KernelCall("nn_matmul_s16", ("src/fc/nn_matmul_s16.c",), "nn_matmul_s16_params", params, args)]
         if is_int8(graph, node):
             q = node.attrs["q"]
             params = {**view.struct(), **{key: q[key] for key in ("a_offset", "b_offset", "product_sign", "multiplier",

@@ -78,4 +78,30 @@ typedef struct {
 void nn_matmul_s8(const nn_matmul_s8_params *p, const int8_t *a, const int8_t *b, const int32_t *bias,
                   int32_t *scratch, int8_t *out);
 
+/*
+ * int16 (both operands symmetric per tensor, zero points 0; no bias): the same views,
+ *   acc = product_sign * sum_k a[t, i, k] * b[t, k, j]             (int64: each product <= 2^30,
+ *                                                                    k <= 65536 keeps |acc| < 2^47)
+ *   out[t, i, j] = clamp(nn_requantize64(acc, multiplier, shift), act_min, act_max)
+ */
+typedef struct {
+    int32_t batch[NN_MAX_DIMS];
+    int32_t a_batch_strides[NN_MAX_DIMS];
+    int32_t b_batch_strides[NN_MAX_DIMS];
+    int32_t m;
+    int32_t k;
+    int32_t n;
+    int32_t a_row_stride;
+    int32_t a_col_stride;
+    int32_t b_row_stride;
+    int32_t b_col_stride;
+    int32_t product_sign;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t act_min;
+    int32_t act_max;
+} nn_matmul_s16_params;
+
+void nn_matmul_s16(const nn_matmul_s16_params *p, const int16_t *a, const int16_t *b, int16_t *out);
+
 #endif /* NN_MATMUL_H */
