@@ -169,6 +169,7 @@ def reconstruct_step(c: Compilation) -> None:
         prune = c.options.pruning
         c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruction,
                                                      choose_masks=prune is not None and prune.pattern == "unstructured")
+        reconstruct.carry_weights(c.graph, c.float_graph, c.report["reconstruction"])
 
 
 def measure_step(c: Compilation) -> None:

@@ -40,6 +40,7 @@ left of MAX_TOTAL_WORK for the model (spent in graph order), is left out; the re
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import numpy as np
@@ -429,6 +430,27 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     if not after < before:  # the layers' own errors fell, the model's did not (a saturating head, few samples)
         graph.tensors, graph.nodes = backup.tensors, backup.nodes
     return section
+
+
+def carry_weights(graph: Graph, float_graph: Graph, section: dict) -> None:
+    """The float weights and biases that a kept reconstruction changed, copied into `float_graph`
+    (the float model the int8 one approximates: with a re-fit, the re-fitted weights)."""
+    if not section.get("kept"):
+        return
+    changed = {e["name"] for e in section["layers"] if e.get("refit") is True or e.get("bias_corrected")}
+    nodes = {n.name: n for n in graph.nodes}
+    for node in float_graph.nodes:
+        source = nodes.get(node.name)
+        if node.name not in changed or source is None:
+            continue
+        # the constants only: a run-time input of the quantized graph may be a Requantize node's output
+        inputs = list(node.inputs) + [""] * (len(source.inputs) - len(node.inputs))
+        for k, name in enumerate(source.inputs):
+            t = graph.tensors.get(name) if name else None
+            if t is not None and t.data is not None:
+                inputs[k] = name
+                float_graph.tensors[name] = dataclasses.replace(t, data=np.array(t.data, copy=True))
+        node.inputs = inputs
 
 
 def _feeds(graph: Graph, samples: list[dict]) -> list[dict]:
