@@ -433,9 +433,10 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
 
 
 def carry_weights(graph: Graph, float_graph: Graph, section: dict) -> None:
-    """The float weights and biases that a kept reconstruction changed, copied into `float_graph`
-    (the float model the int8 one approximates: with a re-fit, the re-fitted weights)."""
-    if not section.get("kept"):
+    """After a kept re-fit of pruned layers, the float weights and biases the reconstruction
+    changed, copied into `float_graph`: the float model the int8 one approximates is the
+    re-fitted one (without a re-fit it stays the model as it came, which bias correction follows)."""
+    if not section.get("kept") or not any(e.get("refit") is True for e in section["layers"]):
         return
     changed = {e["name"] for e in section["layers"] if e.get("refit") is True or e.get("bias_corrected")}
     nodes = {n.name: n for n in graph.nodes}
