@@ -7,12 +7,16 @@ elsewhere); the float outputs come from onnxruntime.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import accuracy
-from benchmarks.accuracy import MODELS
+from benchmarks.accuracy import MODELS, TUNED
+
+TUNED_NAMES = [m.name for m in TUNED]
 
 
 def test_test_splits_are_unseen_by_calibration():
@@ -86,3 +90,27 @@ def test_benchmark_command_prints_the_table_and_writes_json(tmp_path, capsys):
     assert figures["samples"] == 20 and "held back" not in json.loads(out.read_text())
     assert f"| cancer_mlp | 20 | {100 * figures['accuracy_float']:.1f}% | " in printed
     assert f"{figures['minmax']['sqnr_db']:.1f} dB, {100 * figures['minmax']['accuracy']:.1f}%" in printed
+
+
+@functools.lru_cache(maxsize=None)
+def _test_split(name: str):
+    """(model, the whole test split, its labels, the float model's outputs on it)."""
+    model = next(m for m in TUNED if m.name == name)
+    samples, labels = accuracy.load_test(model)
+    return model, samples, labels, accuracy.float_outputs(model, samples)
+
+
+@functools.lru_cache(maxsize=None)
+def figures(name: str, config: str) -> dict:
+    """benchmarks.accuracy's figures of one configuration on the model's whole test split."""
+    model, samples, labels, reference = _test_split(name)
+    return accuracy.evaluate(model, config, samples, labels, reference, build=False)
+
+
+@pytest.mark.parametrize("name", TUNED_NAMES)
+def test_default_int8_sqnr_beats_minmax(name):
+    """The default options (calibration auto, equalization, reconstruction) give a higher int8
+    SQNR against the float model than min/max calibration alone, and no lower accuracy."""
+    default, minmax = figures(name, "default"), figures(name, "minmax")
+    assert default["sqnr_db"] > minmax["sqnr_db"] + 0.2
+    assert default["accuracy"] >= minmax["accuracy"]
