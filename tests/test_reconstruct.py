@@ -3,6 +3,7 @@ never saw, the least-squares re-fit reaches the direct solve's optimum, bias cor
 the error, and every reconstructed model's C equals the int8 reference byte for byte."""
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,22 @@ def test_full_reconstruction_of_a_pruned_model_is_bit_exact_and_recovers_the_err
     assert again.emitted.files == full.emitted.files  # byte-identical
 
 
-def test_unknown_mode_is_refused_by_name():
+def test_auto_is_full_for_a_pruned_model_and_bias_otherwise_and_a_typo_is_refused_by_name():
+    assert CompileOptions(mode="int8").reconstruction == "bias"
+    assert CompileOptions(mode="int8", prune=PruneOptions(sparsity=0.5)).reconstruction == "full"
+    assert CompileOptions(mode="int8", per_layer={"fc1": {"sparsity": 0.5}}).reconstruction == "full"
+    assert CompileOptions(mode="int8", prune=PruneOptions(sparsity=0.5), reconstruct="none").reconstruction == "none"
     with pytest.raises(CompileError, match="reconstruction 'adaroun'"):
         CompileOptions(mode="int8", reconstruct="adaroun")
+
+
+def test_the_command_line_option_reaches_the_report(tmp_path):
+    from codegen.cli import main
+
+    calib = str(EXAMPLE / "calib.npz")
+    for mode in ("none", "adaround"):
+        out = tmp_path / mode
+        assert main(["compile", str(EXAMPLE / "digits.onnx"), "--calib", calib, "-o", str(out),
+                     "--reconstruct", mode]) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert report.get("reconstruction", {}).get("mode") == (None if mode == "none" else mode)

@@ -5,11 +5,11 @@ float teacher's (layer-wise distillation, no training framework).
 For one layer, X is the layer's input as the already-reconstructed int8 predecessors give it
 (dequantized, the convolution's windows as rows) and Y the teacher's output of the same layer
 before its fused activation, on the teacher's own float inputs (per output channel scaled as
-the layer's float weights are scaled from the teacher's, where cross-layer equalization moved
-a factor between layers). With the weights W (as the
-kernels read them: one row per output channel) and the bias b, the layer computes X W^T + b.
+the layer's float weights are scaled from the teacher's, should a factor have moved between
+layers). With the weights W (as the kernels read them: one row per output channel) and the
+bias b, the layer computes X W^T + b.
 
-Modes (`MODES`):
+Modes (`MODES`; `CHOICES` adds "auto", which CompileOptions.reconstruction resolves):
 1. "none": nothing.
 2. "bias": the mean of Y - (X Wq^T + b) per output channel, over every sample and position,
    is added to the float bias (created when the layer has none), so the layer's error is
@@ -19,22 +19,27 @@ Modes (`MODES`):
    (ZETA - GAMMA) + GAMMA, 0, 1), V found by Adam on ||X W~^T + b - Y||^2 (normalised by
    round-to-nearest's) + LAMBDA * mean(1 - |2 h(V) - 1|^beta), beta annealed from 20 to 2
    after a warm-up without the regulariser; V starts where h(V) is the fractional part of
-   W / s. The rounding is kept only when its output error on the calibration rows is below
-   round-to-nearest's; then bias correction (2).
+   W / s. It is fitted on 1 - VALIDATION of the rows and kept only when its error on the
+   others is below round-to-nearest's; then bias correction (2).
 4. "full": layers that pruning left with zeros (or with fewer inputs than the teacher's)
-   first get the kept weights of each output channel and its bias re-fitted by least squares
-   to Y (ridge damping DAMPING * mean(diag(X^T X)), not on the bias; as OBS and SparseGPT
-   re-fit), then AdaRound (3); the other layers get AdaRound.
+   first get, with `choose_masks` (unstructured pruning), their zeros moved within each row by
+   Optimal Brain Surgeon from the teacher's dense weights (`choose_mask`), then the kept
+   weights of each output channel and its bias re-fitted by least squares to Y (ridge damping
+   DAMPING * mean(diag(X^T X)), not on the bias; as OBS and SparseGPT re-fit); then AdaRound
+   (3). The other layers get AdaRound.
 The scales stay those of codegen/qparams.py layer_weights (node.attrs["weight_scales"] when
 a clipping pass chose them); the chosen rounding goes into node.attrs["weight_q"], and the
-layer is quantized again (node.attrs["q"]) before its successors read its output.
+layer is quantized again (node.attrs["q"]) before its successors read its output. At the
+end, the model outputs' error on the samples decides: the reconstruction stays only if it
+fell (smaller layer errors need not give a smaller output error: a saturating head, a few
+samples); otherwise the graph is restored.
 
 Bounded cost: at most MAX_SAMPLES samples (fewer when their values would pass VALUE_MEMORY);
-the solves see at most MAX_ROWS rows (a seeded
-subset of samples x positions; the bias correction's means take every row, through the
-column means of X). A layer whose reduction is longer than MAX_REDUCTION gets bias correction
-only; a mask choice, re-fit or AdaRound that would exceed MAX_WORK multiply-adds, or what is
-left of MAX_TOTAL_WORK for the model (spent in graph order), is left out; the report says which.
+the solves see at most MAX_ROWS rows (a seeded subset of samples x positions; the bias
+correction's means take every row, through the column means of X). A layer whose reduction
+is longer than MAX_REDUCTION gets bias correction only; a mask choice, re-fit or AdaRound
+that would exceed MAX_WORK multiply-adds, or what is left of MAX_TOTAL_WORK for the model
+(spent in graph order), is left out; the report says which.
 """
 
 from __future__ import annotations
