@@ -21,9 +21,9 @@ graph is not changed. `run(graph, samples)` is min/max calibration, the ranges a
      gives the least mean squared error of quantize-dequantize over the values. The error
      of a bin is integrated exactly for values spread uniformly over it (`_sq_error`), so it
      stays right when a quantization step is narrower than a bin; exact zeros are counted
-     apart (they cost nothing). Search: lo and hi scaled
-     together over a geometric grid of fractions of [min, max], then each bound alone on a
-     finer grid around the best.
+     apart (they cost nothing). Search: lo and hi scaled together over a geometric grid of
+     fractions of [min, max] (on bins merged by MSE_COARSE), then each bound alone on a finer
+     grid around the best.
    - entropy (TensorRT's calibrator): the threshold T, from 128 bins up to all 2048, whose
      128-level quantization of the clipped histogram has the least KL divergence from it.
      A tensor that is never negative gets [0, T]; otherwise [-T, T] cut to [min, max]. One
@@ -44,6 +44,7 @@ graph is not changed. `run(graph, samples)` is min/max calibration, the ranges a
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -69,7 +70,8 @@ CACHE_BYTES = 64 << 20  # float values kept from the first pass for the second
 AUTO_SAMPLES = 32
 MSE_GRID = 64  # joint fractions of [min, max], geometric from MSE_FLOOR to 1
 MSE_FLOOR = 1e-3
-MSE_REFINE = 48  # each bound alone, geometric over [best / 2, best * 2]
+MSE_REFINE = 32  # then each bound alone, geometric over [best / 2, best * 2], on all the bins
+MSE_COARSE = 4  # the joint search merges this many bins into one
 
 
 def check_samples(samples: list[dict[str, np.ndarray]], label: str) -> None:
@@ -244,7 +246,7 @@ class Histogram:
     def total(self) -> int:
         return int(self.counts.sum())
 
-    @property
+    @functools.cached_property
     def zero_bin(self) -> int | None:
         """The bin that numpy.histogram puts 0 in (None: 0 is outside the range)."""
         if not (self.vmin <= 0.0 <= self.vmax) or self.vmax <= self.vmin:
@@ -368,15 +370,24 @@ def _sq_error(h: Histogram, los: np.ndarray, his: np.ndarray) -> np.ndarray:
     return per_bin @ counts[used] / max(h.total, 1)
 
 
+def _merged(h: Histogram, factor: int) -> Histogram:
+    """The same histogram with every `factor` neighbouring bins merged."""
+    m = Histogram(h.vmin, h.vmax, False, len(h.counts) // factor)
+    m.counts = h.counts.reshape(-1, factor).sum(axis=1)
+    m.zeros = h.zeros
+    m.__dict__["zero_bin"] = None if h.zero_bin is None else h.zero_bin // factor
+    return m
+
+
 def mse_range(h: Histogram) -> tuple[float, float]:
     lo0, hi0 = min(h.vmin, 0.0), max(h.vmax, 0.0)
     if h.vmax <= h.vmin or hi0 - lo0 <= 0:
         return lo0, hi0
     fractions = np.geomspace(MSE_FLOOR, 1.0, MSE_GRID)
-    err = _sq_error(h, lo0 * fractions, hi0 * fractions)
+    err = _sq_error(_merged(h, MSE_COARSE), lo0 * fractions, hi0 * fractions)
     best = int(np.argmin(err))
     a_frac = b_frac = float(fractions[best])
-    for _ in range(2):  # each bound alone, the other fixed
+    for _ in range(1):  # each bound alone, the other fixed, on the full histogram
         if lo0 < 0:
             fr = np.append(np.geomspace(a_frac / 2, min(1.0, a_frac * 2), MSE_REFINE), a_frac)
             e = _sq_error(h, lo0 * fr, np.full(len(fr), hi0 * b_frac))
