@@ -137,6 +137,8 @@ def calibrate_step(c: Compilation) -> None:
 def _layer_outputs(graph: Graph, name: str) -> list[str]:
     """The outputs of node `name`, or [name] for a graph input (per_layer may name either)."""
     node = next((n for n in graph.nodes if n.name == name), None)
+    if node is None and name not in graph.inputs:
+        raise CompileError(f"per-layer calibration of '{name}': the model has no such node or input")
     return list(node.outputs) if node is not None else [name]
 
 

@@ -270,6 +270,10 @@ def test_weight_clipping_reaches_the_layers(graph):
     assert np.array_equal(nodes["fc2"].attrs["weight_scales"], mse_weight_scales(w2))
     tensors = compiled.report["calibration"]["tensors"]
     assert tensors["g"]["method"] == "mse" and tensors["h"]["method"] == "minmax"
+    for per_layer, what in (({"fc9": {"weight_clipping": "mse"}}, "per-layer weight clipping of node 'fc9'"),
+                            ({"fc9": {"calibration": "mse"}}, "per-layer calibration of 'fc9'")):
+        with pytest.raises(CompileError, match=what):
+            compile_model(model(), mode="int8", calib=gaussian_samples(2), per_layer=per_layer)
 
 
 def test_report_and_inspect_show_each_layers_method_range_and_clipping(tmp_path, capsys):

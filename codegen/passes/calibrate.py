@@ -543,6 +543,10 @@ def clip_weights(graph: Graph, method: str = "none", per_layer: dict[str, dict] 
     changed."""
     from codegen.qparams import mse_weight_scales
 
+    names = {node.name for node in graph.nodes}
+    for name, entry in (per_layer or {}).items():
+        if "weight_clipping" in entry and name not in names:
+            raise CompileError(f"per-layer weight clipping of node '{name}': the model has no such node")
     done = []
     for node in graph.nodes:
         chosen = (per_layer or {}).get(node.name, {}).get("weight_clipping", method)
