@@ -186,6 +186,17 @@ def test_adaround_model_is_bit_exact(case):
     check_exact(rounded, held[:8])
 
 
+def test_whole_layers_after_a_pruned_one_are_refitted_where_it_pays_and_stay_bit_exact(case):
+    model, calib, held = case
+    full = compile_model(model, "net", mode="int8", calib=calib, per_layer={"pw": {"sparsity": 0.75}})
+    layers = {e["name"]: e for e in full.report["reconstruction"]["layers"]}
+    assert full.report["reconstruction"]["mode"] == "full" and layers["pw"]["refit"] is True
+    assert "refit" not in layers["conv1"] and "refit" not in layers["dw"]  # before the pruned layer: AdaRound only
+    for name in ("fc1", "fc2"):  # after it: re-fitted, or left when the rows it did not fit say no
+        assert layers[name]["refit"] is True or layers[name]["refit"].startswith("not kept")
+    check_exact(full, held[:8])
+
+
 def test_adaround_brings_the_example_nearer_the_float_model_on_its_test_images():
     calib = str(EXAMPLE / "calib.npz")
     plain = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, reconstruct="none")
@@ -216,7 +227,7 @@ def test_full_reconstruction_of_a_pruned_model_is_bit_exact_and_recovers_the_err
     full = compile_model(EXAMPLE / "digits.onnx", "net", mode="int8", calib=calib, prune=prune)  # auto: full
     assert full.report["reconstruction"]["mode"] == "full"
     assert full.report["pruning"]["bias_correction"] is False  # the re-fit stands in for it
-    refit = {e["name"] for e in full.report["reconstruction"]["layers"] if e.get("refit")}
+    refit = {e["name"] for e in full.report["reconstruction"]["layers"] if e.get("refit") is True}
     pruned = {e["name"] for e in full.report["pruning"]["layers"] if e.get("sparsity_after", 0) > 0.5}
     assert pruned and refit == pruned
     floats = {n.name: n for n in full.float_graph.nodes}

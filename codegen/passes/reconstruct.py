@@ -406,7 +406,7 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     teacher_run = _Sweep(teacher, samples, int8=False)
     teachers = {n.name: n for n in teacher.nodes}
     backup = copy.deepcopy(graph)
-    budget = [MAX_TOTAL_WORK]  # multiply-adds left for the solvers, in graph order
+    budget = [MAX_TOTAL_WORK, False]  # multiply-adds left for the solvers, in graph order; a layer re-fitted
     bar = Progress("reconstruct", len(nodes)) if progress else None
     try:
         for done, node in enumerate(nodes):
@@ -527,7 +527,10 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
     too_long = layer.reduction > MAX_REDUCTION
     if mode in ("adaround", "full") and too_long:
         out["bias_only"] = f"reduction {layer.reduction} > {MAX_REDUCTION}"
-    elif mode == "full" and _pruned(layer, ref_layer):
+    elif mode == "full" and (_pruned(layer, ref_layer) or budget[1]):
+        # a pruned layer is re-fitted; a whole one after a re-fitted layer may absorb the error
+        # that reaches it, where the re-fit on three quarters of the rows wins on the rest
+        tentative = not _pruned(layer, ref_layer)
         keep = w != 0
         with_bias = bias_at is not None
         dense = ref_layer.w * ratio[..., None] if ref_layer.w.shape == w.shape else None
@@ -541,8 +544,22 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
             else:
                 out["mask"] = f"the pruner's (choosing would take {work:.2g} multiply-adds)"
         work = refit_work(x.shape[1], keep)
-        if work <= min(MAX_WORK, budget[0]):
+        better = True
+        if tentative and work <= min(MAX_WORK, budget[0]):
+            order = np.random.default_rng([SEED, index, 2]).permutation(x.shape[1])
+            held, fit = order[:int(VALIDATION * x.shape[1])], np.sort(order[int(VALIDATION * x.shape[1]):])
+            tw, tb = refit(x[:, fit], y[:, fit], keep, DAMPING, with_bias)
+
+            def held_error(wf, bf):
+                pred = x[:, held] @ np.swapaxes(wf, 1, 2) + (0.0 if bf is None else bf[:, None, :])
+                return float(np.mean((pred - y[:, held]) ** 2))
+
+            better = held_error(tw, tb if with_bias else b) < held_error(w, b)
+            if not better:
+                out["refit"] = "not kept (no better on the rows it did not fit)"
+        if better and work <= min(MAX_WORK, budget[0]):
             budget[0] -= work
+            budget[1] = True
             w, fitted_b = refit(x, y, keep, DAMPING, with_bias)
             if with_bias:
                 b = fitted_b
@@ -553,7 +570,7 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
             w, b = layer.w, layer.b
             wq, scales = weights_of(w, b)
             out["refit"] = True
-        else:
+        elif better:
             out["refit"] = f"skipped (it would take {work:.2g} multiply-adds)"
     work = adaround_work(x.shape[1], w.shape)
     if mode in ("adaround", "full") and "bias_only" not in out and work > min(MAX_WORK, budget[0]):
