@@ -120,6 +120,11 @@ def _case_model():
         n("MatMul", ["v", "mb"], ["matmul_const"]),
         n("Gemm", ["v", "v"], ["gemm_t"], transB=1, alpha=-0.5),
         n("Gemm", ["tanh", "gw", "gc"], ["gemm_bias_int8"], transA=1),
+        # 14. comparisons and Where
+        n("Less", ["x", "y"], ["less"]),
+        n("GreaterOrEqual", ["v", "cmp_k"], ["greater_eq"]),
+        n("Where", ["less", "x", "y"], ["where"]),
+        n("Where", ["less", "cw_full", "y"], ["where_const"]),
         # operators without int16 kernels stay int8 between Requantize nodes
         n("Log", ["sigmoid"], ["log_int8"]),
         n("Div", ["relu", "sigmoid"], ["div_int8"]),
@@ -138,9 +143,11 @@ def _case_model():
                  wu=np.full((58, 1, 3, 3), 0.01, np.float32), ln_scale=r.uniform(0.5, 2.0, 10).astype(np.float32),
                  ln_bias=r.uniform(-1, 1, 10).astype(np.float32), in_scale=np.array([1.5, -0.7, 0.2], np.float32),
                  in_bias=np.array([0.1, 0.0, -2.0], np.float32), mb=r.uniform(-1, 1, (2, 10, 4)).astype(np.float32),
-                 gw=r.uniform(-1, 1, (3, 5)).astype(np.float32), gc=r.uniform(-1, 1, (10, 5)).astype(np.float32))
+                 gw=r.uniform(-1, 1, (3, 5)).astype(np.float32), gc=r.uniform(-1, 1, (10, 5)).astype(np.float32),
+                 cmp_k=np.array(0.5, np.float32), cw_full=r.uniform(-4, 4, (1, 3, 1, 4)).astype(np.float32))
     outputs = [o for node in nodes for o in node.output if o != "add_sum"]
-    typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64)}
+    typed = {"argmax": ((3, 1), TensorProto.INT64), "argmin": ((1, 3, 4), TensorProto.INT64),
+             "less": (X, TensorProto.BOOL), "greater_eq": (V, TensorProto.BOOL)}
     inputs = [("x", X), ("y", Y), ("z", Z), ("v", V), ("ids", IDS, TensorProto.INT64), ("u", U)]
     model = make_model(nodes, inputs, [(o, *typed.get(o, (None,))) for o in outputs],
                        initializers=inits, opset=20, name="int16_ops")
@@ -164,6 +171,7 @@ def compiled():
 
 INT8_ONLY = {"log_int8", "div_int8", "logsoftmax_int8", "rl2_int8", "pow_half_int8", "gemm_bias_int8"}
 INDICES = {"argmax", "argmin"}
+BOOLS = {"less", "greater_eq"}
 
 
 def test_every_case_is_int16(compiled):
@@ -176,7 +184,10 @@ def test_every_case_is_int16(compiled):
     assert acc64 == {"deconv": False, "deconv_acc64": True}
     assert next(n for n in graph.nodes if n.outputs == ["add_relu"]).op_type == "Add"
     assert {o for o in outputs if graph.tensors[o].dtype == "int8"} == INT8_ONLY
-    assert {graph.tensors[o].dtype for o in outputs if o not in INT8_ONLY | INDICES} == {"int16"}
+    assert {graph.tensors[o].dtype for o in outputs if o not in INT8_ONLY | INDICES | BOOLS} == {"int16"}
+    assert {n.op_type for n in graph.nodes if n.outputs[0] in BOOLS} == {"Less", "GreaterOrEqual"}
+    assert {graph.tensors[i].dtype for n in graph.nodes if n.outputs[0] in BOOLS for i in n.inputs
+            if not graph.tensors[i].is_const} == {"int16"}
     assert {graph.tensors[o].dtype for o in INDICES} == {"int32"}
     producers = {o: n for n in graph.nodes for o in n.outputs}
     for name in INT8_ONLY:
@@ -210,7 +221,8 @@ def test_host_and_cortex_m_equal_the_twin(compiled):
         got = host.run([sample[n] for n in graph.inputs])
         ref = run_int8(graph, sample)
         for g, name in zip(got, graph.outputs):
-            assert g.dtype == (np.int8 if name in INT8_ONLY else np.int32 if name in INDICES else np.int16)
+            assert g.dtype == (np.int8 if name in INT8_ONLY else np.int32 if name in INDICES
+                               else np.uint8 if name in BOOLS else np.int16)
             np.testing.assert_array_equal(g, ref[name], err_msg=f"C differs from the int16 twin on '{name}'")
         expected.append(got)
     assert_same_on_cortex_m(c, [{n: s[n] for n in graph.inputs} for s in samples], expected)
@@ -230,7 +242,7 @@ def test_close_to_the_float_model(compiled):
         want = dict(zip(outputs, evaluator.run(None, feeds)))
         for name in INDICES:
             np.testing.assert_array_equal(got[name], np.asarray(want[name]).reshape(got[name].shape))
-        for name in set(graph.outputs) - INT8_ONLY - INDICES:
+        for name in set(graph.outputs) - INT8_ONLY - INDICES - BOOLS:
             qp = graph.tensors[name].quant
             err = np.abs(qp.dequantize(got[name]).astype(np.float64) - np.asarray(want[name], np.float64).reshape(-1)
                          .reshape(got[name].shape)).max()

@@ -13,6 +13,9 @@ Where selects between X and Y by a bool condition (three-way broadcasting). floa
 and bool tensors are moved as bytes; int8 brings X and Y to the output's scale through
 256-entry tables (none where the parameters already match; a constant is quantized straight
 to the output's parameters).
+int16 operands (zero points 0): comparisons shift left by 15 bits instead of 20
+(nn_compare_s16); Where rescales X and Y to the output's scale with a multiplier each
+(nn_where_s16), a constant quantized straight to the output's parameters.
 ArgMax/ArgMin: int32 indices along `axis` (keepdims, select_last_index); on int8 (and int16,
 nn_argmax_s16) the quantized values order as the reals do (a tie between reals that share a level is broken by
 select_last_index, like any tie).
@@ -23,13 +26,20 @@ from __future__ import annotations
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import requantize
-from codegen.ops.base import Const, KernelCall, Op, normalize_axis, qparams, register, shape_of
+from codegen.fixedpoint import output_s16, requantize
+from codegen.ops.base import Const, KernelCall, Op, is_int16, normalize_axis, qparams, register, shape_of
 from codegen.ops.cast import saturate_s32
 from codegen.ops.eltwise import MAX_DIMS, broadcast_shape, broadcast_strides, broadcast_view
 from codegen.qparams import from_range, multipliers
 
 LEFT_SHIFT = 20
+LEFT_SHIFT_S16 = 15
+UNIT = (1 << 30, 1)  # the Q31 multiplier 1.0
+
+
+def _wide(graph, names) -> bool:
+    """Whether the run-time operands among `names` are int16 (the node runs in int16)."""
+    return any(graph.const(n) is None and graph.tensors[n].dtype == "int16" for n in names if n)
 # bit k of a comparison's mask: the answer when a < b (k = 0), a == b (1), a > b (2); unordered (3) is false
 COMPARE_MASKS = {"Less": 0b001, "Equal": 0b010, "LessOrEqual": 0b011, "Greater": 0b100, "GreaterOrEqual": 0b110}
 # bit 2a + b of a logic op's mask: its answer for bools a and b (Not reads a twice)
@@ -61,6 +71,12 @@ def _const_table(value: np.ndarray, kind: str) -> np.ndarray:
 @register("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Not", "And", "Or", "Xor")
 class Compare(Op):
     int_inputs = True
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":  # real operands only (int32 and bool ones have one type)
+            return _kind(graph, node.inputs[0]) == "real"
+        return precision in self.precisions
 
     def _operands(self, node) -> list[str]:
         return node.inputs[:1] * 2 if node.op_type == "Not" else node.inputs[:2]
@@ -92,14 +108,15 @@ class Compare(Op):
     def quantize(self, node, graph):
         if _kind(graph, node.inputs[0]) != "real":
             return {}
-        operands = []  # (QParams, int8 table of a constant or None)
+        bits = 16 if _wide(graph, self._operands(node)) else 8
+        operands = []  # (QParams, int8 (int16) table of a constant or None)
         for name in self._operands(node):
             value = graph.const(name)
             if value is None:
                 operands.append((qparams(graph, name), None))
             else:
                 value = np.asarray(value, np.float64)
-                qp = from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)))
+                qp = from_range(float(value.min(initial=0.0)), float(value.max(initial=0.0)), bits=bits)
                 operands.append((qp, qp.quantize(value)))
         (a, a_table), (b, b_table) = operands
         twice = 2.0 * max(a.scale, b.scale)
@@ -113,8 +130,9 @@ class Compare(Op):
             return self.reference(node, graph, inputs)
         a = (q["a_table"] if q["a_table"] is not None else inputs[0]).astype(np.int64) + q["a_offset"]
         b = (q["b_table"] if q["b_table"] is not None else inputs[1]).astype(np.int64) + q["b_offset"]
-        xa = requantize(a << LEFT_SHIFT, q["a_multiplier"], q["a_shift"])
-        xb = requantize(b << LEFT_SHIFT, q["b_multiplier"], q["b_shift"])
+        shift = LEFT_SHIFT_S16 if _wide(graph, self._operands(node)) else LEFT_SHIFT
+        xa = requantize(a << shift, q["a_multiplier"], q["a_shift"])
+        xb = requantize(b << shift, q["b_multiplier"], q["b_shift"])
         y = _NUMPY[node.op_type](xa, xb).astype(np.uint8)
         return [np.broadcast_to(y, shape_of(graph, node.outputs[0])).copy()]
 
@@ -128,10 +146,11 @@ class Compare(Op):
             args = [Const(q["a_table"], "a") if q["a_table"] is not None else operands[0],
                     Const(q["b_table"], "b") if q["b_table"] is not None else operands[1], out]
             keys = ("a_offset", "a_multiplier", "a_shift", "b_offset", "b_multiplier", "b_shift")
-            params = {"view": view, "mask": COMPARE_MASKS[node.op_type], "left_shift": LEFT_SHIFT,
-                      **{k: q[k] for k in keys}}
-            return [KernelCall("nn_compare_s8", ("src/compare/nn_compare_s8.c",), "nn_compare_s8_params", params,
-                               args)]
+            wide = _wide(graph, operands)
+            params = {"view": view, "mask": COMPARE_MASKS[node.op_type],
+                      "left_shift": LEFT_SHIFT_S16 if wide else LEFT_SHIFT, **{k: q[k] for k in keys}}
+            name = "nn_compare_s16" if wide else "nn_compare_s8"
+            return [KernelCall(name, (f"src/compare/{name}.c",), "nn_compare_s8_params", params, args)]
         args = []
         for name in operands:
             value = graph.const(name)
@@ -156,6 +175,12 @@ def where_view(shapes: list[tuple[int, ...]], out: tuple[int, ...]) -> dict:
 @register("Where")
 class Where(Op):
     int_inputs = True
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            return _kind(graph, node.inputs[1]) == "real"
+        return precision in self.precisions
 
     def output_dtypes(self, node, graph):
         kind = _kind(graph, node.inputs[1])
@@ -180,6 +205,15 @@ class Where(Op):
         if _kind(graph, node.inputs[1]) != "real":
             return {}
         out = qparams(graph, node.outputs[0])
+        if out.bits == 16:
+            q = {}
+            for key, name in (("x", node.inputs[1]), ("y", node.inputs[2])):
+                value = graph.const(name)
+                q[key + "_const"] = None if value is None else out.quantize(np.asarray(value, np.float64))
+                real = 1.0 if value is not None else qparams(graph, name).scale / out.scale
+                m, s = multipliers([real]) if real != 1.0 else ([UNIT[0]], [UNIT[1]])
+                q[key + "_multiplier"], q[key + "_shift"] = int(m[0]), int(s[0])
+            return q
         levels = np.arange(-128, 128, dtype=np.int8)
         q = {}
         for key, name in (("x", node.inputs[1]), ("y", node.inputs[2])):
@@ -196,6 +230,10 @@ class Where(Op):
         q = node.attrs["q"]
         if not q:
             return self.reference(node, graph, inputs)
+        if is_int16(graph, node):
+            x, y = (output_s16(np.asarray(q[k + "_const"] if q[k + "_const"] is not None else v, np.int64),
+                               q[k + "_multiplier"], q[k + "_shift"]) for k, v in (("x", inputs[1]), ("y", inputs[2])))
+            return [np.where(np.asarray(inputs[0]) != 0, x, y).astype(np.int16)]
         values = []
         for key, x in (("x", inputs[1]), ("y", inputs[2])):
             if q[key + "_const"] is not None:
@@ -212,6 +250,12 @@ class Where(Op):
         q = node.attrs.get("q") or {}
         cond = graph.const(node.inputs[0])
         cond = node.inputs[0] if cond is None else Const((np.asarray(cond) != 0).astype(np.uint8), "c")
+        if q and is_int16(graph, node):
+            args = [cond] + [name if q[key + "_const"] is None else Const(q[key + "_const"], key)
+                             for key, name in (("x", node.inputs[1]), ("y", node.inputs[2]))]
+            params = {"view": view, **{k: q[k] for k in ("x_multiplier", "x_shift", "y_multiplier", "y_shift")}}
+            return [KernelCall("nn_where_s16", ("src/compare/nn_where_s16.c",), "nn_where_s16_params", params,
+                               [*args, out])]
         if q:
             args = [cond]
             for key, name in (("x", node.inputs[1]), ("y", node.inputs[2])):

@@ -39,6 +39,8 @@ typedef struct {
 } nn_compare_s8_params;
 
 void nn_compare_s8(const nn_compare_s8_params *p, const int8_t *a, const int8_t *b, uint8_t *out);
+/* int16 (zero points 0: the offsets are 0, left_shift is 15): the same comparison of int16 operands. */
+void nn_compare_s16(const nn_compare_s8_params *p, const int16_t *a, const int16_t *b, uint8_t *out);
 
 /*
  * Where: out[i] = cond[.] ? x[.] : y[.] over a three-way broadcast: the output is dense with
@@ -62,6 +64,18 @@ void nn_where(const nn_where_params *p, const uint8_t *cond, const void *x, cons
 /* int8: x and y pass through the 256-entry tables tx and ty (NULL: as they are) to the output's scale */
 void nn_where_s8(const nn_where_params *p, const uint8_t *cond, const int8_t *x, const int8_t *tx, const int8_t *y,
                  const int8_t *ty, int8_t *out);
+
+/* int16 (zero points 0): x and y rescaled to the output's scale (a multiplier of 2^30 with shift 1
+ * passes a value unchanged), out = clamp(nn_requantize(cond ? x : y, ...), -32768, 32767). */
+typedef struct {
+    nn_where_view view;
+    int32_t x_multiplier;
+    int32_t x_shift;
+    int32_t y_multiplier;
+    int32_t y_shift;
+} nn_where_s16_params;
+
+void nn_where_s16(const nn_where_s16_params *p, const uint8_t *cond, const int16_t *x, const int16_t *y, int16_t *out);
 
 /*
  * ArgMax (is_min = 0) or ArgMin (1) of a tensor seen as [outer, length, inner] along the
