@@ -193,7 +193,8 @@ def _run(cmd: list[str], cwd: Path, what: str, env: dict | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m benchmarks.icount MODEL.onnx [--calib CALIB.npz] [--target T] [--float] [--sample K]"""
+    """python -m benchmarks.icount MODEL.onnx [--calib CALIB.npz] [--target T] [--float] [--sample K]
+    [--precision int8|int16]"""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.icount",
                                      description="Instructions executed by one inference of a compiled model.")
     parser.add_argument("model", help="the ONNX model")
@@ -201,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="cortex-m4", help="host or a Cortex-M target (default cortex-m4)")
     parser.add_argument("--float", action="store_true", help="count the float32 model instead of int8")
     parser.add_argument("--sample", type=int, default=0, help="which calibration sample to run (default 0)")
+    parser.add_argument("--precision", choices=("int8", "int16"), default="int8",
+                        help="activations of the integer layers (default int8)")
     args = parser.parse_args(argv)
     from codegen.compiler import compile_model, quantize_inputs
     from codegen.samples import load_samples
 
     try:
         mode = "float32" if args.float else "int8"
-        compiled = compile_model(args.model, mode=mode, calib=args.calib, target=args.target)
+        compiled = compile_model(args.model, mode=mode, calib=args.calib, target=args.target, precision=args.precision)
         if args.calib:
             samples, _ = load_samples(args.calib, compiled.graph)
             if not 0 <= args.sample < len(samples):
@@ -225,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     macs = compiled.report["macs"]
     per_mac = f"{count / macs:.2f}" if macs else "n/a"
-    print(f"{Path(args.model).name} ({mode}) on {args.target}: {count} instructions per inference, "
+    what = mode if mode == "float32" or args.precision == "int8" else f"{mode}, {args.precision} activations"
+    print(f"{Path(args.model).name} ({what}) on {args.target}: {count} instructions per inference, "
           f"{macs} MACs, {per_mac} instructions per MAC")
     return 0
 
