@@ -299,3 +299,14 @@ def test_report_and_inspect_show_each_layers_method_range_and_clipping(tmp_path,
     assert f"[0] neg: percentile [{a['lo']:.4g}, {a['hi']:.4g}], {100 * a['clipped']:.3g}% clipped" in out
     assert main(["inspect", *args[:3], "--percentile", "101"]) == 2
     assert "onnx2mcu: error: --percentile: 101.0 is outside (50, 100]" in capsys.readouterr().err
+
+
+def test_int16_tensors_take_their_min_max_and_int8_ones_the_chosen_range(values):
+    samples = gaussian_samples()
+    for precision, bits in (("int16", 16), ("int8", 8)):
+        compiled = compile_model(model(), mode="int8", calib=samples, calibration="percentile", percentile=99.9,
+                                 precision=precision)
+        a = compiled.graph.tensors["a"].quant
+        want = (values["a"].min(), values["a"].max()) if bits == 16 else \
+            tuple(compiled.report["calibration"]["tensors"]["a"][k] for k in ("lo", "hi"))
+        assert a == from_range(*want, bits=bits)

@@ -57,7 +57,13 @@ from codegen.progress import Progress
 from codegen.qparams import QMAX, QMIN, from_range
 from codegen.reference import run_float
 
-Ranges = dict[str, tuple[float, float]]
+class Ranges(dict):
+    """{tensor: (lo, hi)} as the method chose them; `minmax` keeps every tensor's min and max
+    (int16 tensors take those: passes/quantize.py wide_range)."""
+
+    def __init__(self, chosen=(), minmax=None):
+        super().__init__(chosen)
+        self.minmax = dict(minmax if minmax is not None else self)
 
 BATCH = 16
 METHODS = ("minmax", "percentile", "mse", "entropy", "auto")
@@ -134,7 +140,7 @@ def calibrate(graph: Graph, samples: list[dict[str, np.ndarray]], method: str = 
     with Progress("calibrating", passes * len(samples)) as bar:
         tick = (lambda done: bar.update(done)) if progress else (lambda done: None)
         lo, hi, cache = _minmax_pass(graph, samples, tick, need_hist)
-        ranges: Ranges = {name: (lo[name], hi[name]) for name in lo}
+        ranges = Ranges({name: (lo[name], hi[name]) for name in lo})
         details = {name: {"method": "minmax", "lo": lo[name], "hi": hi[name], "clipped": 0.0}
                    for name in lo if isinstance(name, str)}
         if not need_hist:

@@ -42,7 +42,7 @@ def run(graph: Graph, ranges: dict[str, tuple[float, float]], given: dict[str, Q
                 return qp if bits == 8 else from_range(*grid_range(qp), bits=bits)
             if name not in ranges:
                 raise Unsupported(f"tensor '{name}' has no calibrated range (pass --calib)")
-            return from_range(*ranges[name], bits=bits)
+            return from_range(*(wide_range(ranges, name) if bits == 16 else ranges[name]), bits=bits)
         return choose
 
     choose8, choose16 = chooser(8), chooser(16)
@@ -65,7 +65,8 @@ def run(graph: Graph, ranges: dict[str, tuple[float, float]], given: dict[str, Q
                 t = graph.tensors.get(name) if name else None
                 if t is not None and not t.is_const and t.dtype in QUANTIZED and t.dtype != want:
                     if (name, want) not in converted:
-                        converted[(name, want)] = _requantize(graph, nodes, name, want, ranges.get(name))
+                        calibrated = wide_range(ranges, name) if want == "int16" else ranges.get(name)
+                        converted[(name, want)] = _requantize(graph, nodes, name, want, calibrated)
                     node.inputs[k] = converted[(name, want)]
             choose = choose16 if want == "int16" else choose8
             for name, qp in zip(node.outputs, op.output_qparams(node, graph, choose)):
@@ -79,6 +80,12 @@ def run(graph: Graph, ranges: dict[str, tuple[float, float]], given: dict[str, Q
     graph.nodes = nodes
     if rejected:
         raise CompileError(f"{graph.meta.get('source', graph.name)}: cannot quantize to int8: " + "; ".join(rejected))
+
+
+def wide_range(ranges: dict, name: str) -> tuple[float, float] | None:
+    """An int16 tensor's range: its min/max when calibration clipped it (calibrate.Ranges.minmax;
+    65,536 levels leave no rounding error that a clipped value would be worth)."""
+    return getattr(ranges, "minmax", {}).get(name, ranges.get(name))
 
 
 def grid_range(qp: QParams) -> tuple[float, float]:
