@@ -6,7 +6,10 @@ in fixed point for d = max - x, an integer sum, and one rounded division per ele
 
 int16 Softmax (output scale 1/32768, zero point 0): exp(-s * d) * 2^15 for the 65536 values
 of d = max - x through a 513-entry interpolated table (lut16.py), an integer sum, one rounded
-division per element. LogSoftmax stays int8.
+division per element.
+
+int16 LogSoftmax (output scale 1/2048, zero point 0: [-16, 0]): Softmax's interpolated exp
+table and sum, its log2 in Q16, and per element -(d s_in + ln sum) in output steps (Q16, int64).
 
 int8 LogSoftmax (output scale 1/16, zero point 127, as TFLite: [-15.9, 0]): the same exp table
 and integer sum, log2 of the sum in Q16 (fixedpoint.log2_q16, bit by bit), turned into output
@@ -121,10 +124,12 @@ LN2_STEPS_Q16 = 726817  # round(16 ln 2 2^16): one unit of log2 in output steps 
 DIFF_CAP = 1 << 24  # 256 output steps in Q16: beyond it every output saturates at -128
 
 
+LOG_OUTPUT_QPARAMS_S16 = QParams(1.0 / 2048.0, 0, 16)
+LN2_STEPS_Q16_S16 = round(2048 * math.log(2) * 2**16)  # ln 2 in int16 output steps (scale 1/2048), Q16
+
+
 @register("LogSoftmax")
 class LogSoftmax(Softmax):
-    precisions = ("int8",)
-
     def reference(self, node, graph, inputs):
         outer, size, inner = self.view(node, graph)
         x = np.asarray(inputs[0], np.float32).reshape(outer, size, inner)
@@ -133,10 +138,15 @@ class LogSoftmax(Softmax):
         return [(shifted - lse).astype(np.float32).reshape(inputs[0].shape)]
 
     def output_qparams(self, node, graph, choose):
-        return [LOG_OUTPUT_QPARAMS]
+        return [LOG_OUTPUT_QPARAMS_S16 if node.attrs.get("precision") == "int16" else LOG_OUTPUT_QPARAMS]
 
     def quantize(self, node, graph):
         q = super().quantize(node, graph)
+        if is_int16(graph, node):
+            steps = round(float(graph.tensors[node.inputs[0]].quant.scale) / LOG_OUTPUT_QPARAMS_S16.scale * 2**16)
+            if steps >= 2**31:
+                raise Unsupported("int16 LogSoftmax of an input scale of 16 or more is not supported")
+            return {**q, "input_steps": steps}
         _, size, _ = self.view(node, graph)
         bits = min(21, 29 - math.ceil(math.log2(max(size, 1))))
         scale = float(graph.tensors[node.inputs[0]].quant.scale)
@@ -148,6 +158,12 @@ class LogSoftmax(Softmax):
         outer, size, inner = self.view(node, graph)
         x = inputs[0].astype(np.int64).reshape(outer, size, inner)
         d = x.max(axis=1, keepdims=True) - x
+        if is_int16(graph, node):
+            t = q["exp_table16"].astype(np.int64)
+            total = (t[d >> 7] + (((t[(d >> 7) + 1] - t[d >> 7]) * (d & 127) + 64) >> 7)).sum(axis=1, keepdims=True)
+            lse = ((log2_q16(total).astype(np.int64) - (15 << 16)) * LN2_STEPS_Q16_S16 + (1 << 15)) >> 16
+            y = np.maximum(-((d * q["input_steps"] + lse + (1 << 15)) >> 16), -32768)
+            return [y.astype(np.int16).reshape(inputs[0].shape)]
         total = q["exp_table"].astype(np.int64)[d].sum(axis=1, keepdims=True)
         lse = ((log2_q16(total).astype(np.int64) - (q["exp_bits"] << 16)) * LN2_STEPS_Q16 + (1 << 15)) >> 16
         y = np.maximum(127 - ((q["diff_table"].astype(np.int64)[d] + lse + (1 << 15)) >> 16), -128)
@@ -156,6 +172,11 @@ class LogSoftmax(Softmax):
     def kernels(self, node, graph):
         outer, size, inner = self.view(node, graph)
         params = {"outer": outer, "axis_size": size, "inner": inner}
+        if is_int16(graph, node):
+            q = node.attrs["q"]
+            return [KernelCall("nn_logsoftmax_s16", ("src/softmax/nn_logsoftmax_s16.c",), "nn_logsoftmax_s16_params",
+                               {**params, "input_steps": q["input_steps"], "ln2_steps": LN2_STEPS_Q16_S16},
+                               [node.inputs[0], Const(q["exp_table16"], "exp"), node.outputs[0]])]
         if is_int8(graph, node):
             q = node.attrs["q"]
             return [KernelCall("nn_logsoftmax_s8", ("src/softmax/nn_logsoftmax_s8.c",), "nn_logsoftmax_s8_params",

@@ -88,4 +88,23 @@ typedef struct {
 void nn_logsoftmax_s8(const nn_logsoftmax_s8_params *p, const int8_t *in, const int32_t *exp_table,
                       const int32_t *diff_table, int8_t *out);
 
+/*
+ * int16 LogSoftmax (input symmetric, zero point 0): output scale 1/2048, zero point 0 ([-16, 0]).
+ * With d = max - x in [0, 65535], e(d) and sum as in nn_softmax_s16 (about 2^15 at d = 0; the
+ * compiler keeps axis_size <= 32768), in output steps, Q16, int64:
+ *   lse = ((nn_log2_q16(sum) - 15 2^16) * ln2_steps + 2^15) >> 16     ln(sum / 2^15), with
+ *         ln2_steps = round(2048 ln 2 2^16)
+ *   out = max(-32768, -((d * input_steps + lse + 2^15) >> 16)),        input_steps =
+ *         round(2048 input_scale 2^16) (the compiler keeps it below 2^31)
+ */
+typedef struct {
+    int32_t outer;
+    int32_t axis_size;
+    int32_t inner;
+    int32_t input_steps;
+    int32_t ln2_steps;
+} nn_logsoftmax_s16_params;
+
+void nn_logsoftmax_s16(const nn_logsoftmax_s16_params *p, const int16_t *in, const int32_t *exp_table, int16_t *out);
+
 #endif /* NN_SOFTMAX_H */
