@@ -116,6 +116,8 @@ def _case_model():
         # 12. normalisation: int16 Scale, z * Scale + B in int64
         n("LayerNormalization", ["v", "ln_scale", "ln_bias"], ["layernorm"], axis=-1),
         n("InstanceNormalization", ["x", "in_scale", "in_bias"], ["instancenorm"]),
+        n("LpNormalization", ["v"], ["l2norm"], axis=-1, p=2),
+        n("LpNormalization", ["x"], ["l1norm"], axis=1, p=1),
         # 13. MatMul of two activations (batched, broadcast) and by a constant with batch dimensions
         n("Transpose", ["y"], ["xt"], perm=[0, 1, 3, 2]),
         n("MatMul", ["x", "xt"], ["matmul"]),
@@ -241,6 +243,8 @@ def test_close_to_the_float_model(compiled):
     for feeds in calib:
         got = run_int8(graph, quantize_inputs(graph, feeds))
         want = dict(zip(outputs, evaluator.run(None, feeds)))
+        # onnx.reference sums x, not |x|, for the L1 norm (the spec: sum |x|)
+        want["l1norm"] = feeds["x"] / np.abs(feeds["x"]).sum(axis=1, keepdims=True)
         for name in INDICES:
             np.testing.assert_array_equal(got[name], np.asarray(want[name]).reshape(got[name].shape))
         for name in set(graph.outputs) - INT8_ONLY - INDICES - BOOLS:

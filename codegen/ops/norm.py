@@ -33,7 +33,8 @@ Rules:
    multiply and a rounding shift per element (nn_lpnorm_s8). The frontend's fusion of torch's
    F.normalize (frontend/l2norm_pattern.py) adds the internal attribute `epsilon`: the norm's
    lower bound; int8 needs it below the input scale (a non-zero int8 group's norm is at least
-   that, so the bound never applies).
+   that, so the bound never applies). int16 (nn_lpnorm_s16): output scale 1/32768, the sums in
+   int64, groups of at most 65535.
 """
 
 from __future__ import annotations
@@ -263,10 +264,19 @@ class InstanceNormalization(_Normalization):
 
 
 LP_OUTPUT_QPARAMS = QParams(1.0 / 128.0, 0)
+LP_OUTPUT_QPARAMS_S16 = QParams(1.0 / 32768.0, 0, 16)
+MAX_LP_GROUP_S16 = 65535  # int16: sum of squares below 2^46
 
 
 @register("LpNormalization")
 class LpNormalization(Op):
+    precisions = ("int8", "int16")
+
+    def supports_precision(self, node, graph, precision):
+        if precision == "int16":
+            return self.view(node, graph)[1] <= MAX_LP_GROUP_S16
+        return precision in self.precisions
+
     def view(self, node, graph) -> tuple[int, int, int, int]:
         """(outer, size, inner, p) of nn_lpnorm_params."""
         shape = shape_of(graph, node.inputs[0])
@@ -306,10 +316,18 @@ class LpNormalization(Op):
         return [y.astype(np.float32).reshape(inputs[0].shape)]
 
     def output_qparams(self, node, graph, choose):
-        return [LP_OUTPUT_QPARAMS]
+        return [LP_OUTPUT_QPARAMS_S16 if node.attrs.get("precision") == "int16" else LP_OUTPUT_QPARAMS]
 
     def quantize(self, node, graph):
         _, size, _, p = self.view(node, graph)
+        if is_int16(graph, node):
+            x = qparams(graph, node.inputs[0])
+            if size > MAX_LP_GROUP_S16:
+                raise Unsupported(f"int16 L{p} norm of {size} elements (at most {MAX_LP_GROUP_S16})")
+            if float(node.attrs.get("epsilon", 0.0)) > x.scale:
+                raise Unsupported(f"int16 with a norm bound {node.attrs['epsilon']:g} above the input scale "
+                                  f"{x.scale:g}")
+            return {"input_offset": 0}
         if size * (256 if p == 1 else 256 * 256) >= 2**31:
             raise Unsupported(f"int8 L{p} norm of {size} elements could overflow int32")
         x = qparams(graph, node.inputs[0])
@@ -323,15 +341,20 @@ class LpNormalization(Op):
         s = (np.abs(v) if p == 1 else v * v).sum(axis=1, keepdims=True)
         inv, e = inverse_sqrt(np.maximum(s, 1))
         inv, e = inv.astype(np.int64), e.astype(np.int64)
-        scale, right = ((inv * inv) >> 30, 2 * e - 37) if p == 1 else (inv, e - 7)
+        wide = is_int16(graph, node)  # output scale 1/32768 instead of 1/128: 8 more bits
+        scale, right = ((inv * inv) >> 30, 2 * e - (45 if wide else 37)) if p == 1 else (inv, e - (15 if wide else 7))
         q = (v * scale + (np.int64(1) << (right - 1))) >> right
-        q = np.where(s > 0, np.clip(q, -128, 127), 0)
-        return [q.astype(np.int8).reshape(inputs[0].shape)]
+        lo, hi = (-32768, 32767) if wide else (-128, 127)
+        q = np.where(s > 0, np.clip(q, lo, hi), 0)
+        return [q.astype(np.int16 if wide else np.int8).reshape(inputs[0].shape)]
 
     def kernels(self, node, graph):
         outer, size, inner, p = self.view(node, graph)
         params = {"outer": outer, "size": size, "inner": inner, "p": p, "input_offset": 0,
                   "epsilon": float(np.float32(node.attrs.get("epsilon", 0.0)))}
+        if is_int16(graph, node):
+            return [KernelCall("nn_lpnorm_s16", ("src/norm/nn_lpnorm_s16.c",), "nn_lpnorm_params", params,
+                               [node.inputs[0], node.outputs[0]])]
         if is_int8(graph, node):
             params["input_offset"] = node.attrs["q"]["input_offset"]
             return [KernelCall("nn_lpnorm_s8", ("src/norm/nn_lpnorm_s8.c",), "nn_lpnorm_params", params,

@@ -136,4 +136,14 @@ void nn_lpnorm_f32(const nn_lpnorm_params *p, const float *in, float *out);
  */
 void nn_lpnorm_s8(const nn_lpnorm_params *p, const int8_t *in, int8_t *out);
 
+/*
+ * int16 (input zero point 0), output scale 1/32768 and zero point 0, with v = x and s summed in
+ * int64 (the compiler keeps size <= 65535, so s < 2^46):
+ *   p = 2: s = sum v^2, (y, e) = nn_inv_sqrt(s), out = (v * y + 2^(e - 16)) >> (e - 15);
+ *   p = 1: s = sum |v|, (y, e) = nn_inv_sqrt(s), r = (y * y) >> 30,
+ *          out = (v * r + 2^(2e - 46)) >> (2e - 45);
+ *   clamped to [-32768, 32767]; a group with s = 0 gives 0.
+ */
+void nn_lpnorm_s16(const nn_lpnorm_params *p, const int16_t *in, int16_t *out);
+
 #endif /* NN_NORM_H */
