@@ -38,7 +38,11 @@ def _case_model():
     inits.update(shape=np.array([2, -1], np.int64), starts=np.array([1, 0], np.int64),
                  ends=np.array([6, 5], np.int64), axes=np.array([2, 3], np.int64), steps=np.array([2, 1], np.int64),
                  pads=np.array([0, 0, 1, 2, 0, 0, 2, 0], np.int64), index=np.array([3, 0, -1, 3], np.int64),
-                 split=np.array([1, 2], np.int64), uaxes=np.array([0], np.int64), raxes=np.array([1, 3], np.int64))
+                 split=np.array([1, 2], np.int64), uaxes=np.array([0], np.int64), raxes=np.array([1, 3], np.int64),
+                 pad_value=np.array(0.25, np.float32), rstarts=np.array([-1], np.int64),
+                 rends=np.array([-11], np.int64), raxes1=np.array([1], np.int64), rsteps=np.array([-3], np.int64),
+                 eshape=np.array([2, 1, 5, 3], np.int64), repeats=np.array([1, 2, 1, 3], np.int64),
+                 shape4=np.array([1, 4, 5, 3], np.int64))
     n = helper.make_node
     nodes = [
         # 1. movement: Reshape, Flatten, Unsqueeze, Transpose, Slice, Split, Pad, Concat, Gather
@@ -49,6 +53,12 @@ def _case_model():
         n("Slice", ["x", "starts", "ends", "axes", "steps"], ["slice"]),
         n("Split", ["y", "split"], ["split0", "split1"], axis=1),
         n("Pad", ["x", "pads"], ["pad"]),
+        n("Pad", ["y", "pads", "pad_value"], ["pad_value_out"]),
+        n("Slice", ["v", "rstarts", "rends", "raxes1", "rsteps"], ["slice_reversed"]),
+        n("Expand", ["z", "eshape"], ["expand"]),
+        n("Tile", ["z", "repeats"], ["tile"]),
+        n("Reshape", ["y", "shape4"], ["x4"]),
+        n("DepthToSpace", ["x4"], ["depth_to_space"], blocksize=2),
         n("Concat", ["x", "y"], ["concat_rescaled"], axis=1),
         n("Concat", ["y", "cc"], ["concat_const"], axis=2),
         n("Gather", ["x", "index"], ["gather"], axis=3),
