@@ -73,6 +73,7 @@ BINS = 4096
 ENTROPY_BINS, ENTROPY_LEVELS = 2048, 128
 KL_TIE = 1e-12
 CACHE_BYTES = 64 << 20  # float values kept from the first pass for the second
+PENDING_BYTES = 16 << 20  # values gathered before they go into the histograms at once
 AUTO_SAMPLES = 32
 MSE_GRID = 64  # joint fractions of [min, max], geometric from MSE_FLOOR to 1
 MSE_FLOOR = 1e-3
@@ -308,10 +309,15 @@ def _histogram_pass(graph, samples, names, lo, hi, need_abs, cache, tick, done0)
                 parts.clear()
 
     for first in range(0, len(samples), BATCH):
+        held = 0
         for i in range(first, min(first + BATCH, len(samples))):
             values = cache[i] if cache is not None else run_float(graph, samples[i], keep_all=True)
             for n in names:
                 pending[n].append(values[n])
+                held += values[n].nbytes
+            if held > PENDING_BYTES:  # a large model's values go in sample by sample
+                flush()
+                held = 0
         flush()
         tick(done0 + min(first + BATCH, len(samples)))
     return hists
