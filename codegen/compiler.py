@@ -147,6 +147,9 @@ def precision_step(c: Compilation) -> None:
     if not c.options.int8:
         return
     o = c.options
+    layers = any("precision" in v for v in o.per_layer.values())
+    if o.precision != "int8" or layers:  # the provenance line of every file
+        c.report_options["precision"] = o.precision + (" and per layer" if layers else "")
     if o.precision == "auto":
         layers, found = precision.auto(c.graph, c.ranges, c.given, c.samples, o.per_layer, o.min_sqnr,
                                        o.ram_budget, c.features, o.encoding)
