@@ -13,8 +13,9 @@ graph is not changed. `run(graph, samples)` is min/max calibration, the ranges a
 5. The other methods clip. A second pass (over the values of the first when they fit
    CACHE_BYTES, else running the graph again) fills fixed-size histograms per tensor: BINS
    bins over its [min, max], and for entropy ENTROPY_BINS bins of |x| over [0, max|x|]. Memory
-   is bounded by the bins, whatever the number of samples; every estimate below is within one
-   bin of the same rule applied to the full array of values.
+   is bounded by the bins (and PENDING_BYTES of values on their way in), whatever the number
+   of samples; the estimates below are those of the same rules on the full array of values,
+   to within a bin (tests/test_calibrate.py recomputes them).
    - percentile P: [the (100-P)th, the Pth] percentile (linear interpolation between order
      statistics, as numpy.percentile; each order statistic is placed uniformly inside its bin).
    - mse: the [lo, hi] whose int8 rule (qparams.from_range: asymmetric, rounding, clamping)
@@ -40,6 +41,9 @@ graph is not changed. `run(graph, samples)` is min/max calibration, the ranges a
    a node compares or indexes by (its outputs are not float: ArgMax, Less...), where a clipped
    value changes the answer rather than adding noise. Each range contains 0 (qparams.from_range).
 7. `per_tensor` {tensor name: method} overrides the method for those tensors.
+8. Weights (`clip_weights`, "mse"): each Conv, ConvTranspose, Gemm and MatMul layer's
+   per-channel scales become qparams.mse_weight_scales, in node.attrs["weight_scales"], which
+   qparams.layer_weights honours.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from codegen.progress import Progress
 from codegen.qparams import QMAX, QMIN, from_range
 from codegen.reference import run_float
 
+
 class Ranges(dict):
     """{tensor: (lo, hi)} as the method chose them; `minmax` keeps every tensor's min and max
     (int16 tensors take those: passes/quantize.py wide_range)."""
@@ -64,6 +69,7 @@ class Ranges(dict):
     def __init__(self, chosen=(), minmax=None):
         super().__init__(chosen)
         self.minmax = dict(minmax if minmax is not None else self)
+
 
 BATCH = 16
 METHODS = ("minmax", "percentile", "mse", "entropy", "auto")
