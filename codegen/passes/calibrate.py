@@ -417,6 +417,14 @@ def mse_range(h: Histogram) -> tuple[float, float]:
     return lo0 * a_frac, hi0 * b_frac
 
 
+@functools.lru_cache(maxsize=4)
+def _kl_groups(n: int, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each candidate i (levels to n, as a column), where each group of bins starts and ends."""
+    i = np.arange(levels, n + 1)[:, None]
+    starts = ((np.arange(levels + 1)[None, :] * i) // levels).astype(np.intp)  # last = i
+    return i, np.ascontiguousarray(starts[:, :-1]), np.ascontiguousarray(starts[:, 1:])
+
+
 def kl_threshold_bin(counts: np.ndarray, levels: int = ENTROPY_LEVELS) -> int:
     """The number i of leading bins (levels <= i <= len(counts)) whose clipped histogram P (the
     bins beyond i added to bin i-1) is closest in KL divergence to Q: bins 0..i-1 merged into
@@ -437,10 +445,9 @@ def kl_threshold_bin(counts: np.ndarray, levels: int = ENTROPY_LEVELS) -> int:
     cum = np.concatenate([[0.0], np.cumsum(c)])
     nonzero = np.concatenate([[0], np.cumsum(c > 0)]).astype(np.float64)
     xlogx = np.concatenate([[0.0], np.cumsum(np.where(c > 0, c * np.log(np.where(c > 0, c, 1.0)), 0.0))])
-    i = np.arange(levels, n + 1)[:, None]
-    starts = (np.arange(levels + 1)[None, :] * i) // levels  # [candidates, levels + 1], last = i
-    group = cum[starts[:, 1:]] - cum[starts[:, :-1]]
-    z = nonzero[starts[:, 1:]] - nonzero[starts[:, :-1]]
+    i, first, end = _kl_groups(n, levels)
+    group = cum[end] - cum[first]
+    z = nonzero[end] - nonzero[first]
     tail = total - cum[i[:, 0]]
     last_bin = c[i[:, 0] - 1]
     z[:, -1] += (last_bin == 0) & (tail > 0)  # P's last bin holds the tail
