@@ -106,12 +106,17 @@ def prune_step(c: Compilation) -> None:
 
 def equalize_step(c: Compilation) -> None:
     """int8: cross-layer equalization of the float weights, each pair kept where it raises the int8
-    SQNR on the calibration samples (codegen/passes/equalize.py); the float model before pruning,
-    the teacher of reconstruct, gets the same scalings. A QDQ model keeps its own weights."""
-    if c.options.int8 and c.options.equalize and not c.given:
+    SQNR on the calibration samples, and the whole kept only where it raises it with this
+    compile's calibration method and bias correction (codegen/passes/equalize.py); the float
+    model before pruning, the teacher of reconstruct, gets the same scalings. A QDQ model keeps
+    its own weights."""
+    o = c.options
+    if o.int8 and o.equalize and not c.given:
         teachers = (c.original,) if c.original is not None else ()
-        off = frozenset(name for name, choice in c.options.per_layer.items() if choice.get("equalize") is False)
-        c.report["equalization"] = equalize.run(c.graph, c.samples, teachers, off)
+        off = frozenset(name for name, choice in o.per_layer.items() if choice.get("equalize") is False)
+        judge = {"calibration": o.calibration, "percentile": o.percentile,
+                 "reconstruct": "none" if o.reconstruction == "none" else "bias"}
+        c.report["equalization"] = equalize.run(c.graph, c.samples, teachers, off, judge)
 
 
 def calibrate_step(c: Compilation) -> None:

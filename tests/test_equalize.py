@@ -12,7 +12,7 @@ from onnx.reference import ReferenceEvaluator
 from codegen.build import HostModel
 from codegen.compiler import compile_model, quantize_inputs
 from codegen.frontend import import_model
-from codegen.passes import equalize
+from codegen.passes import calibrate, equalize
 from codegen.reference import run_float, run_int8
 from codegen.verify import within_tolerance
 from conftest import make_model, random_feeds
@@ -170,7 +170,26 @@ def test_the_check_keeps_no_scaling_that_lowers_the_sqnr(rng):
     assert report["sqnr_db"] >= report["sqnr_db_none"]
     assert all(p["strength"] in equalize.STRENGTHS for p in report["pairs"])
     expected = [run_float(graph, f) for f in samples]
-    assert round(equalize.int8_sqnr(copy.deepcopy(graph), samples, expected), 2) == report["sqnr_db"]
+    ranges = calibrate.run(graph, samples, progress=False)  # the check derived its ranges, to float rounding
+    assert equalize.int8_sqnr(copy.deepcopy(graph), ranges, samples, expected) == pytest.approx(report["sqnr_db"],
+                                                                                                abs=0.02)
+
+
+@pytest.mark.parametrize("calibration", ["minmax", "mse"])
+def test_the_judge_keeps_the_choice_only_when_the_pipeline_gains(rng, calibration):
+    """With the pipeline's calibration and bias correction as the judge, the scalings stay only
+    when that int8 build of them beats the one without; the float graph is then what it rated."""
+    model = _badly_scaled(rng)
+    graph = _graph(model)
+    samples = random_feeds(rng, {"x": (1, 3, 6, 6)}, count=10)
+    judge = {"calibration": calibration, "percentile": 99.99, "reconstruct": "bias"}
+    report = equalize.run(graph, samples, judge=judge)
+    judged = report["judged"]
+    kept = any(p["strength"] for p in report["pairs"])
+    assert kept == (judged["sqnr_db"] > judged["sqnr_db_none"])
+    expected = [run_float(graph, f) for f in samples]
+    rated = equalize.pipeline_sqnr(copy.deepcopy(graph), samples, expected, **judge)
+    assert round(rated, 2) == (judged["sqnr_db"] if kept else judged["sqnr_db_none"])
 
 
 def test_a_conv_into_a_gemm_through_a_reshape_pairs_by_blocks(rng):

@@ -24,8 +24,12 @@ before calibration.
    L2's per-output-channel weight steps do, and which way the output error goes depends on
    the data. With calibration samples each pair's scaling is kept at the strength (power of
    s: none, half, all) that gives the model's int8 output the highest SQNR on a few of them
-   (min/max ranges, as the quantize pass would set them; CHECK_SAMPLES of them, fewer for a
-   model whose multiply-accumulates over them would exceed CHECK_MACS); without, all of it.
+   (min/max ranges, as the quantize pass would set them, each scaled tensor's from its
+   channels' bounds divided by s; CHECK_SAMPLES of them, fewer for a model whose
+   multiply-accumulates over them would exceed CHECK_MACS); without, all of it. That proxy
+   knows neither the pipeline's calibration method nor its bias correction, which may undo
+   what equalization wins; given them (`judge`), the choice is made int8 as the pipeline
+   would make it, and kept only when that beats the model without equalization.
 A model that carries its own quantization (QDQ) is left alone: its scales fit its weights.
 """
 
@@ -85,6 +89,7 @@ class Pair:
     first: Layer
     second: Layer
     block: int  # inputs of `second` per output channel of `first` (1, or H * W after a Flatten)
+    tensors: list[tuple[str, int, int]]  # from L1's output to L2's input: (name, channel axis, block)
 
 
 def _homogeneous(node: Node) -> bool:
@@ -132,6 +137,7 @@ def _pair_from(graph: Graph, node: Node, layers: dict[int, Layer]) -> Pair | Non
     tensor, block = node.outputs[0], 1
     axis = _channel_axis(graph, node)
     channels = graph.tensors[tensor].shape[axis]
+    tensors = [(tensor, axis, 1)]
     while True:
         readers = graph.consumers(tensor)
         if len(readers) != 1 or tensor in graph.outputs:
@@ -144,7 +150,7 @@ def _pair_from(graph: Graph, node: Node, layers: dict[int, Layer]) -> Pair | Non
                 ok = axis == 1 and block == 1 and shape[1] == channels
             else:  # Gemm, MatMul: features on the last axis
                 ok = axis == len(shape) - 1 and shape[-1] == channels * block
-            return Pair(first, second, block) if ok and second is not first else None
+            return Pair(first, second, block, tensors) if ok and second is not first else None
         if len(nxt.outputs) != 1 or not _homogeneous(nxt) or nxt.inputs[0] != tensor:
             return None
         out_shape = graph.tensors[nxt.outputs[0]].shape
@@ -158,6 +164,7 @@ def _pair_from(graph: Graph, node: Node, layers: dict[int, Layer]) -> Pair | Non
         else:
             return None
         tensor = nxt.outputs[0]
+        tensors.append((tensor, axis, block))
 
 
 def find_pairs(graph: Graph) -> list[Pair]:
@@ -218,13 +225,18 @@ def _apply(pairs: list[Pair], layers: dict[int, Layer], saved: dict, totals: lis
             p.second.scale_in(total ** a, p.block)
 
 
-def int8_sqnr(graph: Graph, samples: list[dict], expected: list[dict]) -> float:
-    """Output SQNR in dB of `graph` quantized with min/max ranges on `samples` (run on them),
-    against the float outputs `expected`."""
-    from codegen.passes import calibrate, quantize
+def int8_sqnr(graph: Graph, ranges: dict, samples: list[dict], expected: list[dict]) -> float:
+    """Output SQNR in dB of `graph` quantized with `ranges` and run on `samples`, against the
+    float outputs `expected`."""
+    from codegen.passes import quantize
+
+    quantize.run(graph, ranges)
+    return _output_sqnr(graph, samples, expected)
+
+
+def _output_sqnr(graph: Graph, samples: list[dict], expected: list[dict]) -> float:
     from codegen.reference import run_int8
 
-    quantize.run(graph, calibrate.run(graph, samples, progress=False))
     signal = noise = 0.0
     for feeds, want in zip(samples, expected):
         q = {n: graph.tensors[n].quant.quantize(feeds[n]) if graph.tensors[n].quant is not None else feeds[n]
@@ -239,8 +251,51 @@ def int8_sqnr(graph: Graph, samples: list[dict], expected: list[dict]) -> float:
     return float("inf") if noise == 0 else float(10.0 * np.log10(max(signal, 1e-300) / noise))
 
 
+class ChannelRanges:
+    """Per channel of each pair's tensors, the least and largest value on the check's samples, so
+    that a scaling's min/max ranges follow without calibrating again: dividing channel c by
+    s_c > 0 divides its bounds by s_c."""
+
+    def __init__(self, pairs: list[Pair]):
+        self.pairs = pairs
+        self.lo: dict[str, np.ndarray] = {}
+        self.hi: dict[str, np.ndarray] = {}
+
+    def add(self, values: dict[str, np.ndarray]) -> None:
+        for p in self.pairs:
+            for name, axis, block in p.tensors:
+                v = values[name]
+                v = np.moveaxis(v, axis, 0).reshape(v.shape[axis], -1)
+                lo, hi = v.min(axis=1).reshape(-1, block).min(axis=1), v.max(axis=1).reshape(-1, block).max(axis=1)
+                self.lo[name] = np.minimum(self.lo[name], lo) if name in self.lo else lo
+                self.hi[name] = np.maximum(self.hi[name], hi) if name in self.hi else hi
+
+    def ranges(self, base: dict, totals: list[np.ndarray], strengths: list[float]) -> dict:
+        out = dict(base)
+        for p, total, a in zip(self.pairs, totals, strengths):
+            if a:
+                s = total ** a
+                for name, _, _ in p.tensors:
+                    out[name] = (float(np.min(self.lo[name] / s)), float(np.max(self.hi[name] / s)))
+        return out
+
+
+def pipeline_sqnr(graph: Graph, samples: list[dict], expected: list[dict], calibration: str, percentile: float,
+                  reconstruct: str) -> float:
+    """Output SQNR in dB of the float `graph` (changed in place) as the pipeline would make it int8:
+    calibrated by `calibration`, quantized, then reconstructed ("none" or "bias") against itself."""
+    from codegen.passes import calibrate, quantize
+    from codegen.passes import reconstruct as reconstruct_pass
+
+    teacher = copy.deepcopy(graph)
+    quantize.run(graph, calibrate.calibrate(graph, samples, calibration, percentile, progress=False)[0])
+    if reconstruct != "none":
+        reconstruct_pass.run(graph, teacher, samples, reconstruct, progress=False)
+    return _output_sqnr(graph, samples, expected)
+
+
 def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, ...] = (),
-        off: frozenset[str] = frozenset()) -> dict:
+        off: frozenset[str] = frozenset(), judge: dict | None = None) -> dict:
     """Equalize the pairs of rule 1 in place. Without samples, every pair fully (rule 2). With
     calibration samples, rule 4: each pair keeps the strength a in STRENGTHS (its converged
     scaling raised to a) under which the model's int8 output on CHECK_SAMPLES samples has the
@@ -250,7 +305,9 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
     and with samples the check's SQNR without equalization and with the choice. `teachers`:
     graphs of the same layers (the float model before pruning) that get the same scalings,
     so that their layers' channels stay those of `graph`. `off`: names of layers whose pairs
-    are left alone (per-layer choice)."""
+    are left alone (per-layer choice). `judge`: the pipeline's calibration, percentile and
+    reconstruct mode (pipeline_sqnr's arguments); the choice is then kept only when the
+    model made int8 that way has a higher SQNR on the check's samples than without it."""
     if graph.meta.get("qdq"):
         return {"pairs": [], "skipped": "the model carries its own quantization (QDQ)"}
     pairs = [p for p in find_pairs(graph) if p.first.node.name not in off and p.second.node.name not in off]
@@ -263,17 +320,23 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
     strengths = [1.0] * len(pairs)
     check = {}
     if samples:
+        from codegen.passes import calibrate
         from codegen.reference import run_float
 
         macs = sum(get_op(n.op_type).macs(n, graph) for n in graph.nodes)
         subset = samples[:max(1, min(CHECK_SAMPLES, CHECK_MACS // max(macs, 1)))]
-        expected = [run_float(graph, feeds) for feeds in subset]
+        base = calibrate.run(graph, subset, progress=False)
+        channels, expected = ChannelRanges(pairs), []
+        for feeds in subset:
+            values = run_float(graph, feeds, keep_all=True)
+            channels.add(values)
+            expected.append({name: values[name] for name in graph.outputs})
 
         def score(choice: list[float]) -> float:
             _apply(pairs, layers, saved, totals, choice)
             trial = copy.deepcopy(graph)
             _write_back(trial, layers, [trial.nodes[graph.nodes.index(p.node)] for p in layers.values()])
-            return int8_sqnr(trial, subset, expected)
+            return int8_sqnr(trial, channels.ranges(base, totals, choice), subset, expected)
 
         strengths = [0.0] * len(pairs)
         best = none = score(strengths)
@@ -285,6 +348,16 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
                 if got > best:
                     best, strengths = got, trial
         check = {"check_samples": len(subset), "sqnr_db_none": round(none, 2), "sqnr_db": round(best, 2)}
+        if judge is not None and any(strengths):
+            rated = []
+            for choice in ([0.0] * len(pairs), strengths):
+                _apply(pairs, layers, saved, totals, choice)
+                trial = copy.deepcopy(graph)
+                _write_back(trial, layers, [trial.nodes[graph.nodes.index(p.node)] for p in layers.values()])
+                rated.append(pipeline_sqnr(trial, subset, expected, **judge))
+            check["judged"] = {"sqnr_db_none": round(rated[0], 2), "sqnr_db": round(rated[1], 2)}
+            if rated[1] <= rated[0]:
+                strengths = [0.0] * len(pairs)
     _apply(pairs, layers, saved, totals, strengths)
     _write_back(graph, layers, [p.node for p in layers.values()])
     for teacher in teachers:
