@@ -177,9 +177,10 @@ def reconstruct_step(c: Compilation) -> None:
     weights keep the rounding of their file."""
     if c.options.int8 and c.options.reconstruction != "none" and not c.given:
         prune = c.options.pruning
-        c.report["reconstruction"] = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruction,
-                                                     choose_masks=prune is not None and prune.pattern == "unstructured")
-        reconstruct.carry_weights(c.graph, c.float_graph, c.report["reconstruction"])
+        section = reconstruct.run(c.graph, c.original, c.samples, c.options.reconstruction,
+                                  choose_masks=prune is not None and prune.pattern == "unstructured")
+        reconstruct.carry_weights(c.graph, c.float_graph, section)
+        c.report["reconstruction"] = reconstruct.without_timings(section)
 
 
 def measure_step(c: Compilation) -> None:

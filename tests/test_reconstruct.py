@@ -165,7 +165,8 @@ def test_bias_correction_centres_each_output_on_the_calibration_samples(case):
     assert [e["name"] for e in section["layers"]] == ["conv1", "dw", "pw", "fc1", "fc2"]
     fc2 = section["layers"][-1]
     assert fc2["bias_corrected"] and fc2["mse_after"] < fc2["mse_before"]  # fc2 had no bias: one was made
-    assert all(e["seconds"] >= 0 for e in section["layers"])
+    # report.json holds no timings (the folder is byte-identical): the solvers' multiply-adds instead
+    assert all("seconds" not in e and e["multiply_adds"] == 0 for e in section["layers"])  # bias: no solver
 
 
 def check_exact(compiled, feeds) -> None:
@@ -183,6 +184,7 @@ def test_adaround_model_is_bit_exact(case):
     section = rounded.report["reconstruction"]
     assert section["kept"] and any(e.get("adaround") for e in section["layers"])
     assert all(e["mse_after"] <= e["mse_before"] for e in section["layers"])
+    assert all(e["multiply_adds"] > 0 for e in section["layers"] if "adaround" in e)
     check_exact(rounded, held[:8])
 
 
@@ -205,15 +207,23 @@ def test_adaround_brings_the_example_nearer_the_float_model_on_its_test_images()
     assert output_error(rounded, held)[0] > output_error(plain, held)[0] + 0.7  # measured 40.2 against 38.8 dB
 
 
-def test_a_reconstruction_that_does_not_lower_the_output_error_is_undone():
-    """The scikit-learn MLP's 8 samples: each layer's error falls, the rounding of its one output
-    does not follow; the quantized model stays as it came."""
-    path = Path(__file__).parent / "fixtures" / "skl_mlp"
-    pinned = dict(mode="int8", calib=f"{path}.npz", calibration="minmax", equalize=True)
-    plain = compile_model(f"{path}.onnx", "net", reconstruct="none", **pinned)
-    tried = compile_model(f"{path}.onnx", "net", reconstruct="bias", **pinned)
+def test_a_reconstruction_that_does_not_lower_the_output_error_is_undone(case, monkeypatch):
+    """Every layer's rounding turned upside down stands for a fit that made the model worse: the
+    final check restores the quantized model as it came, byte for byte."""
+    from codegen.ops import get_op
+
+    model, calib, _ = case
+
+    def upside_down(graph, node, *args):
+        node.attrs["weight_q"] = -node.attrs["q"]["weight"]
+        node.attrs["q"] = get_op(node.op_type).quantize(node, graph)
+        return {}
+
+    plain = compile_model(model, "net", mode="int8", calib=calib, reconstruct="none")
+    monkeypatch.setattr(reconstruct, "_layer", upside_down)
+    tried = compile_model(model, "net", mode="int8", calib=calib, reconstruct="bias")
     section = tried.report["reconstruction"]
-    assert not section["kept"] and section["output_mse_after"] >= section["output_mse_before"]
+    assert not section["kept"] and section["output_mse_after"] > 10 * section["output_mse_before"]
     assert tried.emitted.files == plain.emitted.files
 
 

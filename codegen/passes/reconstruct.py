@@ -406,11 +406,11 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     teacher_run = _Sweep(teacher, samples, int8=False)
     teachers = {n.name: n for n in teacher.nodes}
     backup = copy.deepcopy(graph)
-    budget = [MAX_TOTAL_WORK, False]  # multiply-adds left for the solvers, in graph order; a layer re-fitted
+    budget = [int(MAX_TOTAL_WORK), False]  # multiply-adds left for the solvers, in graph order; a layer re-fitted
     bar = Progress("reconstruct", len(nodes)) if progress else None
     try:
         for done, node in enumerate(nodes):
-            start = time.perf_counter()
+            start, left = time.perf_counter(), budget[0]
             student.run_to(student.index[node.name])
             entry = {"name": node.name}
             before = teachers.get(node.name)
@@ -420,6 +420,7 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
                 teacher_run.run_to(teacher_run.index[node.name])
                 entry.update(_layer(graph, node, teacher, before, student, teacher_run, mode, done, choose_masks,
                                     budget))
+            entry["multiply_adds"] = int(left - budget[0])  # the solvers' work: a figure that does not vary
             entry["seconds"] = round(time.perf_counter() - start, 3)
             section["layers"].append(entry)
             if bar is not None:
@@ -435,6 +436,11 @@ def run(graph: Graph, teacher: Graph, samples: list[dict], mode: str, progress: 
     if not after < before:  # the layers' own errors fell, the model's did not (a saturating head, few samples)
         graph.tensors, graph.nodes = backup.tensors, backup.nodes
     return section
+
+
+def without_timings(section: dict) -> dict:
+    """The section as report.json keeps it: seconds vary from run to run, the folder must not."""
+    return {**section, "layers": [{k: v for k, v in e.items() if k != "seconds"} for e in section["layers"]]}
 
 
 def carry_weights(graph: Graph, float_graph: Graph, section: dict) -> None:
