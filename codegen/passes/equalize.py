@@ -347,7 +347,7 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
                 got = score(trial)
                 if got > best:
                     best, strengths = got, trial
-        check = {"check_samples": len(subset), "sqnr_db_none": round(none, 2), "sqnr_db": round(best, 2)}
+        check = {"check_samples": len(subset), "sqnr_db_none": _db(none), "sqnr_db": _db(best)}
         if judge is not None and any(strengths):
             rated = []
             for choice in ([0.0] * len(pairs), strengths):
@@ -355,7 +355,7 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
                 trial = copy.deepcopy(graph)
                 _write_back(trial, layers, [trial.nodes[graph.nodes.index(p.node)] for p in layers.values()])
                 rated.append(pipeline_sqnr(trial, subset, expected, **judge))
-            check["judged"] = {"sqnr_db_none": round(rated[0], 2), "sqnr_db": round(rated[1], 2)}
+            check["judged"] = {"sqnr_db_none": _db(rated[0]), "sqnr_db": _db(rated[1])}
             if rated[1] <= rated[0]:
                 strengths = [0.0] * len(pairs)
     _apply(pairs, layers, saved, totals, strengths)
@@ -368,6 +368,11 @@ def run(graph: Graph, samples: list[dict] | None = None, teachers: tuple[Graph, 
                        "first_spread": [_spread(r1), _spread(p.first.out_ranges())],
                        "second_spread": [_spread(r2), _spread(p.second.in_ranges(p.block))]})
     return {"pairs": report, "sweeps": sweeps, **check}
+
+
+def _db(value: float) -> float | None:
+    """For the report: 2 decimals; None (JSON null) for an exact output."""
+    return round(value, 2) if np.isfinite(value) else None
 
 
 def _scale_alike(graph: Graph, pairs: list[Pair], totals: list[np.ndarray], strengths: list[float]) -> None:
