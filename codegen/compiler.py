@@ -158,9 +158,10 @@ def precision_step(c: Compilation) -> None:
     if o.precision == "auto":
         layers, found = precision.auto(c.graph, c.ranges, c.given, c.samples, o.per_layer, o.min_sqnr,
                                        o.ram_budget, c.features, o.encoding)
-        c.report["precision"] = {**precision.run(c.graph, "int8", layers), "default": "auto", "auto": found}
+        c.report["precision"] = {**precision.run(c.graph, "int8", layers, c.given), "default": "auto",
+                                 "auto": found}
         return
-    c.report["precision"] = precision.run(c.graph, o.precision, o.per_layer)
+    c.report["precision"] = precision.run(c.graph, o.precision, o.per_layer, c.given)
 
 
 def quantize_step(c: Compilation) -> None:

@@ -456,3 +456,22 @@ def test_gemm_bias_equal_rows_is_one_layer():
                        {"w": np.ones((4, 2), np.float32), "b": np.float32([0.94708097, 0.5])})
     compiled = compile_model(model, "net")
     assert compiled.report["layers"][0]["kernels"] == ["nn_fc_f32"]
+
+
+def test_qdq_model_keeps_its_int8():
+    """A QDQ model's Q/DQ pairs state int8 (their clamp may stand for a Relu the file dropped):
+    --precision int16 keeps those layers int8, says why, and computes what int8 computes."""
+    from conftest import FIXTURES
+
+    path = FIXTURES / "qdq_convnet.onnx"
+    wide = compile_model(path, mode="int8", precision="int16")
+    int8 = compile_model(path, mode="int8")
+    kept = wide.report["precision"]["kept_int8"]
+    assert wide.report["precision"]["int16"] == [] and len(kept) == 4
+    assert all(k["reason"] == "the QDQ model quantizes its output to int8" for k in kept)
+    rng = np.random.default_rng(5)
+    x = wide.graph.inputs[0]
+    feeds = {x: rng.uniform(0, 1, wide.graph.tensors[x].shape).astype(np.float32)}
+    q = quantize_inputs(wide.graph, feeds)
+    np.testing.assert_array_equal(run_int8(wide.graph, q)[wide.graph.outputs[0]],
+                                  run_int8(int8.graph, q)[int8.graph.outputs[0]])

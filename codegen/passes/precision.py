@@ -2,8 +2,10 @@
 
 1. Each node asks for a precision: its entry in `per_layer` ({node name: {"precision": ...}}),
    else the model's `default` ("int8" or "int16").
-2. A family without an int16 rule (Op.precisions, ops/base.py section 10) stays int8; the
-   result lists the nodes asked for int16 that stay int8, and why.
+2. A family without an int16 rule (Op.precisions, ops/base.py section 10) stays int8, and so
+   does a node whose output a QDQ model quantizes itself (its Q/DQ pair states int8, and the
+   clamp of that int8 range can stand for an activation the file dropped); the result lists
+   the nodes asked for int16 that stay int8, and why.
 3. A family that keeps its input's quantization (Op.keeps_qparams: Reshape, MaxPool...) keeps
    its input's precision, when it has a rule for it; a graph input is int16 when every node
    that reads it asked for int16 (the quantize pass applies the same rule).
@@ -64,8 +66,9 @@ def _per_layer(graph: Graph, per_layer: dict | None) -> dict[str, str]:
     return asked
 
 
-def run(graph: Graph, default: str = "int8", per_layer: dict | None = None) -> dict:
-    """Set node.attrs["precision"] on every node (rules 1-4); returns the report's summary:
+def run(graph: Graph, default: str = "int8", per_layer: dict | None = None, given=()) -> dict:
+    """Set node.attrs["precision"] on every node (rules 1-4; `given`: the tensors a QDQ model
+    quantizes itself); returns the report's summary:
     {"default", "int16": [node names], "kept_int8": [{"node", "op", "reason"}]}."""
     asked = requested(graph, default, per_layer)
     tensor_precision: dict[str, str] = {}
@@ -81,6 +84,9 @@ def run(graph: Graph, default: str = "int8", per_layer: dict | None = None) -> d
         if want == "int16" and not op.supports_precision(node, graph, want):
             kept.append({"node": node.name, "op": node.op_type, "reason": "no int16 kernel for this operator"})
             want = "int8"
+        elif want == "int16" and any(o in given for o in node.outputs):
+            kept.append({"node": node.name, "op": node.op_type, "reason": "the QDQ model quantizes its output to int8"})
+            want = "int8"
         node.attrs["precision"] = want
         for out in node.outputs:
             tensor_precision[out] = want
@@ -88,10 +94,11 @@ def run(graph: Graph, default: str = "int8", per_layer: dict | None = None) -> d
             "kept_int8": kept}
 
 
-def candidates(graph: Graph, per_layer: dict | None = None) -> list[str]:
+def candidates(graph: Graph, per_layer: dict | None = None, given=()) -> list[str]:
     """Rule 5: the nodes auto may choose int16 for."""
     fixed = _per_layer(graph, per_layer)
     return [n.name for n in graph.nodes if n.name not in fixed and not get_op(n.op_type).keeps_qparams
+            and not any(o in given for o in n.outputs)
             and get_op(n.op_type).supports_precision(n, graph, "int16")
             and any(graph.tensors[o].dtype == "float32" for o in n.outputs)]
 
@@ -111,14 +118,14 @@ def auto(graph: Graph, ranges: dict, given: dict, samples: list[dict], per_layer
     outputs = [o for o in graph.outputs if graph.tensors[o].dtype == "float32"]
     expected = [run_float(graph, feeds) for feeds in samples]
     signal = sum(float(np.sum(np.square(e[o], dtype=np.float64))) for e in expected for o in outputs)
-    names = candidates(graph, per_layer)
+    names = candidates(graph, per_layer, given)
 
     def trial(wide: set[str]) -> tuple[float, int]:
         """(output SQNR in dB, arena bytes) with the candidates in `wide` int16, the rest int8."""
         g = copy.deepcopy(graph)
         layers = {**per_layer, **{n: {**per_layer.get(n, {}), "precision": "int16" if n in wide else "int8"}
                                   for n in names}}
-        run(g, "int8", layers)
+        run(g, "int8", layers, given)
         quantize.run(g, ranges, given)
         noise = 0.0
         for feeds, want in zip(samples, expected):
