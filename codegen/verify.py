@@ -323,6 +323,8 @@ def verify(compiled: CompiledModel, samples: list[dict[str, np.ndarray]],
         result["bit_exact"] = result["bit_exact"] and bool(same)
     result.update({k: compiled.report[k] for k in ("flash_bytes", "ram_bytes", "weights_bytes", "arena_bytes",
                                                    "macs") if k in compiled.report})
+    if "precision" in compiled.report:  # the layers with int16 activations (--precision)
+        result["int16_layers"] = list(compiled.report["precision"]["int16"])
     checks = thresholds.check(result)
     result["thresholds"] = checks
     result["passed"] = bool(result["bit_exact"] and result["reference_agrees"] is not False

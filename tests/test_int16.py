@@ -428,6 +428,8 @@ def test_precision_on_the_command_line(rng, tmp_path, capsys):
     assert main(["inspect", *args, "--precision", "int16", "--sparsity-per-layer", "pw=0.5"]) == 0
     table = capsys.readouterr().out
     assert "precision" in table.splitlines()[0] and "int16 layers: 5" in table  # with the Flatten
+    assert main(["verify", *args, "--precision", "int16", "--samples", "2", "--json", str(tmp_path / "v.json")]) == 0
+    assert json.loads((tmp_path / "v.json").read_text())["int16_layers"] == ["conv1", "dw", "pw", "Flatten_5", "fc"]
     assert main(["compile", *args, "-o", str(tmp_path / "o3"), "--precision", "int16"]) == 0
     assert "int16_t" in (tmp_path / "o3" / "m.h").read_text()
 
