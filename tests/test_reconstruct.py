@@ -67,6 +67,10 @@ def test_refit_reaches_the_least_squares_optimum():
     assert np.linalg.norm(wd) < np.linalg.norm(w)
     residual = y - (x @ np.swapaxes(wd, 1, 2) + bd[:, None, :])
     np.testing.assert_allclose(residual.mean(axis=1), 0.0, atol=1e-9)
+    # damped towards given weights (a whole layer's own), a strong damping stays at them
+    centre = rng.standard_normal(keep.shape) * keep
+    wc, _ = reconstruct.refit(x, y, keep, damping=1e6, centre=centre)
+    np.testing.assert_allclose(wc, centre, atol=1e-4)
 
 
 def test_the_solver_chooses_masks_nearer_the_best_subset_than_magnitude():

@@ -85,6 +85,7 @@ BATCH = 512
 LEARNING_RATE = 0.03
 DAMPING = 0.01
 MASK_MEMORY = 64 << 20  # bytes of inverse Hessians held at once by choose_mask
+WHOLE_DAMPINGS = (0.01, 0.1, 1.0)  # the dampings a whole layer's re-fit tries (towards its own weights)
 VALIDATION = 0.25  # the share of rows AdaRound does not see, on which its rounding must beat the nearest
 
 
@@ -225,11 +226,11 @@ def refit_work(rows: int, keep: np.ndarray) -> int:
 
 
 def refit(x: np.ndarray, y: np.ndarray, keep: np.ndarray, damping: float = DAMPING,
-          with_bias: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+          with_bias: bool = True, centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Least-squares weights of each output row over its kept inputs, for x [G, R, K] -> y [G, R, N]
-    with keep [G, N, K] (bool): minimises ||x_S w_S + b - y_n||^2 + damping * mean(diag(x^T x)) ||w_S||^2
-    per output n (S: the kept inputs; b, when `with_bias`, undamped). Returns (w [G, N, K] with
-    zeros outside the kept inputs, b [G, N] or None)."""
+    with keep [G, N, K] (bool): minimises ||x_S w_S + b - y_n||^2 + damping * mean(diag(x^T x))
+    ||w_S - c_S||^2 per output n (S: the kept inputs; c: `centre` [G, N, K], default 0; b, when
+    `with_bias`, undamped). Returns (w [G, N, K] with zeros outside the kept inputs, b [G, N] or None)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     groups, rows, k = x.shape
     n = y.shape[2]
@@ -247,10 +248,13 @@ def refit(x: np.ndarray, y: np.ndarray, keep: np.ndarray, damping: float = DAMPI
                 continue
             a = gram[np.ix_(idx, idx)].copy()
             a[np.arange(sel.size), np.arange(sel.size)] += ridge
+            rhs = cross[idx, o].copy()
+            if centre is not None:
+                rhs[:sel.size] += ridge * centre[g, o, sel]
             try:
-                sol = np.linalg.solve(a, cross[idx, o])
+                sol = np.linalg.solve(a, rhs)
             except np.linalg.LinAlgError:
-                sol = np.linalg.lstsq(a, cross[idx, o], rcond=None)[0]
+                sol = np.linalg.lstsq(a, rhs, rcond=None)[0]
             w[g, o, sel] = sol[:sel.size]
             if with_bias:
                 b[g, o] = sol[-1]
@@ -551,22 +555,33 @@ def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Swe
                 out["mask"] = f"the pruner's (choosing would take {work:.2g} multiply-adds)"
         work = refit_work(x.shape[1], keep)
         better = True
-        if tentative and work <= min(MAX_WORK, budget[0]):
+        damping, centre = DAMPING, None
+        if tentative and work * len(WHOLE_DAMPINGS) <= min(MAX_WORK, budget[0]):
+            # the whole layer's weights move from where they are as little as the rows it did not
+            # fit ask: the damping (towards its weights, not zero) that fits those best, if any
             order = np.random.default_rng([SEED, index, 2]).permutation(x.shape[1])
             held, fit = order[:int(VALIDATION * x.shape[1])], np.sort(order[int(VALIDATION * x.shape[1]):])
-            tw, tb = refit(x[:, fit], y[:, fit], keep, DAMPING, with_bias)
 
             def held_error(wf, bf):
                 pred = x[:, held] @ np.swapaxes(wf, 1, 2) + (0.0 if bf is None else bf[:, None, :])
                 return float(np.mean((pred - y[:, held]) ** 2))
 
-            better = held_error(tw, tb if with_bias else b) < held_error(w, b)
+            centre, best, damping = w, held_error(w, b), None
+            for trial in WHOLE_DAMPINGS:
+                tw, tb = refit(x[:, fit], y[:, fit], keep, trial, with_bias, centre)
+                error = held_error(tw, tb if with_bias else b)
+                if error < best:
+                    best, damping = error, trial
+            budget[0] -= work * len(WHOLE_DAMPINGS)
+            better = damping is not None
             if not better:
                 out["refit"] = "not kept (no better on the rows it did not fit)"
+        elif tentative:
+            better = False
         if better and work <= min(MAX_WORK, budget[0]):
             budget[0] -= work
             budget[1] = True
-            w, fitted_b = refit(x, y, keep, DAMPING, with_bias)
+            w, fitted_b = refit(x, y, keep, damping, with_bias, centre)
             if with_bias:
                 b = fitted_b
             _write_weights(graph, node, layer, w, _own_const)
