@@ -156,8 +156,14 @@ def precision_step(c: Compilation) -> None:
     if o.precision != "int8" or layers:  # the provenance line of every file
         c.report_options["precision"] = o.precision + (" and per layer" if layers else "")
     if o.precision == "auto":
+        finish = None
+        if o.reconstruction != "none" and not c.given:  # each candidate as reconstruct_step will leave it
+            prune = o.pruning
+            masks = prune is not None and prune.pattern == "unstructured"
+            finish = lambda g: reconstruct.run(g, c.original, c.samples, o.reconstruction,  # noqa: E731
+                                               progress=False, choose_masks=masks)
         layers, found = precision.auto(c.graph, c.ranges, c.given, c.samples, o.per_layer, o.min_sqnr,
-                                       o.ram_budget, c.features, o.encoding)
+                                       o.ram_budget, c.features, o.encoding, finish)
         c.report["precision"] = {**precision.run(c.graph, "int8", layers, c.given), "default": "auto",
                                  "auto": found}
         return

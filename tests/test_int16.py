@@ -477,3 +477,20 @@ def test_qdq_model_keeps_its_int8():
     q = quantize_inputs(wide.graph, feeds)
     np.testing.assert_array_equal(run_int8(wide.graph, q)[wide.graph.outputs[0]],
                                   run_int8(int8.graph, q)[int8.graph.outputs[0]])
+
+
+def test_auto_measures_the_model_the_compile_ends_with(rng):
+    """With the reconstruct pass on (the default), auto measures each candidate after it: the
+    SQNR it reports is the compiled model's against the float model on the same samples."""
+    model = _mixed_model(rng)
+    calib = _feeds(rng, model, 6)
+    compiled = compile_model(model, "net", mode="int8", calib=calib, precision="auto")
+    assert compiled.report["reconstruction"]["mode"] != "none"
+    found = compiled.report["precision"]["auto"]
+    reference = compile_model(model, "net").graph  # float32: the float model's function
+    g, signal, noise = compiled.graph, 0.0, 0.0
+    for feeds in calib:
+        want = run_float(reference, feeds)[reference.outputs[0]].astype(np.float64)
+        got = g.tensors[g.outputs[0]].quant.dequantize(run_int8(g, quantize_inputs(g, feeds))[g.outputs[0]])
+        signal, noise = signal + np.sum(want ** 2), noise + np.sum((got - want) ** 2)
+    assert found["sqnr_db"] == pytest.approx(10 * np.log10(signal / noise), abs=0.02)

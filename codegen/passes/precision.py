@@ -20,8 +20,8 @@
    output SQNR reaches the target (default: 1 dB below all-int16) or no candidate is left; a
    promotion that would take the arena beyond `ram_budget` is skipped. The result is the
    per-layer choice of the first state that reaches the target (or the last one), with the
-   figures of each step in the report. The figures are those of quantization alone: the
-   reconstruct pass, which runs later, moves them (usually up).
+   figures of each step in the report, measured on each candidate as the compile leaves it:
+   quantized, then through the reconstruct pass when one runs (the compiler's `finish`).
 """
 
 from __future__ import annotations
@@ -105,9 +105,10 @@ def candidates(graph: Graph, per_layer: dict | None = None, given=()) -> list[st
 
 def auto(graph: Graph, ranges: dict, given: dict, samples: list[dict], per_layer: dict | None = None,
          target_db: float | None = None, ram_budget: int | None = None, features: tuple[str, ...] = (),
-         encoding: str = "auto") -> tuple[dict[str, dict], dict]:
+         encoding: str = "auto", finish=None) -> tuple[dict[str, dict], dict]:
     """Rules 5 and 6 on the float graph (left unchanged): (the per-layer precisions to compile
-    with, merged over `per_layer`; the report's summary)."""
+    with, merged over `per_layer`; the report's summary). `finish(graph)`, when given, runs on
+    each quantized candidate before it is measured (the reconstruct pass)."""
     from codegen.passes import encode, plan_memory, quantize
     from codegen.reference import run_float, run_int8
 
@@ -127,6 +128,8 @@ def auto(graph: Graph, ranges: dict, given: dict, samples: list[dict], per_layer
                                   for n in names}}
         run(g, "int8", layers, given)
         quantize.run(g, ranges, given)
+        if finish is not None:
+            finish(g)
         noise = 0.0
         for feeds, want in zip(samples, expected):
             q = {n: g.tensors[n].quant.quantize(feeds[n]) if g.tensors[n].quant is not None else feeds[n]
