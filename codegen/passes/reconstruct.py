@@ -337,12 +337,6 @@ def layers_of(graph: Graph) -> list[Node]:
     return out
 
 
-def _pre_activation(node: Node) -> Node:
-    bare = copy.copy(node)
-    bare.attrs = {k: v for k, v in node.attrs.items() if k != "activation"}
-    return bare
-
-
 # ---- running both graphs side by side ----
 
 class _Sweep:
@@ -490,7 +484,7 @@ def _output_error(graph: Graph, run: _Sweep, teacher_run: _Sweep) -> float:
 
 def _layer(graph: Graph, node: Node, teacher: Graph, before: Node, student: _Sweep, teacher_run: _Sweep,
            mode: str, index: int, choose_masks: bool, budget: list) -> dict:
-    from codegen.passes.prune import _add_bias, _bias_target, _own_const
+    from codegen.passes.prune import _add_bias, _bias_target, _own_const, _pre_activation
 
     layer = Layer(node, graph)
     ref_layer = Layer(before, teacher)
