@@ -111,6 +111,7 @@ def _case_model():
         n("ReduceMax", ["x", "raxes"], ["rmax"], keepdims=1),
         n("ReduceMin", ["v"], ["rmin"], keepdims=0),
         n("ReduceL1", ["y", "raxes"], ["rl1"], keepdims=1),
+        n("ReduceSumSquare", ["x", "raxes"], ["rsumsq"], keepdims=1),
         n("ReduceL2", ["tanh"], ["rl2_int8"], keepdims=1),
         # 9. PRelu (a slope per channel), Pow by whole exponents
         n("PRelu", ["x", "slope"], ["prelu"]),

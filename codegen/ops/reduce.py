@@ -17,8 +17,8 @@ all in output steps. ReduceProd has no int8 rule: a product of n int8 values mul
 relative rounding errors (half a step over a value of a few steps is tens of percent), so its
 result would be noise next to any output scale calibration can choose; it runs in float32.
 int16 (nn_reduce_s16, zero points 0): ReduceMean, ReduceSum, ReduceMax, ReduceMin and ReduceL1
-over at most 65535 elements per output, in int32, rescaled once; the sums of squares (L2,
-SumSquare) and ReduceLogSumExp stay int8.
+over at most 65535 elements per output, in int32, rescaled once; ReduceSumSquare in int64
+through requantize64; ReduceL2 and ReduceLogSumExp stay int8.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from codegen.errors import Unsupported
-from codegen.fixedpoint import inverse_sqrt, log2_q16, output_s8, output_s16
+from codegen.fixedpoint import inverse_sqrt, log2_q16, output64_s16, output_s8, output_s16
 from codegen.ops.base import (Const, KernelCall, Op, is_int8, is_int16, normalize_axis, qparams, register,
                               require_const, shape_of)
 from codegen.qparams import multipliers
@@ -43,7 +43,7 @@ FLOAT_KERNELS = {"ReduceMean": "nn_reduce_mean_f32", "ReduceMax": "nn_reduce_max
 HELPERS = {"nn_reduce_mean_f32": "nn_reduce_sum_f32", "nn_reduce_l2_f32": "nn_reduce_sumsquare_f32",
            "nn_reduce_logsumexp_f32": "nn_reduce_max_f32"}  # the kernel that each one calls
 L2_BITS = 14  # int8 L2: the square root in Q14
-INT16_OPS = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1")
+INT16_OPS = ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceSumSquare")
 MAX_COUNT_S16 = 65535  # elements per int16 sum: 65535 * 32768 < 2^31
 
 
@@ -157,7 +157,8 @@ class Reduce(Op):
         if y.bits == 16:
             if op not in INT16_OPS or count > MAX_COUNT_S16:
                 raise Unsupported(f"no int16 rule for {op} over {count} elements")
-            (m0,), (shift,) = multipliers([(x.scale / count if op == "ReduceMean" else x.scale) / y.scale])
+            real = {"ReduceMean": x.scale / count, "ReduceSumSquare": x.scale * x.scale}.get(op, x.scale)
+            (m0,), (shift,) = multipliers([real / y.scale])
             return {"multiplier": int(m0), "shift": int(shift)}
         if op == "ReduceProd":
             raise Unsupported("ReduceProd has no int8 rule (a product of int8 values multiplies their rounding "
@@ -198,6 +199,9 @@ class Reduce(Op):
             return [y.reshape(shape_of(graph, node.outputs[0]))]
         if is_int16(graph, node):
             x = inputs[0].astype(np.int64)
+            if op == "ReduceSumSquare":
+                y = output64_s16((x * x).sum(axis=axes, keepdims=True), q["multiplier"], q["shift"])
+                return [y.reshape(shape_of(graph, node.outputs[0]))]
             if op in ("ReduceMax", "ReduceMin"):
                 acc = (x.max if op == "ReduceMax" else x.min)(axis=axes, keepdims=True)
             else:

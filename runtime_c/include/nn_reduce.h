@@ -93,7 +93,8 @@ void nn_reduce_s8(const nn_reduce_s8_params *p, const int8_t *in, int8_t *out);
 /*
  * int16 (zero points 0) ReduceMean, ReduceSum, ReduceMax, ReduceMin and ReduceL1 (op as above):
  * the box's sum, extreme or sum of |x| in int32 (the compiler keeps count <= 65535, so
- * count * 32768 fits), then out = clamp(nn_requantize(acc, multiplier, shift), -32768, 32767).
+ * count * 32768 fits), then out = clamp(nn_requantize(acc, multiplier, shift), -32768, 32767);
+ * ReduceSumSquare: the sum of x^2 in int64 (below 2^46) through nn_requantize64.
  */
 typedef struct {
     nn_reduce_params r;

@@ -16,6 +16,7 @@ void nn_reduce_s16(const nn_reduce_s16_params *p, const int16_t *in, int16_t *ou
         int32_t inner_idx[NN_MAX_DIMS] = {0};
         int32_t at = base;
         int32_t acc = p->op == NN_REDUCE_MAX || p->op == NN_REDUCE_MIN ? in[base] : 0;
+        int64_t squares = 0;
         for (r = 0; r < rows; ++r) {
             const int16_t *x = in + at;
             switch (p->op) {
@@ -34,6 +35,11 @@ void nn_reduce_s16(const nn_reduce_s16_params *p, const int16_t *in, int16_t *ou
                     acc += x[k * step] < 0 ? -x[k * step] : x[k * step];
                 }
                 break;
+            case NN_REDUCE_SUMSQUARE:
+                for (k = 0; k < run; ++k) {
+                    squares += (int32_t)x[k * step] * x[k * step];
+                }
+                break;
             default:
                 for (k = 0; k < run; ++k) {
                     acc += x[k * step];
@@ -42,7 +48,8 @@ void nn_reduce_s16(const nn_reduce_s16_params *p, const int16_t *in, int16_t *ou
             }
             at = nn_next_offset(inner_idx, rows_shape, g->inner_strides, at);
         }
-        out[j] = nn_output_s16(acc, p->multiplier, p->shift, -32768, 32767);
+        out[j] = p->op == NN_REDUCE_SUMSQUARE ? nn_output64_s16(squares, p->multiplier, p->shift, -32768, 32767)
+                                              : nn_output_s16(acc, p->multiplier, p->shift, -32768, 32767);
         base = nn_next_offset(outer_idx, g->outer_shape, g->outer_strides, base);
     }
 }
