@@ -494,3 +494,21 @@ def test_auto_measures_the_model_the_compile_ends_with(rng):
         got = g.tensors[g.outputs[0]].quant.dequantize(run_int8(g, quantize_inputs(g, feeds))[g.outputs[0]])
         signal, noise = signal + np.sum(want ** 2), noise + np.sum((got - want) ** 2)
     assert found["sqnr_db"] == pytest.approx(10 * np.log10(signal / noise), abs=0.02)
+
+
+def test_graph_input_read_through_a_reshape(rng):
+    """A graph input read by a node that keeps its parameters (Flatten) is int16 when the layers
+    behind that node are: auto's all-int16 candidate is the --precision int16 model."""
+    init = {"w1": (rng.standard_normal((12, 7)) * 0.4).astype(np.float32),
+            "w2": (rng.standard_normal((7, 3)) * 0.4).astype(np.float32)}
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w1"], ["h"], name="fc1"),
+             helper.make_node("Relu", ["h"], ["r"]), helper.make_node("MatMul", ["r", "w2"], ["y"], name="fc2")]
+    model = make_model(nodes, [("x", [1, 3, 4])], [("y", None)], init)
+    calib = _feeds(rng, model, 6)
+    int16 = compile_model(model, "net", mode="int8", calib=calib, precision="int16", reconstruct="none")
+    assert int16.graph.tensors["x"].dtype == "int16" and not any(n.op_type == "Requantize" for n in int16.graph.nodes)
+    found = compile_model(model, "net", mode="int8", calib=calib, precision="auto",
+                          reconstruct="none").report["precision"]["auto"]
+    assert found["sqnr_db_int16"] == pytest.approx(_output_sqnr(int16, calib), abs=0.01)
+    mixed = compile_model(model, "net", mode="int8", calib=calib, per_layer={"fc1": {"precision": "int16"}})
+    assert mixed.graph.tensors["x"].dtype == "int16"  # its only layer behind the Flatten is int16

@@ -8,7 +8,8 @@
    the nodes asked for int16 that stay int8, and why.
 3. A family that keeps its input's quantization (Op.keeps_qparams: Reshape, MaxPool...) keeps
    its input's precision, when it has a rule for it; a graph input is int16 when every node
-   that reads it asked for int16 (the quantize pass applies the same rule).
+   that reads it asked for int16, where a node that keeps its input's quantization stands for
+   the nodes reading its output.
 4. node.attrs["precision"] holds the choice; passes/quantize.py inserts a Requantize node
    wherever a tensor meets a layer of the other precision.
 
@@ -71,10 +72,21 @@ def run(graph: Graph, default: str = "int8", per_layer: dict | None = None, give
     quantizes itself); returns the report's summary:
     {"default", "int16": [node names], "kept_int8": [{"node", "op", "reason"}]}."""
     asked = requested(graph, default, per_layer)
+
+    def wide(name: str, node) -> bool:
+        """Whether `node`, reading tensor `name`, wants it int16: a node that keeps its input's
+        parameters defers to the nodes reading its output (rule 3)."""
+        op = get_op(node.op_type)
+        if op.keeps_qparams and node.inputs and node.inputs[0] == name and op.supports_precision(node, graph, "int16"):
+            readers = [r for out in node.outputs for r in graph.consumers(out)]
+            if readers:
+                return all(wide(out, r) for out in node.outputs for r in graph.consumers(out))
+        return asked[node.name] == "int16"
+
     tensor_precision: dict[str, str] = {}
     for name in graph.inputs:
         readers = graph.consumers(name)
-        tensor_precision[name] = "int16" if readers and all(asked[n.name] == "int16" for n in readers) else "int8"
+        tensor_precision[name] = "int16" if readers and all(wide(name, n) for n in readers) else "int8"
     kept = []
     for node in graph.nodes:
         op = get_op(node.op_type)
