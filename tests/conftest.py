@@ -68,8 +68,9 @@ def check_int8_model(model: onnx.ModelProto, calib: list[dict[str, np.ndarray]],
     C == NumPy int8 reference exactly, and the dequantized output within the per-op bound of
     onnx.reference on the float model: `steps` output quantization steps plus `in_steps` steps of
     the coarsest input (what the input's own rounding can move the output by). Returns the
-    CompiledModel."""
-    compiled = compile_model(model, "net", mode="int8", calib=calib)
+    CompiledModel. The ranges are min/max (the bound holds for values inside them; clipping
+    calibration methods are tested in test_calibrate.py)."""
+    compiled = compile_model(model, "net", mode="int8", calib=calib, calibration="minmax")
     graph = compiled.graph
     host = HostModel(compiled.emitted.files, compiled.report["api"])
     evaluator = oracle or ReferenceEvaluator(model)

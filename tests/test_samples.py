@@ -183,8 +183,8 @@ def test_calib_samples_is_a_seeded_subset_reported(tmp_path, capsys):
                  "--calib-samples", "50", "-o", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     total = len(np.load(EXAMPLE / "calib.npz")["x"])
-    assert report["calibration"] == {"source": str(EXAMPLE / "calib.npz"), "samples": 50, "available": total,
-                                     "limit": 50, "seed": 0}
+    subset = {k: report["calibration"][k] for k in ("source", "samples", "available", "limit", "seed")}
+    assert subset == {"source": str(EXAMPLE / "calib.npz"), "samples": 50, "available": total, "limit": 50, "seed": 0}
     # the subset is what calibration saw: the same scales as calibrating on those rows given as a list
     graph = compile_model(EXAMPLE / "digits.onnx", mode="float32").graph
     rows, _ = load_samples(EXAMPLE / "calib.npz", graph, 50)
