@@ -512,3 +512,18 @@ def test_graph_input_read_through_a_reshape(rng):
     assert found["sqnr_db_int16"] == pytest.approx(_output_sqnr(int16, calib), abs=0.01)
     mixed = compile_model(model, "net", mode="int8", calib=calib, per_layer={"fc1": {"precision": "int16"}})
     assert mixed.graph.tensors["x"].dtype == "int16"  # its only layer behind the Flatten is int16
+
+
+def test_auto_choice_reproduces_through_per_layer(rng):
+    """auto's per_layer entry, given back as per-layer options, compiles the same C."""
+    model = _mixed_model(rng)
+    calib = _feeds(rng, model, 6)
+    auto = compile_model(model, "net", mode="int8", calib=calib, precision="auto", min_sqnr=38.0)
+    chosen = auto.report["precision"]["auto"]["per_layer"]
+    assert {v["precision"] for v in chosen.values()} == {"int8", "int16"}  # a mixed choice
+    again = compile_model(model, "net", mode="int8", calib=calib, per_layer=chosen)
+
+    def body(files):  # past the provenance line, which names the options
+        return {n: t.split("\n", 1)[1] for n, t in files.items()}
+
+    assert body(again.emitted.files) == body(auto.emitted.files)

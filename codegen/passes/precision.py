@@ -186,7 +186,8 @@ def auto(graph: Graph, ranges: dict, given: dict, samples: list[dict], per_layer
     summary = {"target_sqnr_db": _db(target), "sqnr_db_int8": _db(all8), "sqnr_db_int16": _db(all16),
                "sqnr_db": _db(db), "reached": bool(db >= target), "samples": len(samples),
                "ram_budget": ram_budget, "candidates": len(names), "promoted": len(wide),
-               "sensitivity_db": {n: _db(loss[n]) for n in names}, "steps": steps}
+               "sensitivity_db": {n: _db(loss[n]) for n in names}, "steps": steps,
+               "per_layer": {n: {"precision": chosen[n]["precision"]} for n in names}}  # reproduces the choice
     if ram_budget is not None:
         summary.update(arena_bytes=arena, arena_bytes_int8=arena8, arena_bytes_int16=arena16)
     return chosen, summary
