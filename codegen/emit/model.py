@@ -289,18 +289,22 @@ def add_build_files(files: dict[str, str], prefix: str, provenance_line: str, op
 
 
 _LOCAL_INCLUDE = re.compile(r'^#include "([^"]+)"[^\n]*\n', re.M)
+_INCLUDE_GUARD = re.compile(r"^#ifndef (\w+)\n#define \1\n", re.M)
 
 
 def single_header(emitted: EmittedModel, prefix: str) -> str:
     """One stb-style NAME.h: the API, then (under #ifdef NAME_IMPLEMENTATION) the runtime
-    headers, the kernels and the model, with every local #include expanded once in place."""
+    headers, the kernels and the model, with every local #include expanded in place: once for
+    a header with an include guard, at each #include for one without (a kernel body that
+    several kernels include, runtime_c/include/*_body.h)."""
     files = emitted.files
     seen = {f"{prefix}.h"}
 
     def expand(name: str) -> str:
         if name in seen:
             return ""
-        seen.add(name)
+        if not name.endswith(".h") or _INCLUDE_GUARD.search(files[name]):
+            seen.add(name)
         return _LOCAL_INCLUDE.sub(lambda m: expand(m.group(1)), files[name])
 
     units = [f"{prefix}.c"] + sorted(n for n in files if n.endswith(".c") and n != f"{prefix}.c")
